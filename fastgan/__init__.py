@@ -1,0 +1,39 @@
+"""fastgan: a high-performance particle simulator of GAN training dynamics.
+
+    >>> import fastgan
+    >>> cfg = fastgan.load_config("examples/quickstart.toml", ["training.n_iterations=200"])
+    >>> result = fastgan.simulate(cfg)            # a RunResult: observables, snapshots, parameters
+    >>> result.observables["mode_collapse"][-1]
+
+Importing fastgan imports neither cupy nor torch; backends are probed on first use.
+"""
+
+from __future__ import annotations
+
+from .config import Config, default_config, from_dict, load_config
+from .errors import BackendError, ConfigError, FastganError
+
+__version__ = "0.1.0"
+
+__all__ = ["Config", "ConfigError", "BackendError", "FastganError", "default_config", "from_dict", "load_config",
+           "simulate", "simulate_ensemble", "__version__"]
+
+
+def _as_config(config) -> Config:
+    if isinstance(config, Config):
+        return config
+    if isinstance(config, dict):
+        return from_dict(config)
+    return load_config(config)
+
+
+def simulate(config, backend: str | None = None, progress: bool | None = None):
+    """Run one configuration (a Config, a nested dict, or a TOML path); returns a RunResult."""
+    from .engine import simulate as _simulate
+    return _simulate(_as_config(config), backend=backend, progress=progress)
+
+
+def simulate_ensemble(configs, backend: str | None = None, progress: bool | None = None):
+    """Run several same-shape configurations as one ensemble; returns a list of RunResult."""
+    from .engine import simulate_ensemble as _sim
+    return _sim([_as_config(c) for c in configs], backend=backend, progress=progress)

@@ -1,0 +1,164 @@
+"""Command line: ``fastgan run | plot | config | info | dirac``.
+
+Every user error (bad config key or value, existing output, unavailable backend) ends with one
+line ``fastgan: error: ...`` on stderr and exit status 2, before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from .errors import FastganError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fastgan", description="Particle simulator of GAN training dynamics.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    r = sub.add_parser("run", help="run one configuration and write an HDF5 file (and a PNG)")
+    r.add_argument("config", help="TOML configuration file")
+    r.add_argument("--out", required=True, help="output HDF5 file (RUN.h5)")
+    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set training.n_disc=6 (repeatable)")
+    r.add_argument("--backend", choices=("auto", "numpy", "numba", "cuda"), default=None,
+                   help="execution backend (default: FASTGAN_BACKEND, else the config's, else auto)")
+    r.add_argument("--force", action="store_true", help="overwrite existing output files")
+    r.add_argument("--no-plot", action="store_true", help="do not draw the PNG")
+    r.add_argument("--plot", dest="png", default=None, help="PNG path (default: the output with .png)")
+    r.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+    pl = sub.add_parser("plot", help="draw a run file: snapshots over the discriminator and observables")
+    pl.add_argument("run", help="run file written by 'fastgan run'")
+    pl.add_argument("--out", default=None, help="PNG path (default: RUN.png)")
+    pl.add_argument("--force", action="store_true", help="overwrite an existing PNG")
+
+    c = sub.add_parser("config", help="validate a configuration and print its resolved form and run id")
+    c.add_argument("config", nargs="?", default=None, help="TOML file (default: the built-in defaults)")
+    c.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    c.add_argument("--keys", action="store_true", help="list every configuration key with its default")
+
+    sub.add_parser("info", help="backends, devices, versions and cache paths")
+
+    d = sub.add_parser("dirac", help="Dirac-GAN: |theta(T)| against the regulariser beta (Fig. 18)")
+    d.add_argument("--beta-min", type=float, default=0.1)
+    d.add_argument("--beta-max", type=float, default=10.0)
+    d.add_argument("--n", type=int, default=41, help="number of log-spaced beta values")
+    d.add_argument("--t-end", type=float, default=10.0)
+    return p
+
+
+def _png_for(h5: str) -> str:
+    root, _ = os.path.splitext(h5)
+    return root + ".png"
+
+
+def cmd_run(args) -> int:
+    from .config import load_config
+    from .engine import simulate
+    from .store import OutputExistsError, check_writable, read_run, write_run
+
+    cfg = load_config(args.config, args.overrides)
+    check_writable(args.out, args.force)
+    png = None if args.no_plot else (args.png or _png_for(args.out))
+    if png is not None and os.path.exists(png) and not args.force:
+        raise OutputExistsError(f"--plot = {png!r}: file exists (use --force to overwrite)")
+    from .backend import resolve
+    backend = resolve(args.backend, cfg.backend)
+    result = simulate(cfg, backend=backend, progress=None if not args.quiet else False)
+    write_run(args.out, result, force=args.force)
+    if png is not None:
+        from .plots import plot_run
+        plot_run(read_run(args.out), png)
+    if not args.quiet:
+        obs = result.observables
+        summary = [f"run {cfg.run_id} [{backend}, {cfg.precision}] {cfg.training.n_iterations} iterations in "
+                   f"{result.provenance['loop_s']:.1f} s"]
+        if "mode_collapse" in obs:
+            summary.append(f"mode_collapse(final) = {obs['mode_collapse'][-1]:.4f}  "
+                           f"modes_covered = {obs['modes_covered'][-1]:.0f}  "
+                           f"log_likelihood = {obs['log_likelihood'][-1]:.3f}")
+        summary.append(f"wrote {args.out}" + (f" and {png}" if png else ""))
+        print("\n".join(summary))
+    if result.diverged:
+        print(f"fastgan: warning: run {cfg.run_id} diverged (NaN/Inf) at iteration {result.diverged_at}; "
+              "its particles were frozen there", file=sys.stderr)
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from .plots import plot_run
+    from .store import OutputExistsError, read_run
+
+    if not os.path.isfile(args.run):
+        raise FastganError(f"run = {args.run!r}: file not found")
+    png = args.out or _png_for(args.run)
+    if os.path.exists(png) and not args.force:
+        raise OutputExistsError(f"--out = {png!r}: file exists (use --force to overwrite)")
+    plot_run(read_run(args.run), png)
+    print(f"wrote {png}")
+    return 0
+
+
+def cmd_config(args) -> int:
+    import json
+
+    from .config import describe_keys, load_config, resolved_dict
+
+    if args.keys:
+        print(describe_keys())
+        return 0
+    cfg = load_config(args.config, args.overrides)
+    print(json.dumps(resolved_dict(cfg), indent=2, sort_keys=True))
+    print(f"run_id = {cfg.run_id}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from .backend import info
+    print(info())
+    return 0
+
+
+def cmd_dirac(args) -> int:
+    import numpy as np
+
+    from .dirac import dirac_eigenvalues, dirac_sweep
+
+    if not (0 < args.beta_min < args.beta_max):
+        raise FastganError(f"--beta-min/--beta-max = {args.beta_min}/{args.beta_max}: need 0 < min < max")
+    betas = np.geomspace(args.beta_min, args.beta_max, args.n)
+    vals = dirac_sweep(betas, args.t_end)
+    print(f"{'beta':>10s} {'|theta(T)|':>12s}  eigenvalues")
+    for b, v in zip(betas, vals):
+        ev = dirac_eigenvalues(b)
+        print(f"{b:10.4g} {v:12.4e}  {ev[0]:.4g}, {ev[1]:.4g}")
+    print(f"minimum at beta = {betas[np.argmin(vals)]:.4g} (critical damping at beta = 2)")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "plot": cmd_plot, "config": cmd_config, "info": cmd_info, "dirac": cmd_dirac}
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("fastgan: %(message)s"))
+    log = logging.getLogger("fastgan")
+    if not log.handlers:
+        log.addHandler(handler)
+    log.setLevel(logging.WARNING if getattr(args, "quiet", False) else logging.INFO)
+    try:
+        return COMMANDS[args.cmd](args)
+    except FastganError as exc:
+        print(f"fastgan: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fastgan: interrupted; no output was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,515 @@
+"""Typed, validated run configuration.
+
+A run is described by a nested mapping (usually a TOML file) with the sections
+``target``, ``generator``, ``coupling``, ``discriminator``, ``training``, ``record`` and the
+top-level keys ``precision`` and ``backend``.  :func:`load_config` and :func:`from_dict` turn it
+into a frozen :class:`Config`; every problem is reported as a one-line :class:`ConfigError`
+naming the dotted key and its value.  ``Config.canonical_json()`` is the sorted-key JSON of the
+fully resolved configuration and ``Config.run_id`` its hash (the backend is an execution detail
+and is not part of the identity).
+
+The key names are a public contract; ``SCHEMA`` below is the single source of truth for keys,
+types, defaults and documentation (``fastgan config --help-keys`` prints it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from .errors import ConfigError
+
+try:  # Python >= 3.11
+    import tomllib as _toml
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as _toml  # type: ignore[no-redef]
+
+AUTO = None  # optional keys default to None ("auto"); the string "auto" is accepted as input
+
+
+# --------------------------------------------------------------------------- field types
+
+@dataclass(frozen=True)
+class Field:
+    """One configuration key: its type, default, constraint and documentation."""
+
+    kind: str  # int, float, str, bool, floats, matrix, ints_or_int
+    default: Any
+    doc: str
+    check: Callable[[Any], str | None] | None = None
+    choices: tuple[str, ...] | None = None
+    optional: bool = False
+
+
+def _ge(lo, strict=False):
+    def check(v):
+        if (v <= lo) if strict else (v < lo):
+            return f"must be {'>' if strict else '>='} {lo}"
+        return None
+    return check
+
+
+def _between(lo, hi):
+    def check(v):
+        if not lo <= v <= hi:
+            return f"must lie in [{lo}, {hi}]"
+        return None
+    return check
+
+
+def _all_ge(lo, strict=False):
+    def check(vs):
+        for v in vs:
+            if (v <= lo) if strict else (v < lo):
+                return f"every entry must be {'>' if strict else '>='} {lo}"
+        return None
+    return check
+
+
+POS = _ge(0, strict=True)
+NONNEG = _ge(0)
+
+SCHEMA: dict[str, dict[str, Field]] = {
+    "": {
+        "precision": Field("str", "float32", "floating-point precision of the state", choices=("float32", "float64")),
+        "backend": Field("str", "auto", "execution backend (not part of the run identity)",
+                         choices=("auto", "numpy", "numba", "cuda")),
+    },
+    "target": {
+        "kind": Field("str", "ring", "target distribution", choices=("ring", "grid", "mixture", "points", "file")),
+        "n_modes": Field("int", AUTO, "number of modes (ring: 8; grid: 25, a perfect square)", _ge(1), optional=True),
+        "radius": Field("float", 2.0, "ring radius", POS),
+        "std": Field("float", AUTO, "isotropic std of every mode (ring 0.02, grid 0.05, mixture 0.02, points 0)",
+                     NONNEG, optional=True),
+        "spacing": Field("float", 2.0, "grid spacing (grid centred on the origin)", POS),
+        "means": Field("matrix", AUTO, "mixture means, K x d", optional=True),
+        "weights": Field("floats", AUTO, "mixture weights (normalised; default uniform)", _all_ge(0), optional=True),
+        "stds": Field("floats", AUTO, "per-component stds of a mixture (default: target.std)", _all_ge(0), optional=True),
+        "points": Field("matrix", AUTO, "finite point set, K x d", optional=True),
+        "masses": Field("floats", AUTO, "masses of the points (normalised; default uniform)", _all_ge(0), optional=True),
+        "path": Field("str", AUTO, "array file: .npy/.txt/.csv samples (M x d), or .npz with 'samples' or "
+                      "'means' [+ 'weights', 'stds']", optional=True),
+    },
+    "generator": {
+        "n_particles": Field("int", 200, "number of generated particles N", _ge(1)),
+        "init_mean": Field("floats", AUTO, "mean of the initial cloud (default: ring -> the mode at 45 degrees, "
+                           "(sqrt2, sqrt2) for radius 2; else the origin)", optional=True),
+        "init_std": Field("float", 0.1, "std of the initial cloud", NONNEG),
+    },
+    "coupling": {
+        "kind": Field("str", "coarse", "NTK coupling", choices=("coarse", "gram", "spatial")),
+        "ratio": Field("float", AUTO, "g2/g1 with g1 + g2 (N - 1) = N (default 0 unless g1/g2 given)",
+                       _between(0.0, 1.0), optional=True),
+        "g1": Field("float", AUTO, "explicit diagonal NTK value (with coupling.g2)", POS, optional=True),
+        "g2": Field("float", AUTO, "explicit off-diagonal NTK value (with coupling.g1)", optional=True),
+        "gram": Field("str", AUTO, "Gram matrix file (.npy, .npz/.h5 key 'gram', .txt), N x N, for kind = gram",
+                      optional=True),
+        "normalize": Field("bool", False, "rescale a Gram matrix so that 1'G1/N = N (the paper's normalisation)"),
+        "length_scale": Field("float", 1.0, "data-space length scale of the spatial coupling", POS),
+        "spatial_kernel": Field("str", "rbf", "data-space kernel of the spatial coupling", choices=("rbf", "laplacian")),
+    },
+    "discriminator": {
+        "kind": Field("str", "mlp", "discriminator family", choices=("mlp",)),
+        "width": Field("int", 2048, "hidden width W", _ge(1)),
+        "depth": Field("int", 1, "number of hidden layers (1: eq. 23; 4 x 512 for Figs. 3-4)", _ge(1)),
+        "activation": Field("str", "relu", "hidden activation", choices=("relu", "tanh")),
+        "l2": Field("float", AUTO, "L2 coefficient c of eq. 24, L += c * sum(phi^2) (default 1/width)",
+                    NONNEG, optional=True),
+        "init": Field("str", AUTO, "initialisation: paper (a, w ~ N(0, weight_std^2), b ~ N(0, bias_std^2)) or "
+                      "glorot (uniform weights, zero biases); default paper for depth 1, glorot deeper",
+                      choices=("paper", "glorot"), optional=True),
+        "weight_std": Field("float", 1.0, "std of a and w in the paper initialisation", NONNEG),
+        "bias_std": Field("float", 3.0, "std of b in the paper initialisation (variance 9)", NONNEG),
+    },
+    "training": {
+        "n_iterations": Field("int", 3000, "generator steps", _ge(1)),
+        "n_disc": Field("int", 5, "discriminator steps per generator step", _ge(1)),
+        "lr_disc": Field("float", 0.5, "discriminator learning rate alpha_D", NONNEG),
+        "lr_gen": Field("float", 0.05, "generator (particle) learning rate alpha_G", NONNEG),
+        "beta": Field("float", 0.0, "gradient-regulariser strength (eq. 28-29)", NONNEG),
+        "seed": Field("int", 0, "seed of the counter-based random numbers", _between(0, 2**63 - 1)),
+        "batch_size": Field("int", AUTO, "target samples per discriminator step (default N)", _ge(1), optional=True),
+    },
+    "record": {
+        "every": Field("int", 20, "record observables every this many iterations (and at 0 and the end)", _ge(1)),
+        "snapshots": Field("ints_or_int", 6, "particle snapshots: a count (evenly spaced, incl. 0 and the end) "
+                           "or a list of iterations"),
+        "discriminator": Field("bool", True, "store discriminator parameters with every snapshot"),
+    },
+}
+
+SECTIONS = tuple(s for s in SCHEMA if s)
+KNOWN_KEYS = tuple((f"{s}.{k}" if s else k) for s, fields in SCHEMA.items() for k in fields)
+
+
+# --------------------------------------------------------------------------- coercion
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _coerce(key: str, field: Field, value):
+    if field.optional and (value is None or value == "auto"):
+        return None
+    kind = field.kind
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, value, "expected an integer")
+        out = int(value)
+    elif kind == "float":
+        if not _is_number(value):
+            raise ConfigError(key, value, "expected a number")
+        out = float(value)
+        if not math.isfinite(out):
+            raise ConfigError(key, value, "must be finite")
+    elif kind == "str":
+        if not isinstance(value, str):
+            raise ConfigError(key, value, "expected a string")
+        out = value
+        if field.choices and out not in field.choices:
+            raise ConfigError(key, value, f"must be one of {', '.join(field.choices)}")
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(key, value, "expected true or false")
+        out = value
+    elif kind == "floats":
+        out = _floats(key, value)
+    elif kind == "matrix":
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ConfigError(key, value, "expected a non-empty list of points (list of lists of numbers)")
+        rows = [_floats(key, row) for row in value]
+        if len({len(r) for r in rows}) != 1:
+            raise ConfigError(key, value, "rows must all have the same length")
+        out = tuple(rows)
+    elif kind == "ints_or_int":
+        if isinstance(value, bool):
+            raise ConfigError(key, value, "expected an integer or a list of integers")
+        if isinstance(value, int):
+            if value < 0:
+                raise ConfigError(key, value, "must be >= 0")
+            out = value
+        elif isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            if any(v < 0 for v in value):
+                raise ConfigError(key, value, "iterations must be >= 0")
+            out = tuple(sorted(set(value)))
+        else:
+            raise ConfigError(key, value, "expected an integer or a list of integers")
+    else:  # pragma: no cover - schema error
+        raise AssertionError(kind)
+    if field.check is not None:
+        problem = field.check(out)
+        if problem:
+            raise ConfigError(key, value, problem)
+    return out
+
+
+def _floats(key, value):
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ConfigError(key, value, "expected a non-empty list of numbers")
+    out = []
+    for v in value:
+        if not _is_number(v):
+            raise ConfigError(key, value, "expected a list of numbers")
+        if not math.isfinite(float(v)):
+            raise ConfigError(key, value, "entries must be finite")
+        out.append(float(v))
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- the config object
+
+def _section_class(name: str):
+    fields = SCHEMA[name]
+    cls = dataclasses.make_dataclass(
+        name.capitalize() + "Config",
+        [(k, Any, dataclasses.field(default=f.default)) for k, f in fields.items()],
+        frozen=True,
+    )
+    cls.__doc__ = f"The [{name}] section. Keys: " + "; ".join(f"{k}: {f.doc}" for k, f in fields.items())
+    return cls
+
+
+SECTION_CLASSES = {name: _section_class(name) for name in SECTIONS}
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated run configuration (immutable). Sections are attributes: ``cfg.training.n_disc``."""
+
+    target: Any
+    generator: Any
+    coupling: Any
+    discriminator: Any
+    training: Any
+    record: Any
+    precision: str = "float32"
+    backend: str = "auto"
+
+    # ---- views
+    def to_dict(self) -> dict:
+        """Nested plain dict of every key (None for 'auto' keys)."""
+        out: dict[str, Any] = {"precision": self.precision, "backend": self.backend}
+        for name in SECTIONS:
+            sec = getattr(self, name)
+            out[name] = {k: _plain(getattr(sec, k)) for k in SCHEMA[name]}
+        return out
+
+    def canonical_json(self) -> str:
+        """Sorted-key compact JSON of the resolved config without the backend (the run identity)."""
+        d = resolved_dict(self)
+        d.pop("backend", None)
+        return json.dumps(d, sort_keys=True, separators=(",", ":"))
+
+    @property
+    def run_id(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
+
+    def replace(self, **dotted) -> "Config":
+        """A new validated config with dotted keys replaced: ``cfg.replace(**{"training.seed": 3})``."""
+        d = self.to_dict()
+        for key, value in dotted.items():
+            set_dotted(d, key, value)
+        return from_dict(d)
+
+    @property
+    def dtype(self):
+        import numpy as np
+        return np.dtype(self.precision)
+
+
+def _plain(v):
+    if isinstance(v, tuple):
+        return [_plain(x) for x in v]
+    return v
+
+
+# --------------------------------------------------------------------------- building
+
+def from_dict(data: Mapping[str, Any], *, check_files: bool = True) -> Config:
+    """Validate a nested mapping into a :class:`Config` (raises :class:`ConfigError`)."""
+    if not isinstance(data, Mapping):
+        raise ConfigError("", data, "a configuration must be a table of sections")
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in SCHEMA[""]:
+            values[key] = _coerce(key, SCHEMA[""][key], value)
+        elif key in SECTIONS:
+            if not isinstance(value, Mapping):
+                raise ConfigError(key, value, "expected a table of keys")
+            for sub in value:
+                if sub not in SCHEMA[key]:
+                    raise ConfigError(f"{key}.{sub}", value[sub], "unknown key" + _suggest(f"{key}.{sub}"))
+        else:
+            raise ConfigError(key, value, "unknown key" + _suggest(key))
+    sections = {}
+    for name in SECTIONS:
+        given = data.get(name, {}) or {}
+        kw = {}
+        for k, f in SCHEMA[name].items():
+            kw[k] = _coerce(f"{name}.{k}", f, given[k]) if k in given else f.default
+        sections[name] = SECTION_CLASSES[name](**kw)
+    cfg = Config(**sections, **values)
+    validate(cfg, check_files=check_files)
+    return cfg
+
+
+def _suggest(key: str) -> str:
+    close = difflib.get_close_matches(key, KNOWN_KEYS, n=1, cutoff=0.6)
+    if not close:
+        tail = key.rsplit(".", 1)[-1]
+        close = [k for k in KNOWN_KEYS if k.rsplit(".", 1)[-1] == tail]
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def load_toml(path: str | os.PathLike) -> dict:
+    """Read a TOML file into a dict; errors are one-line ConfigErrors naming the file."""
+    try:
+        with open(path, "rb") as fh:
+            return _toml.load(fh)
+    except FileNotFoundError:
+        raise ConfigError("config", str(path), "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError("config", str(path), "is a directory, expected a TOML file") from None
+    except _toml.TOMLDecodeError as exc:
+        raise ConfigError("config", str(path), f"invalid TOML: {exc}") from None
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse ``dotted.key=value``; the value is read as TOML, falling back to a bare string."""
+    if "=" not in text:
+        raise ConfigError("--set", text, "expected dotted.key=value")
+    key, raw = text.split("=", 1)
+    key, raw = key.strip(), raw.strip()
+    if not key:
+        raise ConfigError("--set", text, "expected dotted.key=value")
+    try:
+        value = _toml.loads(f"v = {raw}")["v"]
+    except _toml.TOMLDecodeError:
+        value = raw
+    return key, value
+
+
+def set_dotted(d: dict, key: str, value) -> None:
+    """Set ``d[a][b] = value`` for ``key = 'a.b'`` (creating the section table)."""
+    parts = key.split(".")
+    if len(parts) > 2:
+        raise ConfigError(key, value, "unknown key" + _suggest(key))
+    if len(parts) == 2:
+        sec = d.setdefault(parts[0], {})
+        if not isinstance(sec, dict):
+            raise ConfigError(parts[0], sec, "expected a table of keys")
+        sec[parts[1]] = value
+    else:
+        d[parts[0]] = value
+
+
+def load_config(path=None, overrides=(), base: Mapping | None = None) -> Config:
+    """Load a TOML file (or start from ``base``), apply ``dotted.key=value`` overrides, validate."""
+    data = json.loads(json.dumps(base)) if base is not None else {}
+    if path is not None:
+        data = load_toml(path)
+    for item in overrides:
+        key, value = parse_override(item) if isinstance(item, str) else item
+        set_dotted(data, key, value)
+    return from_dict(data)
+
+
+def default_config(**dotted) -> Config:
+    """The documented defaults, with optional dotted overrides (``default_config(**{"training.seed": 1})``)."""
+    d: dict = {}
+    for k, v in dotted.items():
+        set_dotted(d, k.replace("__", "."), v)
+    return from_dict(d)
+
+
+# --------------------------------------------------------------------------- cross-key checks
+
+def _target_dim(t) -> int | None:
+    if t.kind in ("ring", "grid"):
+        return 2
+    if t.kind == "mixture":
+        return len(t.means[0])
+    if t.kind == "points":
+        return len(t.points[0])
+    return None  # file: known once loaded
+
+
+def validate(cfg: Config, *, check_files: bool = True) -> None:
+    """Checks that involve more than one key."""
+    t = cfg.target
+    if t.kind == "grid" and t.n_modes is not None:
+        side = math.isqrt(t.n_modes)
+        if side * side != t.n_modes:
+            raise ConfigError("target.n_modes", t.n_modes, "a grid needs a perfect square")
+    if t.kind == "mixture":
+        if t.means is None:
+            raise ConfigError("target.means", None, "required for target.kind = mixture")
+        k = len(t.means)
+        for key in ("weights", "stds"):
+            v = getattr(t, key)
+            if v is not None and len(v) != k:
+                raise ConfigError(f"target.{key}", list(v), f"needs {k} entries, one per mean")
+        if t.weights is not None and sum(t.weights) <= 0:
+            raise ConfigError("target.weights", list(t.weights), "must not all be zero")
+    if t.kind == "points":
+        if t.points is None:
+            raise ConfigError("target.points", None, "required for target.kind = points")
+        if t.masses is not None:
+            if len(t.masses) != len(t.points):
+                raise ConfigError("target.masses", list(t.masses), f"needs {len(t.points)} entries, one per point")
+            if sum(t.masses) <= 0:
+                raise ConfigError("target.masses", list(t.masses), "must not all be zero")
+    if t.kind == "file":
+        if t.path is None:
+            raise ConfigError("target.path", None, "required for target.kind = file")
+        if check_files and not os.path.isfile(t.path):
+            raise ConfigError("target.path", t.path, "file not found")
+    d = _target_dim(t)
+    g = cfg.generator
+    if g.init_mean is not None and d is not None and len(g.init_mean) != d:
+        raise ConfigError("generator.init_mean", list(g.init_mean), f"needs {d} entries (the target dimension)")
+
+    c = cfg.coupling
+    explicit = (c.g1 is not None) or (c.g2 is not None)
+    if explicit and c.ratio is not None:
+        raise ConfigError("coupling.ratio", c.ratio, "give either coupling.ratio or coupling.g1 and coupling.g2, not both")
+    if explicit and (c.g1 is None or c.g2 is None):
+        missing = "coupling.g2" if c.g2 is None else "coupling.g1"
+        raise ConfigError(missing, None, "coupling.g1 and coupling.g2 must be given together")
+    if explicit:
+        n = g.n_particles
+        if c.g2 > c.g1 or c.g1 + (n - 1) * c.g2 < 0:
+            raise ConfigError("coupling.g2", c.g2, f"with coupling.g1 = {c.g1} the NTK is not positive semi-definite "
+                              "(need g2 <= g1 and g1 + (N-1) g2 >= 0)")
+    if c.kind == "gram":
+        if c.gram is None:
+            raise ConfigError("coupling.gram", None, "required for coupling.kind = gram (a Gram matrix file)")
+        if check_files and not os.path.isfile(c.gram):
+            raise ConfigError("coupling.gram", c.gram, "file not found")
+
+    tr = cfg.training
+    r = cfg.record
+    if isinstance(r.snapshots, tuple) and r.snapshots and r.snapshots[-1] > tr.n_iterations:
+        raise ConfigError("record.snapshots", list(r.snapshots), f"iterations must be <= training.n_iterations = {tr.n_iterations}")
+    if check_files:
+        # Loading checks the file's shape and contents; the error names the key.
+        from . import couplings, targets
+        targets.make_target(cfg)
+        if c.kind == "gram":
+            couplings.load_gram(c.gram, g.n_particles, key="coupling.gram")
+
+
+# --------------------------------------------------------------------------- resolution
+
+def resolved_dict(cfg: Config) -> dict:
+    """``cfg.to_dict()`` with every 'auto' value replaced by what the simulator uses."""
+    d = cfg.to_dict()
+    t, g, c, disc, tr = d["target"], d["generator"], d["coupling"], d["discriminator"], d["training"]
+    if t["n_modes"] is None:
+        t["n_modes"] = {"ring": 8, "grid": 25}.get(t["kind"])
+    if t["std"] is None:
+        t["std"] = {"ring": 0.02, "grid": 0.05, "mixture": 0.02, "points": 0.0}.get(t["kind"])
+    if g["init_mean"] is None:
+        if t["kind"] == "ring":
+            g["init_mean"] = [t["radius"] * math.cos(math.pi / 4), t["radius"] * math.sin(math.pi / 4)]
+        else:
+            dim = _target_dim(cfg.target)
+            g["init_mean"] = [0.0] * dim if dim is not None else None
+    g1, g2 = coupling_constants(cfg)
+    c["g1"], c["g2"] = g1, g2
+    if disc["l2"] is None:
+        disc["l2"] = 1.0 / disc["width"]
+    if disc["init"] is None:
+        disc["init"] = "paper" if disc["depth"] == 1 else "glorot"
+    if tr["batch_size"] is None:
+        tr["batch_size"] = g["n_particles"]
+    return d
+
+
+def coupling_constants(cfg: Config) -> tuple[float, float]:
+    """(g1, g2): explicit values, or from the ratio r with g1 + g2 (N - 1) = N (Appendix A)."""
+    c = cfg.coupling
+    if c.g1 is not None:
+        return float(c.g1), float(c.g2)
+    r = 0.0 if c.ratio is None else float(c.ratio)
+    n = cfg.generator.n_particles
+    g1 = n / (1.0 + r * (n - 1))
+    return g1, r * g1
+
+
+def describe_keys() -> str:
+    """Human-readable table of every key, its type, default and meaning."""
+    lines = []
+    for sec, fields in SCHEMA.items():
+        for k, f in fields.items():
+            name = f"{sec}.{k}" if sec else k
+            default = "auto" if f.default is None else json.dumps(_plain(f.default))
+            choice = f" ({'|'.join(f.choices)})" if f.choices else ""
+            lines.append(f"{name:28s} {f.kind:11s} default {default:9s} {f.doc}{choice}")
+    return "\n".join(lines)

@@ -1,0 +1,93 @@
+"""Dirac-GAN with the gradient regulariser (papers/001 Appendix E, SPEC §1.6).
+
+G(z) = theta, D(x) = phi x, data at 0, regulariser beta phi^2 / 2. Simultaneous gradient flow:
+
+    theta' = phi,    phi' = -theta - beta phi                                          (E1, E2)
+
+The dynamical matrix A = [[0, 1], [-1, -beta]] has eigenvalues (-beta +- sqrt(beta^2 - 4)) / 2
+(the paper prints them without the minus sign of the real part): under-damped for beta < 2,
+critically damped at beta = 2, over-damped above. Fig. 18: from (theta, phi) = (1, 0), |theta(10)|
+against beta is smallest near beta = 2.
+
+``dirac_exact`` is the closed-form matrix exponential (stable through beta = 2);
+``dirac_integrate`` steps the flow numerically (RK4, or explicit Euler = simultaneous gradient
+descent-ascent with learning rate dt, the way a GAN is trained), vectorised over beta.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def dirac_matrix(beta: float) -> np.ndarray:
+    return np.array([[0.0, 1.0], [-1.0, -float(beta)]])
+
+
+def dirac_eigenvalues(beta) -> np.ndarray:
+    """(..., 2) complex eigenvalues (-beta +- sqrt(beta^2 - 4)) / 2."""
+    beta = np.asarray(beta, dtype=np.float64)
+    root = np.sqrt((beta ** 2 - 4).astype(np.complex128))
+    return np.stack([(-beta + root) / 2, (-beta - root) / 2], axis=-1)
+
+
+def dirac_exact(beta, t, theta0: float = 1.0, phi0: float = 0.0):
+    """(theta(t), phi(t)) in closed form, broadcasting over beta and t.
+
+    exp(A t) = e^{-beta t / 2} [ c(t) I + s(t) (A + beta/2 I) ] with q = beta^2/4 - 1,
+    c = cosh(sqrt(q) t), s = sinh(sqrt(q) t) / sqrt(q) (cos / sin for q < 0; c = 1, s = t at q = 0).
+    """
+    beta = np.asarray(beta, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    beta, t = np.broadcast_arrays(beta, t)
+    q = beta ** 2 / 4 - 1
+    r = np.sqrt(np.abs(q))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = np.where(q > 0, np.cosh(r * t), np.cos(r * t))
+        s = np.where(q > 0, np.sinh(r * t), np.sin(r * t)) / np.where(r > 0, r, 1.0)
+    small = r * t < 1e-8
+    c = np.where(small, 1.0 + q * t ** 2 / 2, c)
+    s = np.where(small, t * (1 + q * t ** 2 / 6), s)
+    e = np.exp(-beta * t / 2)
+    # A + beta/2 I = [[beta/2, 1], [-1, -beta/2]]
+    theta = e * (c * theta0 + s * (beta / 2 * theta0 + phi0))
+    phi = e * (c * phi0 + s * (-theta0 - beta / 2 * phi0))
+    return theta, phi
+
+
+def dirac_integrate(beta, t_end: float = 10.0, dt: float = 1e-3, method: str = "rk4",
+                    theta0: float = 1.0, phi0: float = 0.0):
+    """Integrate the flow to t_end for every beta (vectorised); returns (theta, phi) at t_end."""
+    beta = np.atleast_1d(np.asarray(beta, dtype=np.float64))
+    th = np.full(beta.shape, float(theta0))
+    ph = np.full(beta.shape, float(phi0))
+    steps = int(round(t_end / dt))
+    if not np.isclose(steps * dt, t_end):
+        raise ValueError("t_end must be a multiple of dt")
+
+    def f(a, b):
+        return b, -a - beta * b
+
+    for _ in range(steps):
+        if method == "euler":        # simultaneous gradient descent-ascent
+            d1, d2 = f(th, ph)
+            th, ph = th + dt * d1, ph + dt * d2
+        elif method == "rk4":
+            k1 = f(th, ph)
+            k2 = f(th + dt / 2 * k1[0], ph + dt / 2 * k1[1])
+            k3 = f(th + dt / 2 * k2[0], ph + dt / 2 * k2[1])
+            k4 = f(th + dt * k3[0], ph + dt * k3[1])
+            th = th + dt / 6 * (k1[0] + 2 * k2[0] + 2 * k3[0] + k4[0])
+            ph = ph + dt / 6 * (k1[1] + 2 * k2[1] + 2 * k3[1] + k4[1])
+        else:
+            raise ValueError(f"unknown method {method!r}")
+    return th, ph
+
+
+def dirac_sweep(betas, t_end: float = 10.0, method: str = "exact", dt: float = 1e-3) -> np.ndarray:
+    """|theta(t_end)| for each beta from (theta, phi) = (1, 0) (Fig. 18)."""
+    betas = np.asarray(betas, dtype=np.float64)
+    if method == "exact":
+        th, _ = dirac_exact(betas, t_end)
+    else:
+        th, _ = dirac_integrate(betas, t_end, dt, method)
+    return np.abs(th)

@@ -1,0 +1,284 @@
+"""The engine: advances an ensemble of B runs with Algorithm 1 of papers/001.
+
+    for each iteration:
+        for k < n_disc (per run):   sample a fresh target batch; phi <- phi - alpha_D grad_phi L_D  (eq. 24, 28)
+        X <- X + alpha_G V,  V = (1/N) Gamma grad D(X)                                                 (eq. 21)
+        record observables / snapshots on the schedule
+
+The engine holds no physics: it binds the backend's ops once and calls them. Runs in one ensemble
+share shapes (N, d, W, depth, family, coupling kind, batch, iterations, precision, schedule) and
+may differ in every scalar: seed, g1/g2, learning rates, beta, n_disc (a run skips sub-steps
+beyond its own n_disc: its learning rate is 0 there), target geometry, initial cloud.
+
+Blow-up: after every iteration each run's particles and discriminator parameters are checked;
+a run with a NaN/Inf is flagged with the iteration (``diverged_at``), its particles keep their
+last finite positions, it stops being updated, and its observables are NaN (histograms -1)
+from then on, while the other runs continue.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import backend as backend_mod
+from .config import Config, coupling_constants
+from .couplings import Coupling
+from .discriminators import make_family, params_finite
+from .kernels import rng
+from .observables import HISTOGRAMS, SCALARS, from_stats
+from .progress import Progress
+from .targets import make_target, stack_targets
+
+# Fields that must agree inside one ensemble (the "shape" of a run).
+SHAPE_KEYS = ("precision", "generator.n_particles", "discriminator.kind", "discriminator.width",
+              "discriminator.depth", "discriminator.activation", "coupling.kind", "coupling.spatial_kernel",
+              "training.n_iterations", "record.every", "record.snapshots", "record.discriminator")
+
+
+def _get(cfg: Config, dotted: str):
+    obj = cfg
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def shape_key(cfg: Config, target=None) -> tuple:
+    """Runs with equal shape keys can share an ensemble."""
+    t = target or make_target(cfg)
+    batch = cfg.training.batch_size or cfg.generator.n_particles
+    return tuple(_get(cfg, k) for k in SHAPE_KEYS) + (t.dim, t.n_components, t.n_modes, batch)
+
+
+def record_times(n_iterations: int, every: int) -> np.ndarray:
+    """Recorded iterations: 0, every, 2 every, ..., and the last one."""
+    return np.union1d(np.arange(0, n_iterations + 1, every), [n_iterations]).astype(np.int64)
+
+
+def snapshot_times(n_iterations: int, snapshots) -> np.ndarray:
+    """Snapshot iterations from a count (evenly spaced incl. 0 and the end) or an explicit list."""
+    if isinstance(snapshots, int):
+        if snapshots == 0:
+            return np.zeros(0, dtype=np.int64)
+        if snapshots == 1:
+            return np.array([n_iterations], dtype=np.int64)
+        return np.unique(np.round(np.linspace(0, n_iterations, snapshots)).astype(np.int64))
+    return np.asarray(sorted(set(snapshots)), dtype=np.int64)
+
+
+@dataclass
+class RunResult:
+    """Everything one run produced (host arrays).
+
+    time (T,) recorded iterations; observables[name] (T,); histograms[name] (T, K);
+    particles (S, N, d) at particles_time (S,); disc_snapshots[param] (S, ...);
+    discriminator[param] final parameters; diverged / diverged_at (-1 if not).
+    """
+
+    config: Config
+    time: np.ndarray
+    observables: dict
+    histograms: dict
+    particles: np.ndarray
+    particles_time: np.ndarray
+    disc_snapshots: dict
+    discriminator: dict
+    diverged: bool
+    diverged_at: int
+    modes: np.ndarray | None
+    provenance: dict = field(default_factory=dict)
+
+    def final(self, name: str) -> float:
+        return float(self.observables[name][-1])
+
+    def average_last(self, name: str, k: int = 4) -> float:
+        """Mean of the last k records of an observable."""
+        return float(np.mean(self.observables[name][-k:]))
+
+
+class Ensemble:
+    """B runs sharing shapes, set up on a backend. ``run()`` returns one RunResult per config."""
+
+    def __init__(self, configs: list[Config], backend: str | None = None):
+        if not configs:
+            raise ValueError("an ensemble needs at least one run")
+        self.configs = list(configs)
+        self.targets = [make_target(c) for c in self.configs]
+        keys = {shape_key(c, t) for c, t in zip(self.configs, self.targets)}
+        if len(keys) != 1:
+            raise ValueError("runs in one ensemble must share shapes: " + ", ".join(SHAPE_KEYS))
+        c0 = self.configs[0]
+        self.backend = backend_mod.resolve(backend, c0.backend)
+        self.ops = backend_mod.get_ops(self.backend)
+        self.dtype = np.dtype(c0.precision)
+        self.B = len(self.configs)
+        self.N = c0.generator.n_particles
+        self.M = c0.training.batch_size or self.N
+        self.T = c0.training.n_iterations
+        self.dim = self.targets[0].dim
+        self.family = make_family(self.configs, self.dim)
+        self.disc = self.family.bind(self.ops)
+        self.coupling = Coupling.from_configs(self.configs)
+        self.velocity = self.coupling.bind(self.ops, self.dtype)
+
+        f64 = lambda key: np.array([_get(c, key) for c in self.configs], dtype=np.float64)  # noqa: E731
+        self.lr_disc = f64("training.lr_disc")
+        self.lr_gen = f64("training.lr_gen")
+        self.beta = f64("training.beta")
+        self.n_disc = np.array([c.training.n_disc for c in self.configs], dtype=np.int64)
+        self.l2 = np.array([c.discriminator.l2 if c.discriminator.l2 is not None else 1.0 / c.discriminator.width
+                            for c in self.configs], dtype=np.float64)
+        self.seeds = [c.training.seed for c in self.configs]
+        self.comp_base = rng.base_keys(self.seeds, rng.STREAM_TARGET_COMPONENT)
+        self.noise_base = rng.base_keys(self.seeds, rng.STREAM_TARGET_NOISE)
+        self.means, self.cum, self.stds = stack_targets(self.targets)
+        self.weights = np.stack([t.weights for t in self.targets])
+        self.modes = np.stack([t.modes for t in self.targets]) if self.targets[0].modes is not None else None
+
+    # ------------------------------------------------------------------ state
+    def initial_particles(self) -> np.ndarray:
+        """(B, d, N) host float64: init_mean + init_std * Z from the generator-init stream."""
+        base = rng.base_keys(self.seeds, rng.STREAM_GEN_INIT)
+        z = rng.np_normal(rng.np_step_keys(base, 0, 0), self.N * self.dim).reshape(self.B, self.N, self.dim)
+        from .config import resolved_dict
+        mean = np.array([resolved_dict(c)["generator"]["init_mean"] for c in self.configs], dtype=np.float64)
+        std = np.array([c.generator.init_std for c in self.configs], dtype=np.float64)
+        x = mean[:, None, :] + std[:, None, None] * z
+        return np.ascontiguousarray(x.transpose(0, 2, 1))
+
+    # ------------------------------------------------------------------ loop
+    def run(self, progress: bool | None = None, desc: str = "fastgan") -> list[RunResult]:
+        xp, ops, dt = self.ops.xp, self.ops, self.dtype
+        t_setup = time.perf_counter()
+        X = xp.asarray(self.initial_particles().astype(dt))
+        p = {k: xp.asarray(v) for k, v in self.family.init(self.configs, dt).items()}
+        means = xp.asarray(self.means) if xp is not np else self.means
+        cum = xp.asarray(self.cum) if xp is not np else self.cum
+        stds = xp.asarray(self.stds) if xp is not np else self.stds
+        l2 = xp.asarray(self.l2.astype(dt))
+        beta_any = bool(np.any(self.beta > 0))
+        u_scale = xp.asarray((2.0 * self.beta / self.N).astype(dt))[:, None, None]
+        alive = np.ones(self.B, dtype=bool)
+        diverged_at = np.full(self.B, -1, dtype=np.int64)
+        max_nd = int(self.n_disc.max())
+        c0 = self.configs[0]
+        rec_t = record_times(self.T, c0.record.every)
+        snap_t = snapshot_times(self.T, c0.record.snapshots)
+        rec = _Recorder(self, rec_t, snap_t, c0.record.discriminator)
+        rec.take(0, X, p, alive)
+        t_loop = time.perf_counter()
+        bar = Progress(self.T, unit="it", desc=desc, scale=self.B, scale_unit="run-steps", enabled=progress)
+        for it in range(self.T):
+            for k in range(max_nd):
+                active = alive & (self.n_disc > k)
+                if not active.any():
+                    break
+                lr = xp.asarray(np.where(active, self.lr_disc, 0.0).astype(dt))
+                xt = ops.sample_mixture(self.comp_base, self.noise_base, it, k, means, cum, stds, self.M, dt)
+                u = None
+                if beta_any:
+                    G = self.disc.grad_x(p, X)
+                    u = u_scale * self.velocity(G, X)
+                self.disc.step(p, X, xt, lr, l2, u)
+            G = self.disc.grad_x(p, X)
+            V = self.velocity(G, X)
+            step = xp.asarray(np.where(alive, self.lr_gen, 0.0).astype(dt))[:, None, None]
+            Xn = X + step * V
+            ok = _finite_runs(xp, Xn) & params_finite(xp, p)
+            bad = alive & ~ok
+            if bad.any():
+                diverged_at[bad] = it + 1
+                alive &= ~bad
+                keep = xp.asarray(bad)
+                Xn = xp.where(keep[:, None, None], X, Xn)
+            X = Xn
+            rec.take(it + 1, X, p, alive)
+            bar.update(1)
+        bar.close()
+        t_end = time.perf_counter()
+        timings = {"setup_s": t_loop - t_setup, "loop_s": t_end - t_loop,
+                   "s_per_iteration": (t_end - t_loop) / max(1, self.T), "ensemble_size": self.B}
+        return rec.results(p, diverged_at, timings)
+
+
+def _finite_runs(xp, X) -> np.ndarray:
+    ok = xp.isfinite(X).reshape(X.shape[0], -1).all(axis=1)
+    return np.asarray(ok.get() if hasattr(ok, "get") else ok)
+
+
+class _Recorder:
+    """Observables on the record schedule and snapshots on theirs (host arrays)."""
+
+    def __init__(self, ens: Ensemble, rec_t, snap_t, keep_disc: bool):
+        self.ens, self.rec_t, self.snap_t, self.keep_disc = ens, rec_t, snap_t, keep_disc
+        self.rec_set, self.snap_set = set(rec_t.tolist()), set(snap_t.tolist())
+        B, T = ens.B, len(rec_t)
+        self.obs = {k: np.full((B, T), np.nan) for k in SCALARS} if ens.modes is not None else {}
+        K = ens.modes.shape[1] if ens.modes is not None else 0
+        self.hist = {k: np.full((B, T, K), -1, dtype=np.int64) for k in HISTOGRAMS} if K else {}
+        self.snaps, self.disc_snaps = [], []
+        self.i_rec = 0
+
+    def take(self, t: int, X, p, alive) -> None:
+        ens = self.ens
+        if t in self.rec_set:
+            if ens.modes is not None:
+                counts, hq, nearest, loglik = ens.ops.mode_stats(X, ens.modes, ens.weights, ens.stds)
+                vals = from_stats(counts, hq, nearest, loglik, ens.weights, ens.N)
+                for k, v in vals.items():
+                    self.obs[k][:, self.i_rec] = np.where(alive, v, np.nan)
+                self.hist["nearest_mode"][alive, self.i_rec] = np.asarray(counts)[alive]
+                self.hist["high_quality"][alive, self.i_rec] = np.asarray(hq)[alive]
+            self.i_rec += 1
+        if t in self.snap_set:
+            self.snaps.append(ens.ops.to_host(X).transpose(0, 2, 1).copy())
+            if self.keep_disc:
+                self.disc_snaps.append({k: ens.ops.to_host(v).copy() for k, v in p.items()})
+
+    def results(self, p, diverged_at, timings) -> list[RunResult]:
+        ens = self.ens
+        host_p = {k: ens.ops.to_host(v) for k, v in p.items()}
+        parts = np.stack(self.snaps, 1) if self.snaps else np.zeros((ens.B, 0, ens.N, ens.dim))
+        out = []
+        for b, cfg in enumerate(ens.configs):
+            disc_snaps = {}
+            if self.disc_snaps:
+                per = [ens.family.export(s, b) for s in self.disc_snaps]
+                disc_snaps = {k: np.stack([q[k] for q in per]) for k in per[0]}
+            out.append(RunResult(
+                config=cfg,
+                time=self.rec_t.copy(),
+                observables={k: v[b].copy() for k, v in self.obs.items()},
+                histograms={k: v[b].copy() for k, v in self.hist.items()},
+                particles=parts[b].copy(),
+                particles_time=self.snap_t.copy(),
+                disc_snapshots=disc_snaps,
+                discriminator=ens.family.export(host_p, b),
+                diverged=bool(diverged_at[b] >= 0),
+                diverged_at=int(diverged_at[b]),
+                modes=None if ens.modes is None else ens.modes[b].copy(),
+                provenance={"backend": ens.backend, "precision": str(ens.dtype), "g1": coupling_constants(cfg)[0],
+                            "g2": coupling_constants(cfg)[1], **timings},
+            ))
+        return out
+
+
+def simulate_ensemble(configs: list[Config], backend: str | None = None, progress: bool | None = None) -> list[RunResult]:
+    """Run configs that share shapes as one ensemble (see :class:`Ensemble`)."""
+    return Ensemble(configs, backend).run(progress=progress)
+
+
+def simulate(config: Config, backend: str | None = None, progress: bool | None = None) -> RunResult:
+    """Run one configuration; returns its :class:`RunResult`."""
+    return simulate_ensemble([config], backend, progress)[0]
+
+
+def ensemble_memory_bytes(cfg: Config) -> int:
+    """State bytes of one run (particles + discriminator + a target batch), for ensemble sizing."""
+    item = np.dtype(cfg.precision).itemsize
+    t = make_target(cfg)
+    W, L, d, N = cfg.discriminator.width, cfg.discriminator.depth, t.dim, cfg.generator.n_particles
+    params = W * (d + 2) if L == 1 else d * W + (L - 1) * W * W + L * W + W + 1
+    return item * (params + 2 * N * d + (cfg.training.batch_size or N) * d)

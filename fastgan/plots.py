@@ -1,0 +1,92 @@
+"""Pictures of a run: particle snapshots over the discriminator heat-map (the look of Figs. 3-4)
+and the observables against time. Headless (Agg)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .kernels.deep_mlp import deep_forward
+from .kernels.mlp_numpy import mlp_forward
+
+
+def disc_values(params: dict, activation: str, pts: np.ndarray) -> np.ndarray:
+    """D at points (n, d) from exported parameters of one run (user layout, see store)."""
+    x = np.asarray(pts, dtype=np.float64).T[None]                        # (1, d, n)
+    if "w" in params:
+        w = np.asarray(params["w"], dtype=np.float64).T[None].copy()      # (1, d, W)
+        return mlp_forward(w, np.asarray(params["b"], np.float64)[None], np.asarray(params["a"], np.float64)[None],
+                           x, activation)[0]
+    p = {k: np.asarray(v, dtype=np.float64)[None] for k, v in params.items()}
+    return deep_forward(p, x, activation)[0]
+
+
+def _snapshot_params(run: dict, i: int) -> dict | None:
+    snaps = run.get("discriminator_snapshots") or {}
+    if not snaps:
+        return None
+    return {k: v[i] for k, v in snaps.items()}
+
+
+def _extent(run: dict) -> tuple[float, float, float, float]:
+    pts = [run["particles"].reshape(-1, run["particles"].shape[-1])[:, :2]]
+    if run.get("modes") is not None:
+        pts.append(run["modes"][:, :2])
+    allp = np.concatenate(pts)
+    allp = allp[np.all(np.isfinite(allp), axis=1)]
+    lo, hi = np.percentile(allp, 1, axis=0), np.percentile(allp, 99, axis=0)
+    if run.get("modes") is not None:
+        lo = np.minimum(lo, run["modes"][:, :2].min(0))
+        hi = np.maximum(hi, run["modes"][:, :2].max(0))
+    c, r = (lo + hi) / 2, max(0.5, float((hi - lo).max()) / 2 * 1.25)
+    return c[0] - r, c[0] + r, c[1] - r, c[1] + r
+
+
+def plot_run(run: dict, out_png: str, max_panels: int = 6, grid: int = 160) -> str:
+    """Draw a run (as returned by :func:`fastgan.store.read_run`) to ``out_png``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cfg = run["config"]
+    act = cfg.discriminator.activation
+    S = run["particles"].shape[0]
+    pick = np.unique(np.round(np.linspace(0, S - 1, min(S, max_panels))).astype(int)) if S else np.zeros(0, int)
+    n_obs = [k for k in ("mode_collapse", "log_likelihood", "nearest_mode_distance") if k in run["observables"]]
+    cols = max(len(pick), len(n_obs), 1)
+    fig = plt.figure(figsize=(2.6 * cols, 2.6 * (1 + bool(n_obs)) + 0.4))
+    x0, x1, y0, y1 = _extent(run) if S else (-1, 1, -1, 1)
+    gx, gy = np.meshgrid(np.linspace(x0, x1, grid), np.linspace(y0, y1, grid))
+    dim = run["particles"].shape[-1] if S else 2
+    for j, i in enumerate(pick):
+        ax = fig.add_subplot(1 + bool(n_obs), cols, j + 1)
+        params = _snapshot_params(run, i)
+        if params is not None and dim == 2:
+            vals = disc_values(params, act, np.stack([gx.ravel(), gy.ravel()], 1)).reshape(grid, grid)
+            ax.imshow(vals, origin="lower", extent=(x0, x1, y0, y1), cmap="viridis", aspect="equal")
+        if run.get("modes") is not None:
+            ax.scatter(run["modes"][:, 0], run["modes"][:, 1], c="k", s=14, marker="o", zorder=3)
+        P = run["particles"][i]
+        ax.scatter(P[:, 0], P[:, 1], c="w", s=3, edgecolors="none", zorder=4)
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+        ax.set_facecolor("#222")
+        ax.set_title(f"step {int(run['particles_time'][i])}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for j, name in enumerate(n_obs):
+        ax = fig.add_subplot(2, cols, cols + j + 1)
+        ax.plot(run["time"], run["observables"][name], lw=1)
+        if name == "mode_collapse" and run.get("modes") is not None:
+            ax.axhline(0.5 * np.log(len(run["modes"])), color="gray", ls="--", lw=0.8)
+        ax.set_xlabel("iteration", fontsize=8)
+        ax.set_title(name.replace("_", " "), fontsize=9)
+        ax.tick_params(labelsize=7)
+    c = cfg.coupling
+    ratio = c.ratio if c.ratio is not None else (c.g2 / c.g1 if c.g1 else 0.0)
+    div = f", DIVERGED at {run['diverged_at']}" if run["diverged"] else ""
+    fig.suptitle(f"{cfg.discriminator.activation} W={cfg.discriminator.width} N={cfg.generator.n_particles} "
+                 f"g2/g1={ratio:.3g} n_disc={cfg.training.n_disc} beta={cfg.training.beta:g}{div}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+    return out_png

@@ -1,0 +1,160 @@
+"""Run files: one HDF5 file per run, written atomically (a public layout contract).
+
+    /time                      (T,)       recorded iterations
+    /observables/<name>        (T,)       mode_collapse, log_likelihood, nearest_mode_distance,
+                                          modes_covered, high_quality_fraction, kl_uniform
+    /histograms/<name>         (T, K)     nearest_mode, high_quality (raw per-mode counts; -1 after divergence)
+    /particles                 (S, N, d)  snapshots, at /particles_time (S,)
+    /discriminator/<param>     final parameters (mlp depth 1: w (W, d), b (W,), a (W,))
+    /discriminator_snapshots/<param>  (S, ...) parameters at the snapshot times (if recorded)
+    /target/modes              (K, d)     the modes used by the observables (if any)
+    attrs: config (canonical JSON of the resolved config), config_input (as given), run_id,
+           diverged, diverged_at (-1 if not), fastgan_version, git_commit, backend, precision,
+           created, timings (JSON), format = "fastgan-run", format_version
+
+The file is written to a temporary name in the same folder and renamed into place: a crash never
+leaves a half-written file under the final name, and an existing file is replaced only when asked.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import subprocess
+import tempfile
+
+import h5py
+import numpy as np
+
+from .config import from_dict, resolved_dict
+from .errors import FastganError
+
+FORMAT = "fastgan-run"
+FORMAT_VERSION = 1
+
+
+class OutputExistsError(FastganError, FileExistsError):
+    pass
+
+
+def package_version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("fastgan")
+    except Exception:  # noqa: BLE001
+        return "dev"
+
+
+def git_commit() -> str:
+    """The commit of the fastgan source tree, if it is a git checkout ('' otherwise)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        if out.returncode == 0:
+            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                                   capture_output=True, text=True, timeout=5).stdout.strip()
+            return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return ""
+
+
+def provenance(backend: str, precision: str) -> dict:
+    return {"fastgan_version": package_version(), "git_commit": git_commit(), "backend": backend,
+            "precision": precision, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+
+
+def check_writable(path: str, force: bool) -> None:
+    """Refuse an existing output (unless forced) and a missing folder, before any work is done."""
+    if os.path.isdir(path):
+        raise OutputExistsError(f"--out = {path!r}: is a directory, expected a file name")
+    if os.path.exists(path) and not force:
+        raise OutputExistsError(f"--out = {path!r}: file exists (use --force to overwrite)")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise OutputExistsError(f"--out = {path!r}: folder {folder!r} does not exist")
+
+
+def atomic_h5(path: str, force: bool, fill) -> None:
+    """Write an HDF5 file through ``fill(h5file)`` to a temporary name, then rename into place."""
+    check_writable(path, force)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".fastgan-", suffix=".h5.tmp", dir=folder)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            fill(f)
+        if os.path.exists(path) and not force:  # appeared meanwhile
+            raise OutputExistsError(f"--out = {path!r}: file exists (use --force to overwrite)")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_run(path: str, result, force: bool = False, extra_attrs: dict | None = None) -> None:
+    """Write a :class:`~fastgan.engine.RunResult` to ``path`` (atomic; refuses to overwrite unless forced)."""
+    cfg = result.config
+
+    def fill(f):
+        f.attrs["format"] = FORMAT
+        f.attrs["format_version"] = FORMAT_VERSION
+        f.attrs["config"] = cfg.canonical_json()
+        f.attrs["config_input"] = json.dumps(cfg.to_dict(), sort_keys=True)
+        f.attrs["run_id"] = cfg.run_id
+        f.attrs["diverged"] = bool(result.diverged)
+        f.attrs["diverged_at"] = int(result.diverged_at)
+        prov = provenance(result.provenance.get("backend", ""), result.provenance.get("precision", cfg.precision))
+        for k, v in prov.items():
+            f.attrs[k] = v
+        f.attrs["timings"] = json.dumps({k: v for k, v in result.provenance.items() if k not in prov})
+        for k, v in (extra_attrs or {}).items():
+            f.attrs[k] = v
+        f.create_dataset("time", data=result.time)
+        og = f.create_group("observables")
+        for k, v in result.observables.items():
+            og.create_dataset(k, data=v)
+        hg = f.create_group("histograms")
+        for k, v in result.histograms.items():
+            hg.create_dataset(k, data=v)
+        f.create_dataset("particles", data=result.particles, compression="gzip", shuffle=True)
+        f.create_dataset("particles_time", data=result.particles_time)
+        dg = f.create_group("discriminator")
+        for k, v in result.discriminator.items():
+            dg.create_dataset(k, data=v)
+        if result.disc_snapshots:
+            sg = f.create_group("discriminator_snapshots")
+            for k, v in result.disc_snapshots.items():
+                sg.create_dataset(k, data=v, compression="gzip", shuffle=True)
+        if result.modes is not None:
+            f.create_dataset("target/modes", data=result.modes)
+
+    atomic_h5(path, force, fill)
+
+
+def read_run(path: str) -> dict:
+    """Load a run file into a dict of host arrays (``config`` is a validated Config)."""
+    out: dict = {}
+    with h5py.File(path, "r") as f:
+        if f.attrs.get("format") != FORMAT:
+            raise FastganError(f"{path!r}: not a fastgan run file")
+        out["attrs"] = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
+        out["config"] = from_dict(json.loads(f.attrs["config_input"]), check_files=False)
+        out["time"] = f["time"][()]
+        out["observables"] = {k: f["observables"][k][()] for k in f["observables"]}
+        out["histograms"] = {k: f["histograms"][k][()] for k in f.get("histograms", {})}
+        out["particles"] = f["particles"][()]
+        out["particles_time"] = f["particles_time"][()]
+        out["discriminator"] = {k: f["discriminator"][k][()] for k in f["discriminator"]}
+        out["discriminator_snapshots"] = {k: f["discriminator_snapshots"][k][()]
+                                          for k in f.get("discriminator_snapshots", {})}
+        out["modes"] = f["target/modes"][()] if "target" in f and "modes" in f["target"] else None
+        out["diverged"] = bool(f.attrs["diverged"])
+        out["diverged_at"] = int(f.attrs["diverged_at"])
+    return out
+
+
+def resolved_config_json(cfg) -> str:
+    return json.dumps(resolved_dict(cfg), sort_keys=True)

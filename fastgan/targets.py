@@ -1,0 +1,196 @@
+"""Target distributions (SPEC §1.3): ring, grid, weighted Gaussian mixture, point set with masses,
+array file.
+
+Every target is a weighted mixture of isotropic Gaussians (a point set is a mixture of zero-width
+components; a file of samples is the empirical distribution, i.e. equal-weight zero-width
+components on the samples). Sampling therefore has one code path (the ``sample_mixture`` op), and
+the log-density is a stable log-sum-exp over components when every component has a width.
+``modes`` are the component centres used by the mode-based observables (None for empirical data).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target distribution.
+
+    means:   (K, d) component centres        weights: (K,) normalised, > 0 sum
+    stds:    (K,) isotropic std per component modes: (K, d) centres for observables, or None
+    """
+
+    kind: str
+    means: np.ndarray
+    weights: np.ndarray
+    stds: np.ndarray
+    modes: np.ndarray | None
+
+    @property
+    def dim(self) -> int:
+        return self.means.shape[1]
+
+    @property
+    def n_components(self) -> int:
+        return self.means.shape[0]
+
+    @property
+    def n_modes(self) -> int:
+        return 0 if self.modes is None else self.modes.shape[0]
+
+    @property
+    def has_density(self) -> bool:
+        return bool(np.all(self.stds > 0))
+
+    @property
+    def cumulative_weights(self) -> np.ndarray:
+        """(K,) float64 cumulative weights with the last entry exactly 1 (for categorical sampling)."""
+        c = np.cumsum(self.weights)
+        c = c / c[-1]
+        c[-1] = 1.0
+        return c
+
+    def log_density(self, x: np.ndarray) -> np.ndarray:
+        """log p(x) for x (..., d), a stable log-sum-exp over components (requires stds > 0)."""
+        if not self.has_density:
+            raise ValueError("log-density needs every component to have a positive std")
+        x = np.asarray(x, dtype=np.float64)
+        d2 = ((x[..., None, :] - self.means) ** 2).sum(-1)  # (..., K)
+        s2 = self.stds ** 2
+        with np.errstate(divide="ignore"):
+            logw = np.log(self.weights)
+        logc = logw - 0.5 * self.dim * np.log(2 * np.pi * s2) - d2 / (2 * s2)
+        m = logc.max(-1, keepdims=True)
+        return (m + np.log(np.exp(logc - m).sum(-1, keepdims=True)))[..., 0]
+
+    def sample(self, n: int, seed: int = 0, iteration: int = 0, sub_step: int = 0) -> np.ndarray:
+        """(n, d) samples with the simulator's counter-based generator (the same numbers a run uses)."""
+        from .kernels import reference as ref
+        from .kernels import rng
+
+        kc = rng.base_keys([seed], rng.STREAM_TARGET_COMPONENT)
+        kn = rng.base_keys([seed], rng.STREAM_TARGET_NOISE)
+        out = ref.sample_mixture(kc, kn, iteration, sub_step, self.means[None], self.cumulative_weights[None],
+                                 self.stds[None], n, np.float64)
+        return out[0].T
+
+
+def ring_modes(n_modes: int, radius: float) -> np.ndarray:
+    """(K, 2) modes at angles 2 pi k / K, k = 0..K-1 (no repeated endpoint)."""
+    ang = 2 * np.pi * np.arange(n_modes) / n_modes
+    return radius * np.stack([np.cos(ang), np.sin(ang)], axis=1)
+
+
+def grid_modes(n_modes: int, spacing: float) -> np.ndarray:
+    """(K, 2) modes on a centred square grid (25 modes, spacing 2 -> {-4,-2,0,2,4}^2)."""
+    side = math.isqrt(n_modes)
+    ax = (np.arange(side) - (side - 1) / 2) * spacing
+    gx, gy = np.meshgrid(ax, ax, indexing="ij")
+    return np.stack([gx.ravel(), gy.ravel()], axis=1)
+
+
+def _normalise(key, w, k):
+    w = np.full(k, 1.0 / k) if w is None else np.asarray(w, dtype=np.float64)
+    if w.shape != (k,) or np.any(~np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ConfigError(key, w.tolist(), f"expected {k} non-negative finite weights, not all zero")
+    return w / w.sum()
+
+
+def make_target(cfg) -> Target:
+    """Build the target of a :class:`~fastgan.config.Config` (errors name the offending key)."""
+    t = cfg.target
+    kind = t.kind
+    if kind == "ring":
+        k = t.n_modes or 8
+        means = ring_modes(k, t.radius)
+        std = 0.02 if t.std is None else t.std
+        return _mixture(kind, means, None, np.full(k, std), modes=means)
+    if kind == "grid":
+        k = t.n_modes or 25
+        means = grid_modes(k, t.spacing)
+        std = 0.05 if t.std is None else t.std
+        return _mixture(kind, means, None, np.full(k, std), modes=means)
+    if kind == "mixture":
+        means = np.asarray(t.means, dtype=np.float64)
+        k = means.shape[0]
+        stds = np.asarray(t.stds, dtype=np.float64) if t.stds is not None else np.full(k, 0.02 if t.std is None else t.std)
+        return _mixture(kind, means, _normalise("target.weights", t.weights, k), stds, modes=means)
+    if kind == "points":
+        pts = np.asarray(t.points, dtype=np.float64)
+        k = pts.shape[0]
+        std = 0.0 if t.std is None else t.std
+        return _mixture(kind, pts, _normalise("target.masses", t.masses, k), np.full(k, std), modes=pts)
+    if kind == "file":
+        return load_target_file(t.path, std=t.std)
+    raise ConfigError("target.kind", kind, "unknown target")  # pragma: no cover
+
+
+def _mixture(kind, means, weights, stds, modes) -> Target:
+    k = means.shape[0]
+    w = np.full(k, 1.0 / k) if weights is None else weights
+    return Target(kind, np.ascontiguousarray(means, dtype=np.float64), w, np.asarray(stds, dtype=np.float64),
+                  None if modes is None else np.ascontiguousarray(modes, dtype=np.float64))
+
+
+def _read_arrays(path: str) -> dict:
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".npy":
+        return {"samples": np.load(path, allow_pickle=False)}
+    if ext == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    if ext in (".h5", ".hdf5"):
+        import h5py
+        with h5py.File(path, "r") as f:
+            return {k: f[k][()] for k in f.keys() if isinstance(f[k], h5py.Dataset)}
+    delim = "," if ext == ".csv" else None
+    return {"samples": np.loadtxt(path, delimiter=delim, ndmin=2)}
+
+
+def load_target_file(path: str, std: float | None = None) -> Target:
+    """A target from an array file: samples (empirical distribution) or a mixture ('means' [+ 'weights', 'stds'])."""
+    try:
+        arrays = _read_arrays(path)
+    except (OSError, ValueError) as exc:
+        raise ConfigError("target.path", path, f"cannot read array file: {str(exc).splitlines()[0]}") from None
+    if "means" in arrays or "points" in arrays:
+        means = np.asarray(arrays.get("means", arrays.get("points")), dtype=np.float64)
+        _check_2d(path, means)
+        k = means.shape[0]
+        w = arrays.get("weights", arrays.get("masses"))
+        weights = _normalise("target.path", None if w is None else np.asarray(w, dtype=np.float64).ravel(), k)
+        if "stds" in arrays:
+            stds = np.asarray(arrays["stds"], dtype=np.float64).ravel()
+            if stds.shape != (k,) or np.any(stds < 0) or not np.all(np.isfinite(stds)):
+                raise ConfigError("target.path", path, f"'stds' must hold {k} non-negative finite numbers")
+        else:
+            stds = np.full(k, 0.0 if std is None else std)
+        return _mixture("file", means, weights, stds, modes=means)
+    if "samples" not in arrays:
+        raise ConfigError("target.path", path, "expected an array of samples or a 'means' array")
+    samples = np.asarray(arrays["samples"], dtype=np.float64)
+    _check_2d(path, samples)
+    k = samples.shape[0]
+    return _mixture("file", samples, None, np.full(k, 0.0 if std is None else std), modes=None)
+
+
+def _check_2d(path, a):
+    if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] < 1:
+        raise ConfigError("target.path", path, f"expected a 2-D array (points x dimensions), got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ConfigError("target.path", path, "array holds NaN or Inf")
+
+
+def stack_targets(targets: list[Target]):
+    """Ensemble arrays: means (B, K, d), cumulative weights (B, K), stds (B, K) (same K and d)."""
+    means = np.stack([t.means for t in targets])
+    cum = np.stack([t.cumulative_weights for t in targets])
+    stds = np.stack([t.stds for t in targets])
+    return means, cum, stds

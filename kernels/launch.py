@@ -1,0 +1,22 @@
+"""Launch parameters of every kernel, in one place so tests can patch them small.
+
+CPU (numba): tile sizes of the parallel task decomposition. GPU: threads per block and the
+grid-stride caps. Every kernel is correct for any value here (grid-stride / tiled loops), which
+is what the simulator tests exercise with deliberately small, odd sizes.
+"""
+
+CPU_TILE = {
+    "mlp_units": 128,        # hidden units per (run, tile) task of the MLP step
+    "grad_x_samples": 16,    # samples per (run, chunk) task of grad_x D
+    "pair_rows": 32,         # rows per task of O(N^2) pair reductions (spatial coupling)
+    "samples": 256,          # samples per task of target sampling
+}
+
+GPU_BLOCK = {
+    "mlp_units": 128,        # threads (hidden units) per block of the MLP step
+    "grad_x": 128,           # threads per block of grad_x D (one warp-group per sample)
+    "elementwise": 256,      # generic 1-D kernels (sampling, coarse coupling, observables)
+    "pair_rows": 128,        # spatial coupling rows per block
+}
+
+GPU_MAX_BLOCKS = 65535       # grid-stride loops cover anything beyond this

@@ -1,0 +1,43 @@
+"""Numba CPU twin of target sampling (reference: ``sampling_numpy``)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from . import rng
+from .launch import CPU_TILE
+
+_R = rng.build(njit(cache=True))
+step_key, uniform_at, normal_at = _R.step_key, _R.uniform_at, _R.normal_at
+
+
+@njit(parallel=True, cache=True)
+def _sample(comp_base, noise_base, iteration, sub_step, means, cum, stds, out, chunk):
+    B, K, d = means.shape
+    m = out.shape[2]
+    nchunk = (m + chunk - 1) // chunk
+    for task in prange(B * nchunk):
+        r = task // nchunk
+        lo = (task % nchunk) * chunk
+        hi = min(m, lo + chunk)
+        kc = step_key(comp_base[r], iteration, sub_step)
+        kn = step_key(noise_base[r], iteration, sub_step)
+        for k in range(lo, hi):
+            u = uniform_at(kc, k)
+            c = 0
+            while c < K - 1 and cum[r, c] <= u:
+                c += 1
+            sd = stds[r, c]
+            for j in range(d):
+                out[r, j, k] = means[r, c, j] + sd * normal_at(kn, k * d + j)
+
+
+def sample_mixture(comp_base, noise_base, iteration, sub_step, means, cum_weights, stds, m, dtype):
+    """Twin of ``sampling_numpy.sample_mixture``: (B, d, m) samples."""
+    B, K, d = means.shape
+    out = np.empty((B, d, m), dtype=dtype)
+    _sample(np.asarray(comp_base, dtype=np.uint64), np.asarray(noise_base, dtype=np.uint64), int(iteration),
+            int(sub_step), np.ascontiguousarray(means, dtype=np.float64), np.ascontiguousarray(cum_weights, dtype=np.float64),
+            np.ascontiguousarray(stds, dtype=np.float64), out, CPU_TILE["samples"])
+    return out
