@@ -131,11 +131,13 @@ def cmd_dirac(args) -> int:
         raise FastganError(f"--beta-min/--beta-max = {args.beta_min}/{args.beta_max}: need 0 < min < max")
     betas = np.geomspace(args.beta_min, args.beta_max, args.n)
     vals = dirac_sweep(betas, args.t_end)
-    print(f"{'beta':>10s} {'|theta(T)|':>12s}  eigenvalues")
-    for b, v in zip(betas, vals):
+    dist = dirac_sweep(betas, args.t_end, measure="distance")
+    print(f"{'beta':>10s} {'|theta(T)|':>12s} {'distance':>12s}  eigenvalues")
+    for b, v, dd in zip(betas, vals, dist):
         ev = dirac_eigenvalues(b)
-        print(f"{b:10.4g} {v:12.4e}  {ev[0]:.4g}, {ev[1]:.4g}")
-    print(f"minimum at beta = {betas[np.argmin(vals)]:.4g} (critical damping at beta = 2)")
+        print(f"{b:10.4g} {v:12.4e} {dd:12.4e}  {ev[0]:.4g}, {ev[1]:.4g}")
+    print(f"minimum of |theta(T)| at beta = {betas[np.argmin(vals)]:.4g}, of the distance at beta = "
+          f"{betas[np.argmin(dist)]:.4g} (critical damping at beta = 2)")
     return 0
 
 

@@ -150,57 +150,64 @@ class Ensemble:
 
     # ------------------------------------------------------------------ loop
     def run(self, progress: bool | None = None, desc: str = "fastgan") -> list[RunResult]:
-        xp, ops, dt = self.ops.xp, self.ops, self.dtype
         t_setup = time.perf_counter()
-        X = xp.asarray(self.initial_particles().astype(dt))
-        p = {k: xp.asarray(v) for k, v in self.family.init(self.configs, dt).items()}
-        means = xp.asarray(self.means) if xp is not np else self.means
-        cum = xp.asarray(self.cum) if xp is not np else self.cum
-        stds = xp.asarray(self.stds) if xp is not np else self.stds
-        l2 = xp.asarray(self.l2.astype(dt))
-        beta_any = bool(np.any(self.beta > 0))
-        u_scale = xp.asarray((2.0 * self.beta / self.N).astype(dt))[:, None, None]
-        alive = np.ones(self.B, dtype=bool)
-        diverged_at = np.full(self.B, -1, dtype=np.int64)
-        max_nd = int(self.n_disc.max())
+        st = _LoopState(self)
         c0 = self.configs[0]
-        rec_t = record_times(self.T, c0.record.every)
-        snap_t = snapshot_times(self.T, c0.record.snapshots)
-        rec = _Recorder(self, rec_t, snap_t, c0.record.discriminator)
-        rec.take(0, X, p, alive)
+        rec = _Recorder(self, record_times(self.T, c0.record.every), snapshot_times(self.T, c0.record.snapshots),
+                        c0.record.discriminator)
+        rec.take(0, st)
         t_loop = time.perf_counter()
-        bar = Progress(self.T, unit="it", desc=desc, scale=self.B, scale_unit="run-steps", enabled=progress)
-        for it in range(self.T):
-            for k in range(max_nd):
-                active = alive & (self.n_disc > k)
-                if not active.any():
-                    break
-                lr = xp.asarray(np.where(active, self.lr_disc, 0.0).astype(dt))
-                xt = ops.sample_mixture(self.comp_base, self.noise_base, it, k, means, cum, stds, self.M, dt)
-                u = None
-                if beta_any:
-                    G = self.disc.grad_x(p, X)
-                    u = u_scale * self.velocity(G, X)
-                self.disc.step(p, X, xt, lr, l2, u)
-            G = self.disc.grad_x(p, X)
-            V = self.velocity(G, X)
-            step = xp.asarray(np.where(alive, self.lr_gen, 0.0).astype(dt))[:, None, None]
-            Xn = X + step * V
-            ok = _finite_runs(xp, Xn) & params_finite(xp, p)
-            bad = alive & ~ok
-            if bad.any():
-                diverged_at[bad] = it + 1
-                alive &= ~bad
-                keep = xp.asarray(bad)
-                Xn = xp.where(keep[:, None, None], X, Xn)
-            X = Xn
-            rec.take(it + 1, X, p, alive)
-            bar.update(1)
-        bar.close()
+        with Progress(self.T, unit="it", desc=desc, scale=self.B, scale_unit="run-steps", enabled=progress) as bar:
+            with np.errstate(over="ignore", invalid="ignore"):   # blow-up is detected per run in advance()
+                for it in range(self.T):
+                    self.advance(st, it)
+                    rec.take(it + 1, st)
+                    bar.update(1)
         t_end = time.perf_counter()
         timings = {"setup_s": t_loop - t_setup, "loop_s": t_end - t_loop,
                    "s_per_iteration": (t_end - t_loop) / max(1, self.T), "ensemble_size": self.B}
-        return rec.results(p, diverged_at, timings)
+        return rec.results(st, timings)
+
+    def advance(self, st: "_LoopState", it: int) -> None:
+        """One iteration of Algorithm 1 for every live run: n_disc discriminator steps, one generator step."""
+        xp, ops, dt = self.ops.xp, self.ops, self.dtype
+        for k in range(st.max_n_disc):
+            active = st.alive & (self.n_disc > k)
+            if not active.any():
+                break
+            lr = xp.asarray(np.where(active, self.lr_disc, 0.0).astype(dt))
+            xt = ops.sample_mixture(self.comp_base, self.noise_base, it, k, st.means, st.cum, st.stds, self.M, dt)
+            u = None
+            if st.regularised:
+                u = st.u_scale * self.velocity(self.disc.grad_x(st.p, st.X), st.X)
+            self.disc.step(st.p, st.X, xt, lr, st.l2, u)
+        V = self.velocity(self.disc.grad_x(st.p, st.X), st.X)
+        step = xp.asarray(np.where(st.alive, self.lr_gen, 0.0).astype(dt))[:, None, None]
+        Xn = st.X + step * V
+        bad = st.alive & ~(_finite_runs(xp, Xn) & params_finite(xp, st.p))
+        if bad.any():
+            st.diverged_at[bad] = it + 1
+            st.alive &= ~bad
+        if not st.alive.all():  # frozen runs keep their last finite particles (0 * NaN would not)
+            Xn = xp.where(xp.asarray(~st.alive)[:, None, None], st.X, Xn)
+        st.X = Xn
+
+
+class _LoopState:
+    """Device state of a running ensemble: particles X (B, d, N), discriminator parameters p,
+    per-run liveness and divergence iteration (host), and device copies of the loop constants."""
+
+    def __init__(self, ens: Ensemble):
+        xp, dt = ens.ops.xp, ens.dtype
+        self.X = xp.asarray(ens.initial_particles().astype(dt))
+        self.p = {k: xp.asarray(v) for k, v in ens.family.init(ens.configs, dt).items()}
+        self.means, self.cum, self.stds = (xp.asarray(a) for a in (ens.means, ens.cum, ens.stds))
+        self.l2 = xp.asarray(ens.l2.astype(dt))
+        self.regularised = bool(np.any(ens.beta > 0))
+        self.u_scale = xp.asarray((2.0 * ens.beta / ens.N).astype(dt))[:, None, None]
+        self.alive = np.ones(ens.B, dtype=bool)
+        self.diverged_at = np.full(ens.B, -1, dtype=np.int64)
+        self.max_n_disc = int(ens.n_disc.max())
 
 
 def _finite_runs(xp, X) -> np.ndarray:
@@ -221,8 +228,9 @@ class _Recorder:
         self.snaps, self.disc_snaps = [], []
         self.i_rec = 0
 
-    def take(self, t: int, X, p, alive) -> None:
+    def take(self, t: int, st: _LoopState) -> None:
         ens = self.ens
+        X, p, alive = st.X, st.p, st.alive
         if t in self.rec_set:
             if ens.modes is not None:
                 counts, hq, nearest, loglik = ens.ops.mode_stats(X, ens.modes, ens.weights, ens.stds)
@@ -237,9 +245,10 @@ class _Recorder:
             if self.keep_disc:
                 self.disc_snaps.append({k: ens.ops.to_host(v).copy() for k, v in p.items()})
 
-    def results(self, p, diverged_at, timings) -> list[RunResult]:
+    def results(self, st: _LoopState, timings) -> list[RunResult]:
         ens = self.ens
-        host_p = {k: ens.ops.to_host(v) for k, v in p.items()}
+        diverged_at = st.diverged_at
+        host_p = {k: ens.ops.to_host(v) for k, v in st.p.items()}
         parts = np.stack(self.snaps, 1) if self.snaps else np.zeros((ens.B, 0, ens.N, ens.dim))
         out = []
         for b, cfg in enumerate(ens.configs):
