@@ -130,8 +130,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
     "training": {
         "n_iterations": Field("int", 3000, "generator steps", _ge(1)),
         "n_disc": Field("int", 5, "discriminator steps per generator step", _ge(1)),
-        "lr_disc": Field("float", 0.5, "discriminator learning rate alpha_D", NONNEG),
-        "lr_gen": Field("float", 0.05, "generator (particle) learning rate alpha_G", NONNEG),
+        "lr_disc": Field("float", 0.25, "discriminator learning rate alpha_D", NONNEG),
+        "lr_gen": Field("float", 0.01, "generator (particle) learning rate alpha_G", NONNEG),
         "beta": Field("float", 0.0, "gradient-regulariser strength (eq. 28-29)", NONNEG),
         "seed": Field("int", 0, "seed of the counter-based random numbers", _between(0, 2**63 - 1)),
         "batch_size": Field("int", AUTO, "target samples per discriminator step (default N)", _ge(1), optional=True),

@@ -120,13 +120,13 @@ class Coupling:
     def bind(self, ops, dtype):
         """A function V = velocity(G, X) closed over device copies of the constants."""
         xp = ops.xp
+        g1, g2 = xp.asarray(self.g1), xp.asarray(self.g2)
         if self.kind == "coarse":
-            g1, g2 = self.g1, self.g2
             return lambda G, X: ops.coupled_velocity_coarse(G, g1, g2)
         if self.kind == "gram":
             gram = xp.asarray(self.gram, dtype=dtype)
             return lambda G, X: ops.coupled_velocity_gram(G, gram)
-        g1, g2, ell, kern = self.g1, self.g2, self.length_scale, self.kernel
+        ell, kern = xp.asarray(self.length_scale), self.kernel
         return lambda G, X: ops.coupled_velocity_spatial(G, X, g1, g2, ell, kern)
 
     def explicit(self, X: np.ndarray | None = None) -> np.ndarray:

@@ -176,7 +176,7 @@ class Ensemble:
             if not active.any():
                 break
             lr = xp.asarray(np.where(active, self.lr_disc, 0.0).astype(dt))
-            xt = ops.sample_mixture(self.comp_base, self.noise_base, it, k, st.means, st.cum, st.stds, self.M, dt)
+            xt = ops.sample_mixture(st.comp_base, st.noise_base, it, k, st.means, st.cum, st.stds, self.M, dt)
             u = None
             if st.regularised:
                 u = st.u_scale * self.velocity(self.disc.grad_x(st.p, st.X), st.X)
@@ -202,6 +202,7 @@ class _LoopState:
         self.X = xp.asarray(ens.initial_particles().astype(dt))
         self.p = {k: xp.asarray(v) for k, v in ens.family.init(ens.configs, dt).items()}
         self.means, self.cum, self.stds = (xp.asarray(a) for a in (ens.means, ens.cum, ens.stds))
+        self.comp_base, self.noise_base = xp.asarray(ens.comp_base), xp.asarray(ens.noise_base)
         self.l2 = xp.asarray(ens.l2.astype(dt))
         self.regularised = bool(np.any(ens.beta > 0))
         self.u_scale = xp.asarray((2.0 * ens.beta / ens.N).astype(dt))[:, None, None]

@@ -1,0 +1,7 @@
+"""``python -m fastgan`` is the ``fastgan`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
