@@ -19,4 +19,11 @@ GPU_BLOCK = {
     "pair_rows": 128,        # spatial coupling rows per block
 }
 
+GPU_TILE = {
+    "mlp_samples": 128,      # samples per shared-memory tile of the MLP step (<= SAMPLE_TILE of cuda_numba_mlp)
+    "grad_x_units": 128,     # hidden units per shared-memory tile of grad_x / forward (Numba-CUDA)
+    "grad_x_samples": 4,     # samples per block of the CUDA C grad_x (each thread reads a unit once per chunk)
+    "pair_cols": 128,        # partner particles per shared-memory tile of the spatial coupling
+}
+
 GPU_MAX_BLOCKS = 65535       # grid-stride loops cover anything beyond this

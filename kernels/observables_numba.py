@@ -15,6 +15,7 @@ def _mode_stats(X, modes, logw, stds, counts, hq, nearest, loglik, density):
     B, d, N = X.shape
     K = modes.shape[1]
     for r in prange(B):
+        dens = density[r] != 0
         dsum = 0.0
         lsum = 0.0
         for a in range(N):
@@ -30,7 +31,7 @@ def _mode_stats(X, modes, logw, stds, counts, hq, nearest, loglik, density):
                 if d2 < best:
                     best = d2
                     arg = k
-                if density:
+                if dens:
                     s2 = stds[r, k] * stds[r, k]
                     v = logw[r, k] - 0.5 * d * math.log(2 * math.pi * s2) - d2 / (2 * s2)
                     if v > m:
@@ -43,9 +44,10 @@ def _mode_stats(X, modes, logw, stds, counts, hq, nearest, loglik, density):
             if dist <= HQ_STDS * stds[r, arg]:
                 hq[r, arg] += 1
             dsum += dist
-            lsum += m + math.log(s)
+            if dens:
+                lsum += m + math.log(s)
         nearest[r] = dsum / N
-        loglik[r] = lsum / N if density else np.nan
+        loglik[r] = lsum / N if dens else np.nan
 
 
 def mode_stats(X, modes, weights, stds):
@@ -60,5 +62,5 @@ def mode_stats(X, modes, weights, stds):
         logw = np.log(np.asarray(weights, dtype=np.float64))
     stds = np.ascontiguousarray(stds, dtype=np.float64)
     _mode_stats(np.ascontiguousarray(X), np.ascontiguousarray(modes, dtype=np.float64), logw, stds,
-                counts, hq, nearest, loglik, bool(np.all(stds > 0)))
+                counts, hq, nearest, loglik, np.all(stds > 0, axis=1).astype(np.uint8))
     return counts, hq, nearest, loglik

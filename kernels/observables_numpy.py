@@ -4,7 +4,7 @@ mode_stats returns, per run:
     counts      (B, K) particles whose nearest mode is k
     hq_counts   (B, K) of those, the high-quality ones: within 3 std_k of their nearest mode
     nearest     (B,)   mean Euclidean distance to the nearest mode
-    loglik      (B,)   mean log p(X_a) under the mixture (log-sum-exp; NaN if a std is 0)
+    loglik      (B,)   mean log p(X_a) under the mixture (log-sum-exp; NaN for a run with a zero std)
 Ties in the nearest mode go to the lowest index (identical in every backend).
 """
 
@@ -32,13 +32,13 @@ def mode_stats(X, modes, weights, stds):
     for b in range(B):
         counts[b] = np.bincount(idx[b], minlength=K)
         hq[b] = np.bincount(idx[b][good[b]], minlength=K)
-    if np.all(stds > 0):
-        s2 = stds[:, :, None] ** 2
+    dens = np.all(stds > 0, axis=1)                        # per run: a zero-width mode has no density
+    loglik = np.full(B, np.nan)
+    if dens.any():
+        s2 = np.where(dens[:, None], stds, 1.0)[:, :, None] ** 2
         with np.errstate(divide="ignore"):
             logc = np.log(weights)[:, :, None] - 0.5 * d * np.log(2 * np.pi * s2) - d2 / (2 * s2)
         mx = logc.max(1, keepdims=True)
         ll = (mx + np.log(np.exp(logc - mx).sum(1, keepdims=True)))[:, 0]   # (B, N)
-        loglik = ll.mean(1)
-    else:
-        loglik = np.full(B, np.nan)
+        loglik[dens] = ll.mean(1)[dens]
     return counts, hq, dmin.mean(1), loglik

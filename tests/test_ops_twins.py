@@ -106,6 +106,12 @@ def test_mode_stats(rng, dtype):
     np.testing.assert_allclose(got[2], ref[2], rtol=1e-12)
     np.testing.assert_allclose(got[3], ref[3], rtol=1e-10)
     assert ref[0].sum() == B * N
+    # one run with a zero-width mode: only that run has no density (packing-independent)
+    mixed = stds.copy()
+    mixed[1, 3] = 0.0
+    for impl in (REF, NB):
+        ll = impl.mode_stats(X, modes, weights, mixed)[3]
+        assert np.isnan(ll[1]) and np.allclose(ll[[0, 2]], ref[3][[0, 2]], rtol=1e-10)
     # zero-width components: no density
     got0 = NB.mode_stats(X, modes, weights, np.zeros((B, K)))
     assert np.all(np.isnan(got0[3])) and np.all(np.isnan(REF.mode_stats(X, modes, weights, np.zeros((B, K)))[3]))

@@ -1,0 +1,105 @@
+"""Shared plumbing of the Numba-CUDA twins (``cuda_numba_mlp``, ``cuda_numba_misc``).
+
+Array module: the host wrappers take "device arrays of the backend". On a real GPU those are CuPy
+arrays (handed to Numba-CUDA kernels through ``__cuda_array_interface__``); under the CUDA
+simulator (``NUMBA_ENABLE_CUDASIM=1``) they are host NumPy arrays. ``array_module`` picks
+``cupy`` only when an input already is a CuPy array, so CuPy is imported lazily and never under
+the simulator.
+
+Streams: every launch goes onto CuPy's current stream (``external_stream``), and CuPy arrays
+are wrapped with ``cuda.as_cuda_array(..., sync=False)``: consumer-side synchronisation of the
+CUDA Array Interface would otherwise block the host at every launch, and it is not needed
+because producer and consumer share that stream.
+
+Launch parameters come from ``launch.GPU_BLOCK`` / ``launch.GPU_MAX_BLOCKS`` and are read at
+call time (tests patch them to tiny odd values); every kernel is written with grid-stride loops
+over its tasks, so any (grid, block) pair is correct.
+
+``mul_rn``: NVVM contracts ``a + b * c`` into an FMA by default, which changes the rounding of the
+last bit. Where results must be bitwise equal to the NumPy reference (target samples, squared
+distances deciding the nearest mode) the product goes through ``libdevice.dmul_rn``, which is
+never contracted. The simulator has no libdevice; there a plain product is the same thing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import cuda
+
+from . import launch
+
+
+def _simulator_enabled() -> bool:
+    """Whether numba.cuda is the simulator (numba-cuda keeps the flag in numba.cuda.core.config,
+    the numba.cuda built into numba in numba.core.config)."""
+    import importlib
+    for name in ("numba.cuda.core.config", "numba.core.config"):
+        try:
+            return bool(importlib.import_module(name).ENABLE_CUDASIM)
+        except (ImportError, AttributeError):
+            continue
+    import os
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("0", "")
+
+
+SIMULATOR = _simulator_enabled()
+
+MAX_THREADS = 1024   # hardware limit of threads per block; sizes the per-block scratch arrays
+
+if SIMULATOR:
+    @cuda.jit(device=True)
+    def mul_rn(x, y):
+        return x * y
+else:
+    from numba.cuda import libdevice as _libdevice
+    mul_rn = _libdevice.dmul_rn
+
+
+def is_cupy(x) -> bool:
+    return x is not None and not isinstance(x, np.ndarray) and type(x).__module__.split(".")[0] == "cupy"
+
+
+def array_module(*arrays):
+    """``cupy`` if any argument is a CuPy array (imported lazily), else ``numpy``."""
+    for a in arrays:
+        if is_cupy(a):
+            import cupy
+            return cupy
+    return np
+
+
+def as_xp(xp, x, dtype=None):
+    """``x`` as an array of ``xp`` (no copy when it already is one with that dtype)."""
+    if dtype is None:
+        return x if (xp is np and isinstance(x, np.ndarray)) or (xp is not np and is_cupy(x)) else xp.asarray(x)
+    return xp.ascontiguousarray(xp.asarray(x), dtype=dtype)
+
+
+def dev(xp, x):
+    """What a kernel receives: NumPy arrays as they are (simulator / host transfers), CuPy arrays
+    as Numba device arrays without consumer-side stream synchronisation (see module docstring)."""
+    if xp is np:
+        return x
+    return cuda.as_cuda_array(x, sync=False)
+
+
+def stream(xp):
+    """The stream to launch on: CuPy's current stream on a GPU, the default stream otherwise."""
+    if xp is np:
+        return 0
+    import cupy
+    ptr = cupy.cuda.get_current_stream().ptr
+    return cuda.external_stream(ptr) if ptr else cuda.default_stream()
+
+
+def block(name: str) -> int:
+    """Threads per block for ``name`` (read now: tests patch ``launch.GPU_BLOCK``)."""
+    t = int(launch.GPU_BLOCK[name])
+    if not 1 <= t <= MAX_THREADS:
+        raise ValueError(f"launch.GPU_BLOCK[{name!r}] = {t}: must be in [1, {MAX_THREADS}]")
+    return t
+
+
+def blocks(n_tasks: int) -> int:
+    """Blocks for ``n_tasks`` block-sized tasks, capped by ``launch.GPU_MAX_BLOCKS`` (grid-stride)."""
+    return max(1, min(int(launch.GPU_MAX_BLOCKS), int(n_tasks)))

@@ -1,0 +1,348 @@
+"""Numba-CUDA twins of target sampling, the coupled velocity and the in-loop observables.
+
+References: ``sampling_numpy``, ``coupling_numpy``, ``observables_numpy`` (same signatures and
+semantics). Every op is one launch for the whole ensemble; every kernel is a grid-stride loop,
+correct for any (grid, block) (``launch.GPU_BLOCK`` / ``GPU_MAX_BLOCKS``, read at call time).
+
+sample_mixture   one thread per (run, sample), coalesced stores. The counter-based generator is
+                 ``rng.build(cuda.jit(device=True))``: the same source as the reference. Mixture
+                 means + std * normal goes through ``mul_rn`` (no FMA contraction) in float64 and
+                 is rounded once to the state dtype, as in the reference. Under the simulator the
+                 samples are bitwise those of the reference; on a GPU the integer part (keys,
+                 uniforms, component choice) is exact, while the normals use libdevice's
+                 log/sin/cos (<= 2 ulp in float64) and can differ from the host's libm in the last
+                 float64 bit (float32 samples almost always agree).
+coarse           one block per (run, feature) row: a deterministic block reduction (fixed-shape
+                 tree in shared memory) gives the row mean, then V = kappa G + g2 <G>. O(N d).
+gram             one thread per output element (run, feature, particle), float64 accumulation.
+                 This is the simulator / fallback path: on a real GPU ``cuda_ops`` routes the
+                 explicit-Gram coupling to cuBLAS (``xp.matmul``).
+spatial          N-body style: one block per (run, chunk of particles a), one thread per a; the
+                 partner particles c (positions and gradients) are staged through shared memory in
+                 tiles of ``launch.GPU_TILE['pair_cols'] <= PAIR_TILE``; per-thread float64 accumulators in
+                 registers (kernels specialised per d). O(N^2 d) arithmetic, O(N d) traffic per tile.
+mode_stats       one block per run, one thread per particle (strided): integer histograms by global
+                 atomics (exact, order-free), float sums (nearest distance, log-likelihood) by a
+                 deterministic block reduction. Squared distances use ``mul_rn`` so that the
+                 nearest mode and the 3-std test are decided exactly as in the reference.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+
+import numpy as np
+from numba import cuda, float64
+
+from . import rng
+from . import launch
+from .cuda_numba_common import (MAX_THREADS, SIMULATOR, array_module, as_xp, block, blocks, dev, mul_rn,
+                                stream)
+from .observables_numpy import HQ_STDS
+
+PAIR_TILE = 128       # shared-memory capacity of the spatial coupling, in partner particles
+MAX_DIM = 16          # largest d of the spatial coupling kernels (per-thread accumulators)
+# tile length actually used: launch.GPU_TILE["pair_cols"] (clamped to PAIR_TILE); tests patch it small
+
+_R = rng.build(cuda.jit(device=True))
+_step_key, _uniform_at, _normal_at = _R.step_key, _R.uniform_at, _R.normal_at
+
+
+# ----------------------------------------------------------------------------- device helpers
+
+@cuda.jit(device=True)
+def _block_sum(part, val, tid, T):
+    """Sum of ``val`` over the block's T threads, returned to every thread.
+
+    Deterministic for a given T: a pairwise tree over the shared array ``part`` (length >= T).
+    Every thread of the block must call it (it contains barriers)."""
+    cuda.syncthreads()           # earlier readers of part are done
+    part[tid] = val
+    stride = 1
+    while stride < T:
+        cuda.syncthreads()
+        if tid % (2 * stride) == 0 and tid + stride < T:
+            part[tid] += part[tid + stride]
+        stride *= 2
+    cuda.syncthreads()
+    return part[0]
+
+
+# ----------------------------------------------------------------------------- sampling
+
+@cuda.jit
+def _sample(comp_base, noise_base, iteration, sub_step, means, cum, stds, out):
+    B, K, d = means.shape
+    m = out.shape[2]
+    for t in range(cuda.grid(1), B * m, cuda.gridsize(1)):
+        r = t // m
+        k = t - r * m
+        kc = _step_key(comp_base[r], iteration, sub_step)
+        kn = _step_key(noise_base[r], iteration, sub_step)
+        u = _uniform_at(kc, k)
+        c = 0
+        for q in range(K):               # count of cum <= u, as the reference
+            if cum[r, q] <= u:
+                c += 1
+        if c > K - 1:
+            c = K - 1
+        sd = stds[r, c]
+        for j in range(d):
+            out[r, j, k] = means[r, c, j] + mul_rn(sd, _normal_at(kn, k * d + j))
+
+
+def sample_mixture(comp_base, noise_base, iteration, sub_step, means, cum_weights, stds, m, dtype):
+    """Twin of ``sampling_numpy.sample_mixture``: (B, d, m) samples of the state dtype."""
+    xp = array_module(comp_base, noise_base, means, cum_weights, stds)
+    means = as_xp(xp, means, np.float64)
+    B, K, d = means.shape
+    out = xp.empty((B, d, m), dtype=dtype)
+    if B * m == 0:
+        return out
+    T = block("elementwise")
+    args = (dev(xp, as_xp(xp, comp_base, np.uint64)), dev(xp, as_xp(xp, noise_base, np.uint64)),
+            np.int64(iteration), np.int64(sub_step), dev(xp, means),
+            dev(xp, as_xp(xp, cum_weights, np.float64)), dev(xp, as_xp(xp, stds, np.float64)), dev(xp, out))
+    grid = blocks(-(-B * m // T))
+    if SIMULATOR:   # NumPy warns on the intended uint64 wrap-around of scalar arithmetic
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
+            _sample[grid, T, stream(xp)](*args)
+    else:
+        _sample[grid, T, stream(xp)](*args)
+    return out
+
+
+# ----------------------------------------------------------------------------- couplings
+
+@cuda.jit
+def _coarse(G, g1, g2, out):
+    B, d, N = G.shape
+    T = cuda.blockDim.x
+    tid = cuda.threadIdx.x
+    part = cuda.shared.array(MAX_THREADS, float64)
+    for row in range(cuda.blockIdx.x, B * d, cuda.gridDim.x):
+        r = row // d
+        j = row - r * d
+        acc = 0.0
+        for c in range(tid, N, T):
+            acc += G[r, j, c]
+        mean = _block_sum(part, acc, tid, T) / N
+        kappa = (g1[r] - g2[r]) / N
+        for c in range(tid, N, T):
+            out[r, j, c] = kappa * G[r, j, c] + g2[r] * mean
+
+
+def coupled_velocity_coarse(G, g1, g2):
+    """Twin of ``coupling_numpy.coupled_velocity_coarse``."""
+    xp = array_module(G, g1, g2)
+    B, d, N = G.shape
+    out = xp.empty_like(G)
+    if G.size == 0:
+        return out
+    T = block("elementwise")
+    _coarse[blocks(B * d), T, stream(xp)](dev(xp, G), dev(xp, as_xp(xp, g1, np.float64)),
+                                          dev(xp, as_xp(xp, g2, np.float64)), dev(xp, out))
+    return out
+
+
+@cuda.jit
+def _gram(G, gram, out):
+    B, d, N = G.shape
+    shared = gram.shape[0] == 1
+    for t in range(cuda.grid(1), B * d * N, cuda.gridsize(1)):
+        r = t // (d * N)
+        rem = t - r * d * N
+        j = rem // N
+        a = rem - j * N
+        g = 0 if shared else r
+        acc = 0.0
+        for c in range(N):
+            acc += gram[g, a, c] * G[r, j, c]
+        out[r, j, a] = acc / N
+
+
+def coupled_velocity_gram(G, gram):
+    """Twin of ``coupling_numpy.coupled_velocity_gram``; gram (B, N, N) or (1, N, N)."""
+    xp = array_module(G, gram)
+    B, d, N = G.shape
+    gram = as_xp(xp, gram, G.dtype)
+    if gram.ndim != 3 or gram.shape[1:] != (N, N) or gram.shape[0] not in (1, B):
+        raise ValueError(f"gram must be (B, N, N) or (1, N, N) with N = {N}, got {gram.shape}")
+    out = xp.empty_like(G)
+    if G.size == 0:
+        return out
+    T = block("pair_rows")
+    _gram[blocks(-(-B * d * N // T)), T, stream(xp)](dev(xp, G), dev(xp, gram), dev(xp, out))
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _spatial_kernel(D: int):
+    PT = PAIR_TILE
+    XS = D * PAIR_TILE
+
+    @cuda.jit
+    def spatial(G, X, g1, g2, ell, laplacian, tile, out):
+        B = G.shape[0]
+        N = G.shape[2]
+        T = cuda.blockDim.x
+        tid = cuda.threadIdx.x
+        xs = cuda.shared.array(XS, float64)
+        gs = cuda.shared.array(XS, float64)
+        xa = cuda.local.array(D, float64)
+        acc = cuda.local.array(D, float64)
+        nchunk = (N + T - 1) // T
+        for task in range(cuda.blockIdx.x, B * nchunk, cuda.gridDim.x):
+            r = task // nchunk
+            a = (task % nchunk) * T + tid
+            active = a < N
+            l2 = ell[r] * ell[r]
+            for j in range(D):
+                xa[j] = X[r, j, a] if active else 0.0
+                acc[j] = 0.0
+            for c0 in range(0, N, tile):
+                cnt = N - c0
+                if cnt > tile:
+                    cnt = tile
+                cuda.syncthreads()
+                for e in range(tid, D * cnt, T):
+                    j = e // cnt
+                    q = e - j * cnt
+                    xs[j * PT + q] = X[r, j, c0 + q]
+                    gs[j * PT + q] = G[r, j, c0 + q]
+                cuda.syncthreads()
+                if active:
+                    for q in range(cnt):
+                        if c0 + q != a:
+                            r2 = 0.0
+                            for j in range(D):
+                                dx = xa[j] - xs[j * PT + q]
+                                r2 += dx * dx
+                            r2 = r2 / l2
+                            kv = math.exp(-math.sqrt(r2)) if laplacian else math.exp(-0.5 * r2)
+                            for j in range(D):
+                                acc[j] += kv * gs[j * PT + q]
+            if active:
+                for j in range(D):
+                    out[r, j, a] = (g1[r] * G[r, j, a] + g2[r] * acc[j]) / N
+
+    return spatial
+
+
+def coupled_velocity_spatial(G, X, g1, g2, length_scale, kernel):
+    """Twin of ``coupling_numpy.coupled_velocity_spatial`` (kernel 'rbf' or 'laplacian')."""
+    if kernel not in ("rbf", "laplacian"):
+        raise ValueError(f"unknown spatial kernel {kernel!r}")
+    xp = array_module(G, X, g1, g2, length_scale)
+    B, d, N = G.shape
+    if not 1 <= d <= MAX_DIM:
+        raise ValueError(f"the Numba-CUDA spatial coupling supports 1 <= d <= MAX_DIM = {MAX_DIM}, got d = {d}")
+    if X.shape != G.shape:
+        raise ValueError("X and G must both be (B, d, N)")
+    out = xp.empty_like(G)
+    if G.size == 0:
+        return out
+    T = block("pair_rows")
+    tile = max(1, min(PAIR_TILE, int(launch.GPU_TILE["pair_cols"])))
+    f64 = lambda v: dev(xp, as_xp(xp, v, np.float64))  # noqa: E731
+    _spatial_kernel(d)[blocks(B * -(-N // T)), T, stream(xp)](
+        dev(xp, G), dev(xp, X), f64(g1), f64(g2), f64(length_scale), kernel == "laplacian", tile, dev(xp, out))
+    return out
+
+
+# ----------------------------------------------------------------------------- observables
+
+@cuda.jit
+def _mode_stats(X, modes, logw, stds, density, hq_stds, counts, hq, nearest, loglik):
+    B, d, N = X.shape
+    K = modes.shape[1]
+    T = cuda.blockDim.x
+    tid = cuda.threadIdx.x
+    part = cuda.shared.array(MAX_THREADS, float64)
+    for r in range(cuda.blockIdx.x, B, cuda.gridDim.x):
+        dens = density[r] != 0
+        dsum = 0.0
+        lsum = 0.0
+        for a in range(tid, N, T):
+            best = math.inf
+            arg = 0
+            mx = -math.inf
+            se = 0.0
+            for k in range(K):
+                d2 = 0.0
+                for j in range(d):
+                    dx = float64(X[r, j, a]) - modes[r, k, j]
+                    d2 = d2 + mul_rn(dx, dx)
+                if d2 < best:            # strict: ties go to the lowest index
+                    best = d2
+                    arg = k
+                if dens:
+                    s2 = stds[r, k] * stds[r, k]
+                    v = logw[r, k] - 0.5 * d * math.log(2.0 * math.pi * s2) - d2 / (2.0 * s2)
+                    if v > mx:
+                        se = se * math.exp(mx - v) + 1.0 if mx > -math.inf else 1.0
+                        mx = v
+                    elif v > -math.inf:
+                        se += math.exp(v - mx)
+            dist = math.sqrt(best)
+            cuda.atomic.add(counts, (r, arg), 1)
+            if dist <= hq_stds * stds[r, arg]:
+                cuda.atomic.add(hq, (r, arg), 1)
+            dsum += dist
+            if dens:
+                lsum += mx + math.log(se)
+        dtot = _block_sum(part, dsum, tid, T)
+        ltot = _block_sum(part, lsum, tid, T)
+        if tid == 0:
+            nearest[r] = dtot / N
+            loglik[r] = ltot / N if dens else math.nan
+
+
+def mode_stats(X, modes, weights, stds):
+    """Twin of ``observables_numpy.mode_stats``: host (counts, hq, nearest, loglik)."""
+    xp = array_module(X, modes, weights, stds)
+    B, d, N = X.shape
+    modes = as_xp(xp, modes, np.float64)
+    K = modes.shape[1]
+    stds = as_xp(xp, stds, np.float64)
+    with np.errstate(divide="ignore"):
+        logw = xp.log(as_xp(xp, weights, np.float64))
+    density = xp.all(stds > 0, axis=1).astype(np.uint8)     # per run: a zero-width mode has no density
+    counts = xp.zeros((B, K), dtype=np.int64)
+    hq = xp.zeros((B, K), dtype=np.int64)
+    nearest = xp.empty(B, dtype=np.float64)
+    loglik = xp.empty(B, dtype=np.float64)
+    T = block("elementwise")
+    _mode_stats[blocks(B), T, stream(xp)](dev(xp, X), dev(xp, modes), dev(xp, logw), dev(xp, stds), dev(xp, density),
+                                          np.float64(HQ_STDS), dev(xp, counts), dev(xp, hq), dev(xp, nearest),
+                                          dev(xp, loglik))
+    if xp is np:
+        return counts, hq, nearest, loglik
+    return tuple(v.get() for v in (counts, hq, nearest, loglik))
+
+
+def ptx_targets(dtypes=("float32", "float64"), dims=(1, 2, 3)):
+    """(name, python function, signature) of every kernel here, for compile-only checks."""
+    import numba
+    from numba import types
+    f64_1, f64_2, f64_3 = (types.Array(types.float64, k, "C") for k in (1, 2, 3))
+    u64 = types.Array(types.uint64, 1, "C")
+    i64_2 = types.Array(types.int64, 2, "C")
+    u8 = types.Array(types.uint8, 1, "C")
+    out = []
+    for dn in dtypes:
+        ty = numba.from_dtype(np.dtype(dn))
+        a3 = types.Array(ty, 3, "C")
+        out.append((f"sample_mixture[{dn}]", _sample.py_func,
+                    (u64, u64, types.int64, types.int64, f64_3, f64_2, f64_2, a3)))
+        out.append((f"coupled_velocity_coarse[{dn}]", _coarse.py_func, (a3, f64_1, f64_1, a3)))
+        out.append((f"coupled_velocity_gram[{dn}]", _gram.py_func, (a3, a3, a3)))
+        out.append((f"mode_stats[{dn}]", _mode_stats.py_func,
+                    (a3, f64_3, f64_2, f64_2, u8, types.float64, i64_2, i64_2, f64_1, f64_1)))
+        for d in dims:
+            out.append((f"coupled_velocity_spatial[{dn},d={d}]", _spatial_kernel(d).py_func,
+                        (a3, a3, f64_1, f64_1, f64_1, types.boolean, types.int64, a3)))
+    return out

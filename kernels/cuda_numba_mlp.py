@@ -1,0 +1,378 @@
+"""Numba-CUDA twins of the one-hidden-layer MLP ops (reference: ``mlp_numpy``).
+
+    D(x) = s sum_i a_i sigma(w_i . x + b_i),  s = sqrt(2 / W)       (s rounded to the state dtype)
+
+Ops: ``mlp_disc_step`` (in place), ``mlp_grad_x`` -> (B, d, n), ``mlp_forward`` -> (B, n), with the
+reference's signatures and layouts: w (B, d, W), b, a (B, W), samples (B, d, n), lr, l2 (B,)
+(lr == 0 leaves a run untouched), u (B, d, N) or None, act 'relu' or 'tanh'.
+
+Design (for an H100; every kernel is one launch for the whole ensemble, run axis inside the grid):
+
+``mlp_disc_step``  one block per (run, tile of hidden units), one thread per hidden unit
+    (block = ``launch.GPU_BLOCK['mlp_units']``; a grid-stride loop walks the B * ceil(W / block)
+    tasks). The block streams the run's target then generated samples (and the cotangent u)
+    through shared memory in tiles of ``launch.GPU_TILE['mlp_samples'] <= SAMPLE_TILE`` samples, loaded
+    cooperatively and coalesced; every thread keeps its unit's parameters and the handful of
+    per-unit sums the gradient needs (sum sigma, sum sigma', sum sigma' x, and with u: sum
+    sigma'(u.w), sum sigma''(u.w), sum sigma''(u.w) x + sigma' u) in registers. No (B, n, W)
+    temporary exists; global traffic is O(B (n + W) d) per step, arithmetic O(B n W d). Sums are
+    two-level: a tile's partial sums in the state dtype, tile totals in float64 (so float32 runs
+    do not lose accuracy over long sample loops), and the update is formed in float64 and
+    rounded once. Each thread reads and then writes only its own unit, so the update is in
+    place. A run with lr == 0 is skipped by the whole block (uniform control flow: every thread
+    of a block reaches every barrier, threads past W just do no arithmetic).
+
+``mlp_grad_x`` / ``mlp_forward``  one block per (run, chunk of samples), one thread per sample
+    (block = ``launch.GPU_BLOCK['grad_x']``). The run's hidden units (w, b, a) are staged
+    through shared memory in tiles of ``launch.GPU_TILE['grad_x_units'] <= UNIT_TILE`` units (every thread
+    then reads the same address: broadcast, no bank conflicts) and each thread reduces over all
+    W units for its sample in registers (per-thread reduction: deterministic, no atomics).
+    Parallelism is B * n threads; very small ensembles of few particles leave the GPU idle.
+
+Kernels are specialised per (state dtype, d) (``_kernels``): shared and local array sizes must be
+compile-time constants in Numba-CUDA, and with d fixed the loops over features unroll and the
+per-feature accumulators live in registers. d is limited to ``MAX_DIM`` (ValueError above).
+Activation and "u given" are runtime flags (uniform branches). ``fastmath`` is off; NVVM still
+contracts multiply-adds into FMAs, so on a GPU results differ from the reference by rounding.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numba
+import numpy as np
+from numba import cuda, float64
+
+from . import launch
+from .cuda_numba_common import array_module, as_xp, block, blocks, dev, stream
+
+MAX_DIM = 16          # largest data dimension d of the MLP kernels (registers / shared memory)
+SAMPLE_TILE = 128     # shared-memory capacity of the MLP step, in samples (compile-time)
+UNIT_TILE = 128       # shared-memory capacity of grad_x / forward, in hidden units (compile-time)
+# Tile lengths actually used are launch.GPU_TILE["mlp_samples"] / ["grad_x_units"] (runtime, clamped
+# to the capacities above); tests patch them small.
+
+
+def _activation_flag(act) -> bool:
+    if act == "relu":
+        return False
+    if act == "tanh":
+        return True
+    raise ValueError(f"unknown activation {act!r}")
+
+
+def check_dim(d: int) -> None:
+    if not 1 <= d <= MAX_DIM:
+        raise ValueError(f"the Numba-CUDA MLP kernels support 1 <= d <= MAX_DIM = {MAX_DIM}, got d = {d}")
+
+
+@functools.lru_cache(maxsize=None)
+def _kernels(dtype_name: str, D: int):
+    """The MLP kernels for state dtype ``dtype_name`` and data dimension ``D`` (both compile-time)."""
+    npdt = np.dtype(dtype_name)
+    DT = numba.from_dtype(npdt)
+    ZERO = npdt.type(0)
+    ONE = npdt.type(1)
+    TWO = npdt.type(2)
+    XS = D * SAMPLE_TILE
+    WS = D * UNIT_TILE
+    ST = SAMPLE_TILE
+    UT = UNIT_TILE
+
+    @cuda.jit(device=True)
+    def act3(h, tanh):
+        """sigma, sigma', sigma'' at h."""
+        if tanh:
+            t = math.tanh(h)
+            d1 = ONE - t * t
+            return t, d1, -TWO * t * d1
+        if h > ZERO:
+            return h, ONE, ZERO
+        return ZERO, ZERO, ZERO
+
+    @cuda.jit
+    def step(w, b, a, xg, xt, lr, l2, u, has_u, tanh, s, tile):
+        B = w.shape[0]
+        W = w.shape[2]
+        N = xg.shape[2]
+        M = xt.shape[2]
+        T = cuda.blockDim.x
+        tid = cuda.threadIdx.x
+        xs = cuda.shared.array(XS, DT)
+        us = cuda.shared.array(XS, DT)
+        wi = cuda.local.array(D, DT)
+        px = cuda.local.array(D, DT)       # tile partials
+        pq = cuda.local.array(D, DT)
+        kx = cuda.local.array(D, float64)  # <sigma' x>_gen - <sigma' x>_tgt
+        kq = cuda.local.array(D, float64)  # sum_gen sigma''(u.w) x + sigma' u
+        inv_n = 1.0 / N
+        inv_m = 1.0 / M
+        ntile = (W + T - 1) // T
+        for task in range(cuda.blockIdx.x, B * ntile, cuda.gridDim.x):
+            r = task // ntile
+            rate = lr[r]
+            if rate == 0:                  # uniform over the block
+                continue
+            i = (task % ntile) * T + tid
+            active = i < W
+            bi = ZERO
+            ai = ZERO
+            for j in range(D):
+                wi[j] = ZERO
+                kx[j] = 0.0
+                kq[j] = 0.0
+            if active:
+                bi = b[r, i]
+                ai = a[r, i]
+                for j in range(D):
+                    wi[j] = w[r, j, i]
+            k_sig = 0.0                    # <sigma>_gen - <sigma>_tgt
+            k_d1 = 0.0                     # <sigma'>_gen - <sigma'>_tgt
+            p1 = 0.0                       # sum_gen sigma' (u.w)
+            p2 = 0.0                       # sum_gen sigma'' (u.w)
+            for phase in range(2):         # 0: target samples (weight -1/M), 1: generated (+1/N)
+                gen = phase == 1
+                n = N if gen else M
+                wt = inv_n if gen else -inv_m
+                use_u = gen and has_u
+                for k0 in range(0, n, tile):
+                    cnt = n - k0
+                    if cnt > tile:
+                        cnt = tile
+                    cuda.syncthreads()     # the previous tile is consumed
+                    for e in range(tid, D * cnt, T):
+                        j = e // cnt
+                        k = e - j * cnt
+                        if gen:
+                            xs[j * ST + k] = xg[r, j, k0 + k]
+                        else:
+                            xs[j * ST + k] = xt[r, j, k0 + k]
+                        if use_u:
+                            us[j * ST + k] = u[r, j, k0 + k]
+                    cuda.syncthreads()
+                    if active:
+                        ps = ZERO
+                        pd = ZERO
+                        pp1 = ZERO
+                        pp2 = ZERO
+                        for j in range(D):
+                            px[j] = ZERO
+                            pq[j] = ZERO
+                        for k in range(cnt):
+                            h = xs[k] * wi[0]
+                            for j in range(1, D):
+                                h += xs[j * ST + k] * wi[j]
+                            h += bi
+                            sg, d1, d2 = act3(h, tanh)
+                            ps += sg
+                            pd += d1
+                            for j in range(D):
+                                px[j] += d1 * xs[j * ST + k]
+                            if use_u:
+                                uw = us[k] * wi[0]
+                                for j in range(1, D):
+                                    uw += us[j * ST + k] * wi[j]
+                                pp1 += d1 * uw
+                                pp2 += d2 * uw
+                                for j in range(D):
+                                    pq[j] += d2 * uw * xs[j * ST + k] + d1 * us[j * ST + k]
+                        k_sig += wt * ps
+                        k_d1 += wt * pd
+                        for j in range(D):
+                            kx[j] += wt * px[j]
+                        if use_u:
+                            p1 += pp1
+                            p2 += pp2
+                            for j in range(D):
+                                kq[j] += pq[j]
+            if active:
+                c2 = 2.0 * l2[r]
+                sa = s * ai
+                a[r, i] = ai - rate * (s * (k_sig + p1) + c2 * ai)
+                b[r, i] = bi - rate * (sa * (k_d1 + p2) + c2 * bi)
+                for j in range(D):
+                    w[r, j, i] = wi[j] - rate * (sa * (kx[j] + kq[j]) + c2 * wi[j])
+
+    @cuda.jit(device=True)
+    def stage_units(w, b, a, r, i0, cnt, tid, T, ws, bs, as_):
+        """Cooperatively copy hidden units [i0, i0 + cnt) of run r into shared memory."""
+        for e in range(tid, cnt, T):
+            bs[e] = b[r, i0 + e]
+            as_[e] = a[r, i0 + e]
+        for e in range(tid, D * cnt, T):
+            j = e // cnt
+            q = e - j * cnt
+            ws[j * UT + q] = w[r, j, i0 + q]
+
+    @cuda.jit
+    def grad_x(w, b, a, x, tanh, s, tile, out):
+        B = w.shape[0]
+        W = w.shape[2]
+        n = x.shape[2]
+        T = cuda.blockDim.x
+        tid = cuda.threadIdx.x
+        ws = cuda.shared.array(WS, DT)
+        bs = cuda.shared.array(UT, DT)
+        as_ = cuda.shared.array(UT, DT)
+        xk = cuda.local.array(D, DT)
+        pacc = cuda.local.array(D, DT)
+        acc = cuda.local.array(D, float64)
+        nchunk = (n + T - 1) // T
+        for task in range(cuda.blockIdx.x, B * nchunk, cuda.gridDim.x):
+            r = task // nchunk
+            k = (task % nchunk) * T + tid
+            active = k < n
+            for j in range(D):
+                xk[j] = x[r, j, k] if active else ZERO
+                acc[j] = 0.0
+            for i0 in range(0, W, tile):
+                cnt = W - i0
+                if cnt > tile:
+                    cnt = tile
+                cuda.syncthreads()
+                stage_units(w, b, a, r, i0, cnt, tid, T, ws, bs, as_)
+                cuda.syncthreads()
+                if active:
+                    for j in range(D):
+                        pacc[j] = ZERO
+                    for q in range(cnt):
+                        h = xk[0] * ws[q]
+                        for j in range(1, D):
+                            h += xk[j] * ws[j * UT + q]
+                        h += bs[q]
+                        if tanh:
+                            t = math.tanh(h)
+                            g = as_[q] * (ONE - t * t)
+                        else:
+                            g = as_[q] if h > ZERO else ZERO
+                        for j in range(D):
+                            pacc[j] += g * ws[j * UT + q]
+                    for j in range(D):
+                        acc[j] += pacc[j]
+            if active:
+                for j in range(D):
+                    out[r, j, k] = s * acc[j]
+
+    @cuda.jit
+    def forward(w, b, a, x, tanh, s, tile, out):
+        B = w.shape[0]
+        W = w.shape[2]
+        n = x.shape[2]
+        T = cuda.blockDim.x
+        tid = cuda.threadIdx.x
+        ws = cuda.shared.array(WS, DT)
+        bs = cuda.shared.array(UT, DT)
+        as_ = cuda.shared.array(UT, DT)
+        xk = cuda.local.array(D, DT)
+        nchunk = (n + T - 1) // T
+        for task in range(cuda.blockIdx.x, B * nchunk, cuda.gridDim.x):
+            r = task // nchunk
+            k = (task % nchunk) * T + tid
+            active = k < n
+            for j in range(D):
+                xk[j] = x[r, j, k] if active else ZERO
+            acc = 0.0
+            for i0 in range(0, W, tile):
+                cnt = W - i0
+                if cnt > tile:
+                    cnt = tile
+                cuda.syncthreads()
+                stage_units(w, b, a, r, i0, cnt, tid, T, ws, bs, as_)
+                cuda.syncthreads()
+                if active:
+                    part = ZERO
+                    for q in range(cnt):
+                        h = xk[0] * ws[q]
+                        for j in range(1, D):
+                            h += xk[j] * ws[j * UT + q]
+                        h += bs[q]
+                        if tanh:
+                            part += as_[q] * math.tanh(h)
+                        elif h > ZERO:
+                            part += as_[q] * h
+                    acc += part
+            if active:
+                out[r, k] = s * acc
+
+    return step, grad_x, forward
+
+
+def _scale(W: int, dtype) -> np.float64:
+    """s = sqrt(2 / W) rounded to the state dtype like the reference, carried as float64."""
+    return np.float64(np.sqrt(2.0 / W).astype(dtype))
+
+
+def _tile(name: str, cap: int) -> int:
+    return max(1, min(cap, int(launch.GPU_TILE[name])))
+
+
+def mlp_disc_step(w, b, a, xg, xt, lr, l2, u, act):
+    """Twin of ``mlp_numpy.mlp_disc_step``: one gradient step for the whole ensemble, in place."""
+    xp = array_module(w, b, a, xg, xt, u, lr, l2)
+    tanh = _activation_flag(act)
+    B, d, W = w.shape
+    check_dim(d)
+    if xg.shape[:2] != (B, d) or xt.shape[:2] != (B, d) or (u is not None and u.shape != xg.shape):
+        raise ValueError("mlp_disc_step: sample / cotangent shapes do not match w (B, d, W)")
+    if B == 0 or W == 0:
+        return
+    dt = np.dtype(w.dtype)
+    lr = as_xp(xp, lr)
+    l2 = as_xp(xp, l2)
+    has_u = u is not None
+    if not has_u:
+        u = xp.zeros((1, 1, 1), dtype=dt)
+    step = _kernels(dt.name, d)[0]
+    T = block("mlp_units")
+    step[blocks(B * -(-W // T)), T, stream(xp)](
+        dev(xp, w), dev(xp, b), dev(xp, a), dev(xp, xg), dev(xp, xt), dev(xp, lr), dev(xp, l2), dev(xp, u),
+        has_u, tanh, _scale(W, dt), _tile("mlp_samples", SAMPLE_TILE))
+
+
+def _per_sample(kind, w, b, a, x, act):
+    xp = array_module(w, b, a, x)
+    tanh = _activation_flag(act)
+    B, d, W = w.shape
+    check_dim(d)
+    if x.shape[:2] != (B, d):
+        raise ValueError("samples x must be (B, d, n) with (B, d) of w")
+    dt = np.dtype(w.dtype)
+    n = x.shape[2]
+    out = xp.empty((B, d, n) if kind == 1 else (B, n), dtype=dt)
+    if out.size == 0:
+        return out
+    kern = _kernels(dt.name, d)[kind]
+    T = block("grad_x")
+    kern[blocks(B * -(-n // T)), T, stream(xp)](
+        dev(xp, w), dev(xp, b), dev(xp, a), dev(xp, x), tanh, _scale(W, dt), _tile("grad_x_units", UNIT_TILE), dev(xp, out))
+    return out
+
+
+def mlp_grad_x(w, b, a, x, act):
+    """Twin of ``mlp_numpy.mlp_grad_x``: grad_x D at x (B, d, n) -> (B, d, n)."""
+    return _per_sample(1, w, b, a, x, act)
+
+
+def mlp_forward(w, b, a, x, act):
+    """Twin of ``mlp_numpy.mlp_forward``: D at x (B, d, n) -> (B, n)."""
+    return _per_sample(2, w, b, a, x, act)
+
+
+def ptx_targets(dtypes=("float32", "float64"), dims=(1, 2, 3)):
+    """(name, python function, signature) of every MLP kernel, for compile-only checks."""
+    from numba import types
+    out = []
+    for dn in dtypes:
+        ty = numba.from_dtype(np.dtype(dn))
+        a1, a2, a3 = (types.Array(ty, k, "C") for k in (1, 2, 3))
+        for d in dims:
+            step, grad, fwd = _kernels(dn, d)
+            out.append((f"mlp_disc_step[{dn},d={d}]", step.py_func,
+                        (a3, a2, a2, a3, a3, a1, a1, a3, types.boolean, types.boolean, types.float64, types.int64)))
+            out.append((f"mlp_grad_x[{dn},d={d}]", grad.py_func,
+                        (a3, a2, a2, a3, types.boolean, types.float64, types.int64, a3)))
+            out.append((f"mlp_forward[{dn},d={d}]", fwd.py_func,
+                        (a3, a2, a2, a3, types.boolean, types.float64, types.int64, a2)))
+    return out

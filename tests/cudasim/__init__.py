@@ -1,0 +1,4 @@
+"""Numba-CUDA kernels under the CUDA simulator.
+
+A package, so that its conftest.py does not shadow tests/conftest.py (``from conftest import ...``).
+"""
