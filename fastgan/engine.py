@@ -203,6 +203,8 @@ class _LoopState:
         self.p = {k: xp.asarray(v) for k, v in ens.family.init(ens.configs, dt).items()}
         self.means, self.cum, self.stds = (xp.asarray(a) for a in (ens.means, ens.cum, ens.stds))
         self.comp_base, self.noise_base = xp.asarray(ens.comp_base), xp.asarray(ens.noise_base)
+        if ens.modes is not None:   # device copies for the observables op
+            self.modes, self.weights = xp.asarray(ens.modes), xp.asarray(ens.weights)
         self.l2 = xp.asarray(ens.l2.astype(dt))
         self.regularised = bool(np.any(ens.beta > 0))
         self.u_scale = xp.asarray((2.0 * ens.beta / ens.N).astype(dt))[:, None, None]
@@ -234,7 +236,7 @@ class _Recorder:
         X, p, alive = st.X, st.p, st.alive
         if t in self.rec_set:
             if ens.modes is not None:
-                counts, hq, nearest, loglik = ens.ops.mode_stats(X, ens.modes, ens.weights, ens.stds)
+                counts, hq, nearest, loglik = ens.ops.mode_stats(X, st.modes, st.weights, st.stds)
                 vals = from_stats(counts, hq, nearest, loglik, ens.weights, ens.N)
                 for k, v in vals.items():
                     self.obs[k][:, self.i_rec] = np.where(alive, v, np.nan)

@@ -113,7 +113,7 @@ def _hidden(w, b, r, i, x, n, tanh, hs, h1, h2):
             t = math.tanh(hs[k])
             hs[k] = t
             h1[k] = one - t * t
-            h2[k] = -2 * t * (one - t * t)
+            h2[k] = -(t + t) * (one - t * t)
     else:
         for k in range(n):
             m = one if hs[k] > 0 else zero

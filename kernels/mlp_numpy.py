@@ -106,12 +106,15 @@ def mlp_loss_grads(w, b, a, xg, xt, l2, u, act):
 
 def mlp_disc_step(w, b, a, xg, xt, lr, l2, u, act):
     """One gradient-descent step on L_D for the whole ensemble, in place. lr (B,) (0 = skip run)."""
-    gw, gb, ga = mlp_loss_grads(w, b, a, xg, xt, l2, u, act)
     lr = np.asarray(lr, dtype=w.dtype)
-    live = lr != 0
-    w[live] -= lr[live, None, None] * gw[live]
-    b[live] -= lr[live, None] * gb[live]
-    a[live] -= lr[live, None] * ga[live]
+    live = np.nonzero(lr != 0)[0]
+    if live.size == 0:
+        return
+    gw, gb, ga = mlp_loss_grads(w[live], b[live], a[live], xg[live], xt[live], np.asarray(l2)[live],
+                                None if u is None else u[live], act)
+    w[live] -= lr[live, None, None] * gw
+    b[live] -= lr[live, None] * gb
+    a[live] -= lr[live, None] * ga
 
 
 def mlp_loss(w, b, a, xg, xt, l2, act, gamma_apply=None, beta=None):
