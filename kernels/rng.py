@@ -20,6 +20,7 @@ trajectory-level cross-backend tests possible.
 
 from __future__ import annotations
 
+import functools
 import math
 from types import SimpleNamespace
 
@@ -51,11 +52,20 @@ _MASK = (1 << 64) - 1
 
 # ----------------------------------------------------------------- scalar/array functions
 
+def _wrapping_ok(f):
+    """Plain-Python build: uint64 arithmetic wraps by design, so silence NumPy's scalar overflow warnings."""
+    @functools.wraps(f)
+    def g(*args):
+        with np.errstate(over="ignore"):
+            return f(*args)
+    return g
+
+
 def build(jit=None):
     """The scalar generator functions compiled by ``jit`` (numba.njit, a numba.cuda device
     decorator, ...) or left as plain Python (``jit=None``, then they also work on NumPy uint64
     arrays). One source for every backend; returns a namespace."""
-    jit = jit or (lambda f: f)
+    jit = jit or _wrapping_ok
 
     @jit
     def mix64(z):

@@ -136,3 +136,19 @@ def test_read_run_roundtrip(tmp_path):
     np.testing.assert_array_equal(back["observables"]["mode_collapse"], r.observables["mode_collapse"])
     with pytest.raises(FileExistsError):
         write_run(str(tmp_path / "a.h5"), r)
+
+
+def test_two_invocations_give_identical_trajectories(tmp_path):
+    outs = []
+    for k in range(2):
+        out = tmp_path / f"run{k}.h5"
+        r = subprocess.run([sys.executable, "-m", "fastgan", "run", EXAMPLE, "--out", str(out), "--no-plot",
+                            "--quiet", "--backend", "numpy", *FAST, "--set", "training.beta=0.2"],
+                           capture_output=True, text=True, cwd=str(tmp_path))
+        assert r.returncode == 0, r.stderr
+        outs.append(out)
+    with h5py.File(outs[0], "r") as a, h5py.File(outs[1], "r") as b:
+        assert np.array_equal(a["particles"][()], b["particles"][()])
+        assert np.array_equal(a["discriminator/w"][()], b["discriminator/w"][()])
+        assert np.array_equal(a["observables/mode_collapse"][()], b["observables/mode_collapse"][()])
+        assert a.attrs["run_id"] == b.attrs["run_id"]
