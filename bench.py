@@ -1,0 +1,169 @@
+#!/usr/bin/env python
+"""fastgan headline benchmarks: correctness first, then timings and ratios.
+
+    python bench.py [--quick] [--json PATH] [--backends numpy numba cuda]
+
+Every implementation is checked against the NumPy reference on the same inputs before it is
+timed. Printed (and written to JSON with the device, library versions and git commit):
+
+1. the MLP discriminator step (SPEC §1.2; ReLU, float32, N = 200, W = 2048, d = 2, B = 16) per
+   run-step for every backend, a one-run-at-a-time NumPy loop and, when torch is installed, a
+   one-run-at-a-time PyTorch autograd + SGD implementation of Algorithm 1 — with the ratio to the
+   reference and the fraction of the machine's float32 matmul peak measured in the same run
+   (numpy, 4096^2), counting 12 FLOP per (sample, hidden unit) pair;
+2. the other in-loop ops (grad_x, sampling, couplings, observables);
+3. a whole engine iteration (n_disc = 5 steps, sampling, generator step, observables every 20)
+   against five bare discriminator steps;
+4. time per run-step for B = 4 ... 256 and the peak memory relative to the ensemble state;
+5. the performance targets of the backends issue, each marked met / not met.
+Timings are the fastest of several batches (the least noisy estimate on a shared machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "benchmarks"))
+
+from bench_engine import iteration_cost  # noqa: E402
+from bench_mlp_step import bench as bench_step  # noqa: E402
+from bench_mlp_step import print_rows  # noqa: E402
+from bench_ops import bench as bench_ops  # noqa: E402
+from common import environment, matmul_peak_flops  # noqa: E402
+
+MEMORY_CHILD = textwrap.dedent("""
+    import json, sys, numpy as np
+    sys.path.insert(0, {bench!r})
+    from bench_mlp_step import make_inputs
+    from common import timeit
+    from fastgan.kernels.ops import load_ops
+    ops = load_ops({backend!r})
+    ops.mlp_disc_step(*make_inputs(2, 20, 64), None, "relu")        # JIT outside the measurement
+    def rss(field):
+        for line in open("/proc/self/status"):
+            if line.startswith(field):
+                return int(line.split()[1]) * 1024
+    inputs = make_inputs({B}, {N}, {W})
+    state = sum(x.nbytes for x in inputs)
+    base = rss("VmRSS:")
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")                                                # reset the high-water mark
+    t = timeit(lambda: ops.mlp_disc_step(*inputs, None, "relu"), min_time={min_time}) / {B}
+    peak = rss("VmHWM:")
+    print(json.dumps({{"B": {B}, "s_per_run_step": t, "state_bytes": state,
+                      "extra_bytes": max(0, peak - base)}}))
+""")
+
+
+def scaling_rows(backend, sizes, N=200, W=2048, min_time=1.0):
+    """Per-B subprocesses: time per run-step and peak memory added while stepping."""
+    rows = []
+    for B in sizes:
+        code = MEMORY_CHILD.format(bench=os.path.join(HERE, "benchmarks"), backend=backend, B=B, N=N, W=W,
+                                   min_time=min_time)
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        if proc.returncode != 0:
+            rows.append({"op": "mlp_disc_step", "B": B, "backend": backend, "error": proc.stderr.strip()[-300:]})
+            continue
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        r.update(op="mlp_disc_step", backend=backend, sizes=f"B={B} N={N} W={W}",
+                 memory_over_state=(r["state_bytes"] + r["extra_bytes"]) / r["state_bytes"])
+        rows.append(r)
+    return rows
+
+
+def targets(step_rows, engine_row, scale_rows):
+    """The performance targets of the backends issue, evaluated on this run's numbers."""
+    by = {r["backend"]: r for r in step_rows if "error" not in r}
+    out = []
+    if "numba" in by and "numpy" in by:
+        out.append(("numba MLP step >= 50x the NumPy reference", by["numba"]["ratio"] >= 50, f"{by['numba']['ratio']:.1f}x"))
+        out.append(("numba MLP step >= 50% of float32 matmul peak", by["numba"]["peak_fraction"] >= 0.5,
+                    f"{100 * by['numba']['peak_fraction']:.1f}%"))
+    if "numba" in by and "torch" in by:
+        r = by["torch"]["s_per_run_step"] / by["numba"]["s_per_run_step"]
+        out.append(("numba ensemble >= 100x one-run PyTorch Algorithm 1", r >= 100, f"{r:.1f}x"))
+    if engine_row:
+        v = engine_row["iteration_over_5_steps"]
+        out.append(("whole iteration <= 1.3x its five discriminator steps", v <= 1.3, f"{v:.2f}x"))
+    ok = [r for r in scale_rows if "error" not in r]
+    if len(ok) >= 2:
+        ts = np.array([r["s_per_run_step"] for r in ok])
+        spread = ts / np.median(ts)
+        out.append((f"time per run-step within +-20% for B = {ok[0]['B']}..{ok[-1]['B']}",
+                    bool(np.all(np.abs(spread - 1) <= 0.2)), f"{100 * (spread.min() - 1):+.0f}%..{100 * (spread.max() - 1):+.0f}%"))
+        m = max(r["memory_over_state"] for r in ok)
+        out.append(("memory within 2x the state size", m <= 2.0, f"{m:.2f}x"))
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="fastgan headline benchmarks")
+    ap.add_argument("--quick", action="store_true", help="shorter timings and fewer ensemble sizes")
+    ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument("--backends", nargs="+", default=None, help="default: numpy numba (+ cuda if usable)")
+    args = ap.parse_args(argv)
+    np.seterr(all="ignore")
+
+    from fastgan.backend import probe
+    backends = args.backends or (["numpy", "numba"] + (["cuda"] if probe("cuda").ok else []))
+    min_time = 0.3 if args.quick else 1.0
+    env = environment()
+    env["device"] = probe("cuda").reason if "cuda" in backends else env["processor"]
+    peak = max(matmul_peak_flops() for _ in range(2 if args.quick else 4))
+    print(f"machine: {env['processor']} ({env['cpus']} CPUs), float32 matmul peak {peak / 1e9:.1f} GFLOP/s")
+
+    baselines = ["naive"] + (["torch"] if _has("torch") else [])
+    step = bench_step(backends=backends + baselines, peak=peak, min_time=min_time)
+    print("\n== MLP discriminator step (per run-step) ==")
+    print_rows(step)
+    print("\n== other in-loop ops (per run) ==")
+    other = bench_ops(backends=backends, min_time=min_time / 2)
+    print_rows(other)
+
+    engine = None
+    if "numba" in backends:
+        engine = iteration_cost("numba", 16, 60 if args.quick else 200)
+        print(f"\n== engine iteration (numba, {engine['sizes']}) ==\n"
+              f"{engine['s_per_run_iteration'] * 1e6:.1f} us per run-iteration vs 5 x "
+              f"{engine['s_per_run_disc_step'] * 1e6:.1f} us -> {engine['iteration_over_5_steps']:.2f}x")
+    scale = []
+    if "numba" in backends:
+        sizes = [4, 64, 256] if args.quick else [4, 16, 64, 256]
+        scale = scaling_rows("numba", sizes, min_time=min_time)
+        print("\n== ensemble size scaling and memory (numba MLP step) ==")
+        for r in scale:
+            if "error" in r:
+                print(f"B={r['B']}: error {r['error']}")
+            else:
+                print(f"B={r['B']:4d}: {r['s_per_run_step'] * 1e6:8.1f} us/run-step  memory {r['memory_over_state']:.2f}x "
+                      f"state ({r['state_bytes'] / 2**20:.1f} MiB + {r['extra_bytes'] / 2**20:.1f} MiB)")
+    tg = targets(step, engine, scale)
+    print("\n== targets ==")
+    for name, ok, val in tg:
+        print(f"[{'met' if ok else 'NOT MET'}] {name}: {val}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"environment": env, "peak_flops": peak, "mlp_step": step, "ops": other, "engine": engine,
+                       "scaling": scale, "targets": [{"target": n, "met": bool(o), "value": v} for n, o, v in tg]},
+                      fh, indent=1, default=float)
+        print(f"\nwrote {args.json}")
+    bad = [r for r in step + other if r.get("ok") is False]
+    return 1 if bad else 0
+
+
+def _has(mod):
+    import importlib.util
+    return importlib.util.find_spec(mod) is not None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
