@@ -24,6 +24,91 @@ from .launch import CPU_TILE
 FASTMATH = True
 
 
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _relu_sums1(x0s, x1s, w0, w1, bi):
+    """Active count and masked sample sums of one ReLU unit over samples (x0s, x1s)."""
+    one = x0s.dtype.type(1)
+    zero = x0s.dtype.type(0)
+    c = zero
+    c0 = zero
+    c1 = zero
+    for n in range(x0s.shape[0]):
+        x0 = x0s[n]
+        x1 = x1s[n]
+        m = one if w0 * x0 + w1 * x1 + bi > 0 else zero
+        c += m
+        c0 += m * x0
+        c1 += m * x1
+    return c, c0, c1
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _relu_sums4(x0s, x1s, w, b, r, i):
+    """``_relu_sums1`` for the four units i..i+3 at once: every sample is loaded once for four units."""
+    one = x0s.dtype.type(1)
+    zero = x0s.dtype.type(0)
+    pa, pb, pc, pd = w[r, 0, i], w[r, 0, i + 1], w[r, 0, i + 2], w[r, 0, i + 3]
+    qa, qb, qc, qd = w[r, 1, i], w[r, 1, i + 1], w[r, 1, i + 2], w[r, 1, i + 3]
+    ba, bb, bc, bd = b[r, i], b[r, i + 1], b[r, i + 2], b[r, i + 3]
+    ca = c0a = c1a = zero
+    cb = c0b = c1b = zero
+    cc = c0c = c1c = zero
+    cd = c0d = c1d = zero
+    for n in range(x0s.shape[0]):
+        x0 = x0s[n]
+        x1 = x1s[n]
+        m = one if pa * x0 + qa * x1 + ba > 0 else zero
+        ca += m
+        c0a += m * x0
+        c1a += m * x1
+        m = one if pb * x0 + qb * x1 + bb > 0 else zero
+        cb += m
+        c0b += m * x0
+        c1b += m * x1
+        m = one if pc * x0 + qc * x1 + bc > 0 else zero
+        cc += m
+        c0c += m * x0
+        c1c += m * x1
+        m = one if pd * x0 + qd * x1 + bd > 0 else zero
+        cd += m
+        c0d += m * x0
+        c1d += m * x1
+    return ca, c0a, c1a, cb, c0b, c1b, cc, c0c, c1c, cd, c0d, c1d
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _relu_update(w, b, a, u, r, i, has_u, gsum, tsum, N, M, s, c2, step, g0, g1):
+    """Gradient-descent update of unit i from its (count, masked sums) on both sides."""
+    w0 = w[r, 0, i]
+    w1 = w[r, 1, i]
+    bi = b[r, i]
+    ai = a[r, i]
+    k0 = gsum[0] / N - tsum[0] / M                 # <sigma'>_gen - <sigma'>_tgt
+    kx0 = gsum[1] / N - tsum[1] / M                # <sigma' x>_gen - <sigma' x>_tgt
+    kx1 = gsum[2] / N - tsum[2] / M
+    ga = s * (w0 * kx0 + w1 * kx1 + bi * k0)       # sum sigma = w . sum(m x) + b count
+    gw0 = s * ai * kx0
+    gw1 = s * ai * kx1
+    if has_u:                                      # regulariser: sum_gen sigma' u
+        one = w.dtype.type(1)
+        zero = w.dtype.type(0)
+        uu0 = zero
+        uu1 = zero
+        u0 = u[r, 0]
+        u1 = u[r, 1]
+        for n in range(N):
+            m = one if w0 * g0[n] + w1 * g1[n] + bi > 0 else zero
+            uu0 += m * u0[n]
+            uu1 += m * u1[n]
+        ga += s * (w0 * uu0 + w1 * uu1)
+        gw0 += s * ai * uu0
+        gw1 += s * ai * uu1
+    a[r, i] = ai - step * (ga + c2 * ai)
+    b[r, i] = bi - step * (s * ai * k0 + c2 * bi)
+    w[r, 0, i] = w0 - step * (gw0 + c2 * w0)
+    w[r, 1, i] = w1 - step * (gw1 + c2 * w1)
+
+
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
 def _step_relu_d2(w, b, a, xg, xt, lr, l2, u, has_u, tile):
     B, d, W = w.shape
@@ -41,57 +126,22 @@ def _step_relu_d2(w, b, a, xg, xt, lr, l2, u, has_u, tile):
         g1 = xg[r, 1]
         t0 = xt[r, 0]
         t1 = xt[r, 1]
-        one = w.dtype.type(1)
-        zero = w.dtype.type(0)
-        for i in range(lo, hi):
-            w0 = w[r, 0, i]
-            w1 = w[r, 1, i]
-            bi = b[r, i]
-            ai = a[r, i]
-            c0 = zero
-            cx0 = zero
-            cx1 = zero
-            for n in range(N):
-                x0 = g0[n]
-                x1 = g1[n]
-                m = one if w0 * x0 + w1 * x1 + bi > 0 else zero
-                c0 += m
-                cx0 += m * x0
-                cx1 += m * x1
-            e0 = zero
-            ex0 = zero
-            ex1 = zero
-            for n in range(M):
-                x0 = t0[n]
-                x1 = t1[n]
-                m = one if w0 * x0 + w1 * x1 + bi > 0 else zero
-                e0 += m
-                ex0 += m * x0
-                ex1 += m * x1
-            k0 = c0 / N - e0 / M                 # <sigma'>_gen - <sigma'>_tgt
-            kx0 = cx0 / N - ex0 / M              # <sigma' x>_gen - <sigma' x>_tgt
-            kx1 = cx1 / N - ex1 / M
-            ga = s * (w0 * kx0 + w1 * kx1 + bi * k0)
-            gw0 = s * ai * kx0
-            gw1 = s * ai * kx1
-            if has_u:
-                uu0 = zero
-                uu1 = zero
-                u0 = u[r, 0]
-                u1 = u[r, 1]
-                for n in range(N):
-                    m = one if w0 * g0[n] + w1 * g1[n] + bi > 0 else zero
-                    uu0 += m * u0[n]
-                    uu1 += m * u1[n]
-                ga += s * (w0 * uu0 + w1 * uu1)
-                gw0 += s * ai * uu0
-                gw1 += s * ai * uu1
-            c2 = 2 * l2[r]
-            step = lr[r]
-            a[r, i] = ai - step * (ga + c2 * ai)
-            b[r, i] = bi - step * (s * ai * k0 + c2 * bi)
-            w[r, 0, i] = w0 - step * (gw0 + c2 * w0)
-            w[r, 1, i] = w1 - step * (gw1 + c2 * w1)
+        c2 = 2.0 * l2[r]
+        step = lr[r]
+        i = lo
+        while i + 4 <= hi:     # register-blocked: four units per pass over the samples
+            gs = _relu_sums4(g0, g1, w, b, r, i)
+            ts = _relu_sums4(t0, t1, w, b, r, i)
+            _relu_update(w, b, a, u, r, i, has_u, gs[0:3], ts[0:3], N, M, s, c2, step, g0, g1)
+            _relu_update(w, b, a, u, r, i + 1, has_u, gs[3:6], ts[3:6], N, M, s, c2, step, g0, g1)
+            _relu_update(w, b, a, u, r, i + 2, has_u, gs[6:9], ts[6:9], N, M, s, c2, step, g0, g1)
+            _relu_update(w, b, a, u, r, i + 3, has_u, gs[9:12], ts[9:12], N, M, s, c2, step, g0, g1)
+            i += 4
+        while i < hi:
+            gs = _relu_sums1(g0, g1, w[r, 0, i], w[r, 1, i], b[r, i])
+            ts = _relu_sums1(t0, t1, w[r, 0, i], w[r, 1, i], b[r, i])
+            _relu_update(w, b, a, u, r, i, has_u, gs, ts, N, M, s, c2, step, g0, g1)
+            i += 1
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -252,8 +302,69 @@ def mlp_disc_step(w, b, a, xg, xt, lr, l2, u, act, tile=None):
         _step_generic(w, b, a, xg, xt, lr, l2, u, has_u, act == "tanh", tile)
 
 
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def _grad_x_relu_d2(w, b, a, x, out, chunk):
+    """ReLU, d = 2: four samples per pass over the hidden units (unit parameters loaded once for four)."""
+    B, d, W = w.shape
+    n = x.shape[2]
+    s = math.sqrt(2.0 / W)
+    nchunk = (n + chunk - 1) // chunk
+    for task in prange(B * nchunk):
+        r = task // nchunk
+        lo = (task % nchunk) * chunk
+        hi = min(n, lo + chunk)
+        w0s = w[r, 0]
+        w1s = w[r, 1]
+        bs = b[r]
+        aw0 = a[r] * w0s
+        aw1 = a[r] * w1s
+        zero = w.dtype.type(0)
+        k = lo
+        while k < hi:
+            # the last block of a chunk may overlap the previous one (recomputing a sample is harmless)
+            k0 = min(k, hi - 4) if hi - lo >= 4 else k
+            ka, kb, kc, kd = k0, min(k0 + 1, hi - 1), min(k0 + 2, hi - 1), min(k0 + 3, hi - 1)
+            xa0, xa1 = x[r, 0, ka], x[r, 1, ka]
+            xb0, xb1 = x[r, 0, kb], x[r, 1, kb]
+            xc0, xc1 = x[r, 0, kc], x[r, 1, kc]
+            xd0, xd1 = x[r, 0, kd], x[r, 1, kd]
+            ga0 = ga1 = gb0 = gb1 = gc0 = gc1 = gd0 = gd1 = zero
+            for i in range(W):
+                p = w0s[i]
+                q = w1s[i]
+                c = bs[i]
+                e0 = aw0[i]
+                e1 = aw1[i]
+                if p * xa0 + q * xa1 + c > 0:
+                    ga0 += e0
+                    ga1 += e1
+                if p * xb0 + q * xb1 + c > 0:
+                    gb0 += e0
+                    gb1 += e1
+                if p * xc0 + q * xc1 + c > 0:
+                    gc0 += e0
+                    gc1 += e1
+                if p * xd0 + q * xd1 + c > 0:
+                    gd0 += e0
+                    gd1 += e1
+            out[r, 0, ka] = s * ga0
+            out[r, 1, ka] = s * ga1
+            out[r, 0, kb] = s * gb0
+            out[r, 1, kb] = s * gb1
+            out[r, 0, kc] = s * gc0
+            out[r, 1, kc] = s * gc1
+            out[r, 0, kd] = s * gd0
+            out[r, 1, kd] = s * gd1
+            k = k0 + 4
+
+
 def mlp_grad_x(w, b, a, x, act, chunk=None):
     """Twin of ``mlp_numpy.mlp_grad_x``."""
     out = np.empty(x.shape, dtype=w.dtype)
-    _grad_x(w, b, a, np.ascontiguousarray(x, dtype=w.dtype), act == "tanh", out, chunk or CPU_TILE["grad_x_samples"])
+    x = np.ascontiguousarray(x, dtype=w.dtype)
+    chunk = chunk or CPU_TILE["grad_x_samples"]
+    if act == "relu" and w.shape[1] == 2:
+        _grad_x_relu_d2(w, b, a, x, out, chunk)
+    else:
+        _grad_x(w, b, a, x, act == "tanh", out, chunk)
     return out

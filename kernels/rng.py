@@ -101,8 +101,16 @@ def build(jit=None):
             return r * math.sin(TWO_PI * u2)
         return r * math.cos(TWO_PI * u2)
 
+    @jit
+    def normal_pair_at(key, pair):
+        """Both normals of the Box-Muller pair ``pair``: (index 2 pair, index 2 pair + 1)."""
+        u1 = 1.0 - float(bits_at(key, 2 * pair) >> S11) * TWO_M53
+        u2 = float(bits_at(key, 2 * pair + 1) >> S11) * TWO_M53
+        r = math.sqrt(-2.0 * math.log(u1))
+        return r * math.cos(TWO_PI * u2), r * math.sin(TWO_PI * u2)
+
     return SimpleNamespace(mix64=mix64, step_key=step_key, bits_at=bits_at,
-                           uniform_at=uniform_at, normal_at=normal_at)
+                           uniform_at=uniform_at, normal_at=normal_at, normal_pair_at=normal_pair_at)
 
 
 _py = build()
@@ -111,6 +119,7 @@ step_key = _py.step_key
 bits_at = _py.bits_at
 uniform_at = _py.uniform_at
 normal_at = _py.normal_at
+normal_pair_at = _py.normal_pair_at
 
 
 # ----------------------------------------------------------------- host-side helpers

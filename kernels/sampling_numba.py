@@ -9,7 +9,7 @@ from . import rng
 from .launch import CPU_TILE
 
 _R = rng.build(njit(cache=True))
-step_key, uniform_at, normal_at = _R.step_key, _R.uniform_at, _R.normal_at
+step_key, uniform_at, normal_pair_at = _R.step_key, _R.uniform_at, _R.normal_pair_at
 
 
 @njit(parallel=True, cache=True)
@@ -29,8 +29,18 @@ def _sample(comp_base, noise_base, iteration, sub_step, means, cum, stds, out, c
             while c < K - 1 and cum[r, c] <= u:
                 c += 1
             sd = stds[r, c]
-            for j in range(d):
-                out[r, j, k] = means[r, c, j] + sd * normal_at(kn, k * d + j)
+            j = 0
+            while j < d:                      # one Box-Muller evaluation serves both members of a pair
+                f = k * d + j
+                zc, zs = normal_pair_at(kn, f >> 1)
+                if f & 1:                     # odd flat index: the sine member
+                    out[r, j, k] = means[r, c, j] + sd * zs
+                    j += 1
+                else:
+                    out[r, j, k] = means[r, c, j] + sd * zc
+                    if j + 1 < d:
+                        out[r, j + 1, k] = means[r, c, j + 1] + sd * zs
+                    j += 2
 
 
 def sample_mixture(comp_base, noise_base, iteration, sub_step, means, cum_weights, stds, m, dtype):
