@@ -13,7 +13,6 @@ happens once per process; importing fastgan imports neither cupy nor torch.
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
 import os
 import sys
@@ -38,11 +37,18 @@ def cuda_simulator() -> bool:
     return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("0", "")
 
 
+_DISTRIBUTIONS = {"cupy": ("cupy-cuda12x", "cupy-cuda13x", "cupy-cuda11x", "cupy"), "dask": ("dask",)}
+
+
 def _version(mod: str) -> str:
-    try:
-        return importlib.import_module(mod).__version__
-    except Exception:  # noqa: BLE001 - any failure means "not there"
-        return ""
+    """Installed version of a library without importing it ('' when absent)."""
+    from importlib.metadata import PackageNotFoundError, version
+    for dist in _DISTRIBUTIONS.get(mod, (mod,)):
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            continue
+    return ""
 
 
 @functools.lru_cache(maxsize=None)
@@ -105,7 +111,7 @@ def _announce(msg: str) -> None:
         log.info(msg)
 
 
-def resolve(requested: str | None = None, config_backend: str | None = None) -> str:
+def resolve(requested: str | None = None, config_backend: str | None = None, announce: bool = True) -> str:
     """The concrete backend name to use (see module docstring for precedence)."""
     name = requested or os.environ.get("FASTGAN_BACKEND") or config_backend or "auto"
     name = name.strip().lower()
@@ -117,9 +123,9 @@ def resolve(requested: str | None = None, config_backend: str | None = None) -> 
             return "cuda"
         nb = probe("numba")
         if nb.ok:
-            _announce(f"backend auto -> numba ({'no GPU: ' + cuda.reason if not cuda.ok else 'CUDA simulator is not used by auto'})")
+            announce and _announce(f"backend auto -> numba ({'no GPU: ' + cuda.reason if not cuda.ok else 'CUDA simulator is not used by auto'})")
             return "numba"
-        _announce(f"backend auto -> numpy (numba: {nb.reason})")
+        announce and _announce(f"backend auto -> numpy (numba: {nb.reason})")
         return "numpy"
     avail = probe(name)
     if not avail.ok:
@@ -145,13 +151,13 @@ def info() -> str:
         lines.append(f"  {n:6s} {'available  ' if a.ok else 'unavailable'}  {a.reason}"
                      + (f" [{a.version}]" if a.version else ""))
     try:
-        lines.append(f"  auto   -> {resolve('auto')}")
+        lines.append(f"  auto   -> {resolve('auto', announce=False)}")
     except BackendError as exc:  # pragma: no cover
         lines.append(f"  auto   -> error: {exc}")
     lines.append("libraries:")
-    for mod in ("numpy", "numba", "llvmlite", "h5py", "matplotlib", "scipy", "cupy", "torch", "dask", "xarray"):
-        v = _version(mod) if mod not in ("cupy", "torch") or _installed(mod) else ""
-        lines.append(f"  {mod:10s} {v or 'not installed'}")
+    for mod in ("numpy", "numba", "numba-cuda", "llvmlite", "h5py", "matplotlib", "scipy", "cupy", "torch", "dask",
+                "xarray"):
+        lines.append(f"  {mod:10s} {_version(mod) or 'not installed'}")
     lines.append("caches:")
     lines.append(f"  numba      {_numba_cache_dir()}")
     lines.append(f"  cuda C     {kernel_cache_dir()}")
@@ -159,11 +165,6 @@ def info() -> str:
                  f"NUMBA_ENABLE_CUDASIM={os.environ.get('NUMBA_ENABLE_CUDASIM', '')!s} "
                  f"NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS', '')!s}")
     return "\n".join(lines)
-
-
-def _installed(mod: str) -> bool:
-    import importlib.util
-    return importlib.util.find_spec(mod) is not None
 
 
 def _numba_cache_dir() -> str:
@@ -178,7 +179,6 @@ def _numba_cache_dir() -> str:
 
 
 def kernel_cache_dir() -> str:
-    """Where compiled CUDA C artefacts are kept (keyed by source, defines, dtype, arch, versions)."""
-    base = os.environ.get("FASTGAN_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache")), "fastgan")
-    return os.path.join(base, "cuda")
+    """Where compiled CUDA C artefacts are kept: CuPy's kernel cache, with fastgan's entries scoped by a
+    key of (source, defines, dtype, arch, CuPy version) passed as -DFASTGAN_KERNEL_KEY."""
+    return os.environ.get("CUPY_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cupy", "kernel_cache")

@@ -26,6 +26,7 @@ import pytest
 
 from fastgan.kernels import cuda_raw, launch
 from fastgan.kernels import mlp_numpy as ref
+from twin_inputs import mlp_inputs as _mlp_inputs, tol
 
 SHIM_DIR = Path(__file__).resolve().parent / "shim"
 DTYPES = (np.float32, np.float64)
@@ -37,10 +38,6 @@ VARIANTS = list(itertools.product(DTYPES, DIMS, ACTS, (False, True)))
 def _vid(v):
     dtype, d, act, has_u = v
     return f"{np.dtype(dtype).name}-d{d}-{act}-{'u' if has_u else 'nou'}"
-
-
-def tol(dtype):
-    return dict(rtol=2e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,15 +258,6 @@ def shim_grad_x(lib, size_set, w, b, a, x, act):
     _launch(lib, "mlp_grad_x", _tag((dt.type, d, act, False), size_set), grid, block,
             [w, b, a, x, out], [B, W, n], cuda_raw.scale(dt, W))
     return out, grid
-
-
-def _mlp_inputs(rng, B, d, W, N, M, dtype):
-    w = rng.normal(size=(B, d, W)).astype(dtype)
-    b = (3 * rng.normal(size=(B, W))).astype(dtype)
-    a = rng.normal(size=(B, W)).astype(dtype)
-    xg = rng.normal(size=(B, d, N)).astype(dtype)
-    xt = rng.normal(size=(B, d, M)).astype(dtype)
-    return w, b, a, xg, xt
 
 
 def _patch_sizes(monkeypatch, size_set, cap):

@@ -5,6 +5,7 @@ import pytest
 
 from fastgan.kernels import launch, rng as R
 from fastgan.kernels.ops import load_ops
+from twin_inputs import mlp_inputs as _mlp_inputs, tol
 
 REF = load_ops("numpy")
 NB = load_ops("numba")
@@ -16,19 +17,6 @@ def small_tiles(monkeypatch):
     monkeypatch.setitem(launch.CPU_TILE, "grad_x_samples", 3)
     monkeypatch.setitem(launch.CPU_TILE, "pair_rows", 5)
     monkeypatch.setitem(launch.CPU_TILE, "samples", 11)
-
-
-def tol(dtype):
-    return dict(rtol=2e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
-
-
-def _mlp_inputs(rng, B, d, W, N, M, dtype):
-    w = rng.normal(size=(B, d, W)).astype(dtype)
-    b = (3 * rng.normal(size=(B, W))).astype(dtype)
-    a = rng.normal(size=(B, W)).astype(dtype)
-    xg = rng.normal(size=(B, d, N)).astype(dtype)
-    xt = rng.normal(size=(B, d, M)).astype(dtype)
-    return w, b, a, xg, xt
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
