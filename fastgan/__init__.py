@@ -10,8 +10,30 @@ Importing fastgan imports neither cupy nor torch; backends are probed on first u
 
 from __future__ import annotations
 
-from .config import Config, default_config, from_dict, load_config
-from .errors import BackendError, ConfigError, FastganError
+
+def _source_checkout_kernels() -> None:
+    """Make ``fastgan.kernels`` importable when this package is imported straight from a source
+    checkout (e.g. ``python -m fastgan`` in the repository root shadowing a regular install): the
+    kernels live in the sibling folder ``kernels/``, which installs map to ``fastgan.kernels``."""
+    import importlib.util
+    import os
+    import sys
+
+    if importlib.util.find_spec(__name__ + ".kernels") is not None:
+        return
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels")
+    init = os.path.join(folder, "__init__.py")
+    if os.path.isfile(init):
+        spec = importlib.util.spec_from_file_location(__name__ + ".kernels", init, submodule_search_locations=[folder])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+
+
+_source_checkout_kernels()
+
+from .config import Config, default_config, from_dict, load_config  # noqa: E402
+from .errors import BackendError, ConfigError, FastganError  # noqa: E402
 
 __version__ = "0.1.0"
 

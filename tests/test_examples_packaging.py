@@ -48,3 +48,18 @@ def test_wheel_maps_kernels_into_the_package(tmp_path):
     assert not [n for n in names if n.startswith("kernels/")]
     assert [n for n in names if n.startswith("fastgan/kernels/") and n.endswith(".cu")] or \
         not glob.glob(os.path.join(ROOT, "kernels", "*.cu"))
+
+
+def test_source_checkout_finds_kernels_without_editable_install():
+    """``python -m fastgan`` run in the repository root imports fastgan from the checkout, which
+    may shadow a regular (non-editable) install; fastgan.kernels must still resolve to kernels/."""
+    code = ("import sys\n"
+            "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in type(f).__module__.lower()\n"
+            "                    and 'editable' not in getattr(f, '__name__', '').lower()]\n"
+            "for m in [m for m in sys.modules if m == 'fastgan' or m.startswith('fastgan.')]: del sys.modules[m]\n"
+            f"sys.path.insert(0, {ROOT!r})\n"
+            "import fastgan.kernels.ops as ops, fastgan\n"
+            "assert ops.__file__.startswith(" + repr(os.path.join(ROOT, "kernels")) + "), ops.__file__\n"
+            "print('ok')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
+    assert r.returncode == 0 and "ok" in r.stdout, r.stdout + r.stderr
