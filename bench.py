@@ -11,7 +11,8 @@ timed. Printed (and written to JSON with the device, library versions and git co
    one-run-at-a-time PyTorch autograd + SGD implementation of Algorithm 1 — with the ratio to the
    reference and the fraction of the machine's float32 matmul peak measured in the same run
    (numpy, 4096^2), counting 12 FLOP per (sample, hidden unit) pair;
-2. the other in-loop ops (grad_x, sampling, couplings, observables);
+2. the other in-loop ops (grad_x, sampling, couplings, observables) and the linear-discriminator ops
+   (trig-feature step and grad_x, kernel-sum gradient);
 3. a whole engine iteration (n_disc = 5 steps, sampling, generator step, observables every 20)
    against five bare discriminator steps;
 4. time per run-step for B = 4 ... 256 and the peak memory relative to the ensemble state;
@@ -36,6 +37,8 @@ sys.path.insert(0, os.path.join(HERE, "benchmarks"))
 from bench_engine import iteration_cost  # noqa: E402
 from bench_mlp_step import bench as bench_step  # noqa: E402
 from bench_mlp_step import print_rows  # noqa: E402
+from bench_linear import bench as bench_linear  # noqa: E402
+from bench_linear import bench_fourier  # noqa: E402
 from bench_ops import bench as bench_ops  # noqa: E402
 from common import environment, matmul_peak_flops  # noqa: E402
 
@@ -128,6 +131,9 @@ def main(argv=None):
     print("\n== other in-loop ops (per run) ==")
     other = bench_ops(backends=backends, min_time=min_time / 2)
     print_rows(other)
+    print("\n== linear-discriminator ops (per run-step) ==")
+    linear = bench_linear(backends=backends, min_time=min_time / 2) + bench_fourier(min_time=min_time / 2)
+    print_rows(linear)
 
     engine = None
     if "numba" in backends:
@@ -152,11 +158,12 @@ def main(argv=None):
         print(f"[{'met' if ok else 'NOT MET'}] {name}: {val}")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"environment": env, "peak_flops": peak, "mlp_step": step, "ops": other, "engine": engine,
-                       "scaling": scale, "targets": [{"target": n, "met": bool(o), "value": v} for n, o, v in tg]},
+            json.dump({"environment": env, "peak_flops": peak, "mlp_step": step, "ops": other, "linear_ops": linear,
+                       "engine": engine, "scaling": scale,
+                       "targets": [{"target": n, "met": bool(o), "value": v} for n, o, v in tg]},
                       fh, indent=1, default=float)
         print(f"\nwrote {args.json}")
-    bad = [r for r in step + other if r.get("ok") is False]
+    bad = [r for r in step + other + linear if r.get("ok") is False]
     return 1 if bad else 0
 
 

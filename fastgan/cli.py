@@ -76,7 +76,11 @@ def cmd_run(args) -> int:
         obs = result.observables
         summary = [f"run {cfg.run_id} [{backend}, {cfg.precision}] {cfg.training.n_iterations} iterations in "
                    f"{result.provenance['loop_s']:.1f} s"]
-        if "mode_collapse" in obs:
+        if "w2" in obs:
+            summary.append(f"w2 = {obs['w2'][0]:.4g} -> {obs['w2'][-1]:.4g}  "
+                           f"escaped_fraction = {obs['escaped_fraction'][-1]:.3f}  "
+                           f"mode_collapse(final) = {obs['mode_collapse'][-1]:.4f}")
+        elif "mode_collapse" in obs:
             summary.append(f"mode_collapse(final) = {obs['mode_collapse'][-1]:.4f}  "
                            f"modes_covered = {obs['modes_covered'][-1]:.0f}  "
                            f"log_likelihood = {obs['log_likelihood'][-1]:.3f}")

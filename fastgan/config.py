@@ -39,7 +39,7 @@ AUTO = None  # optional keys default to None ("auto"); the string "auto" is acce
 class Field:
     """One configuration key: its type, default, constraint and documentation."""
 
-    kind: str  # int, float, str, bool, floats, matrix, ints_or_int
+    kind: str  # int, float, str, bool, floats, number_or_floats, matrix, ints_or_int
     default: Any
     doc: str
     check: Callable[[Any], str | None] | None = None
@@ -82,9 +82,13 @@ SCHEMA: dict[str, dict[str, Field]] = {
                          choices=("auto", "numpy", "numba", "cuda")),
     },
     "target": {
-        "kind": Field("str", "ring", "target distribution", choices=("ring", "grid", "mixture", "points", "file")),
-        "n_modes": Field("int", AUTO, "number of modes (ring: 8; grid: 25, a perfect square)", _ge(1), optional=True),
-        "radius": Field("float", 2.0, "ring radius", POS),
+        "kind": Field("str", "ring", "target distribution",
+                      choices=("ring", "grid", "mixture", "points", "file", "circle", "sphere")),
+        "n_modes": Field("int", AUTO, "number of modes (ring: 8; grid: 25, a perfect square; circle: 4; sphere: 10)",
+                         _ge(1), optional=True),
+        "radius": Field("float", AUTO, "ring / circle / sphere radius (ring 2, circle and sphere 1)", POS, optional=True),
+        "dim": Field("int", AUTO, "dimension of a sphere target (default 10; points uniform on the sphere, drawn "
+                     "from training.seed)", _ge(2), optional=True),
         "std": Field("float", AUTO, "isotropic std of every mode (ring 0.02, grid 0.05, mixture 0.02, points 0)",
                      NONNEG, optional=True),
         "spacing": Field("float", 2.0, "grid spacing (grid centred on the origin)", POS),
@@ -92,7 +96,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "weights": Field("floats", AUTO, "mixture weights (normalised; default uniform)", _all_ge(0), optional=True),
         "stds": Field("floats", AUTO, "per-component stds of a mixture (default: target.std)", _all_ge(0), optional=True),
         "points": Field("matrix", AUTO, "finite point set, K x d", optional=True),
-        "masses": Field("floats", AUTO, "masses of the points (normalised; default uniform)", _all_ge(0), optional=True),
+        "masses": Field("floats", AUTO, "masses of the points (points, circle, sphere; normalised to sum 1; default uniform)", _all_ge(0), optional=True),
         "path": Field("str", AUTO, "array file: .npy/.txt/.csv samples (M x d), or .npz with 'samples' or "
                       "'means' [+ 'weights', 'stds']", optional=True),
     },
@@ -100,7 +104,12 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "n_particles": Field("int", 200, "number of generated particles N", _ge(1)),
         "init_mean": Field("floats", AUTO, "mean of the initial cloud (default: ring -> the mode at 45 degrees, "
                            "(sqrt2, sqrt2) for radius 2; else the origin)", optional=True),
-        "init_std": Field("float", 0.1, "std of the initial cloud", NONNEG),
+        "init_std": Field("float", AUTO, "std of the initial cloud (default 0.1; rff/kernel discriminators "
+                          "1/sqrt(d), i.e. E|x|^2 = 1 as in papers/000 §7: N(0, I/2) in d = 2)", NONNEG, optional=True),
+        "init_points": Field("matrix", AUTO, "explicit starting positions, N x d (overrides init_mean/init_std)",
+                             optional=True),
+        "masses": Field("floats", AUTO, "fixed masses p~_j of the generated points (rff/kernel discriminators; "
+                        "default 1/N each)", _all_ge(0), optional=True),
     },
     "coupling": {
         "kind": Field("str", "coarse", "NTK coupling", choices=("coarse", "gram", "spatial")),
@@ -115,7 +124,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "spatial_kernel": Field("str", "rbf", "data-space kernel of the spatial coupling", choices=("rbf", "laplacian")),
     },
     "discriminator": {
-        "kind": Field("str", "mlp", "discriminator family", choices=("mlp",)),
+        "kind": Field("str", "mlp", "discriminator family: mlp (eq. 23), fourier (Algorithm 2), rff (random "
+                      "Fourier features) or kernel (exact kernel, dual form) of papers/000",
+                      choices=("mlp", "fourier", "rff", "kernel")),
         "width": Field("int", 2048, "hidden width W", _ge(1)),
         "depth": Field("int", 1, "number of hidden layers (1: eq. 23; 4 x 512 for Figs. 3-4)", _ge(1)),
         "activation": Field("str", "relu", "hidden activation", choices=("relu", "tanh")),
@@ -126,12 +137,41 @@ SCHEMA: dict[str, dict[str, Field]] = {
                       choices=("paper", "glorot"), optional=True),
         "weight_std": Field("float", 1.0, "std of a and w in the paper initialisation", NONNEG),
         "bias_std": Field("float", 3.0, "std of b in the paper initialisation (variance 9)", NONNEG),
+        "gamma": Field("str", "pow", "fourier: frequency-dependent rate gamma(|k|): pow = min(1e3, |k|^-3) (C3), "
+                       "exp = 668.8 exp(-2.05 |k|) (C4), const = gamma_value", choices=("pow", "exp", "const")),
+        "gamma_value": Field("float", 1.0, "fourier: the constant rate for gamma = const", POS),
+        "freq_count": Field("int", 25, "fourier: log-spaced frequency values per axis", _ge(1)),
+        "freq_min": Field("float", 0.01, "fourier: smallest frequency per axis", POS),
+        "freq_max": Field("float", 20.0, "fourier: largest frequency per axis", POS),
+        "freq_signs": Field("str", "both", "fourier: per-axis values and their negatives (both: 2 x 25 = 50 per axis, "
+                            "2500 vectors in d = 2) or positive only", choices=("both", "positive")),
+        "n_features": Field("int", 1024, "rff: random features per bandwidth block (cossin: half as many "
+                            "frequencies, each with a cos and a sin)", _ge(1)),
+        "features": Field("str", "cossin", "rff: cos(Omega x + b) features or [cos, sin] pairs (no spurious "
+                          "self-force)", choices=("cos", "cossin")),
+        "bandwidth": Field("number_or_floats", (1.0,), "rff/kernel: kernel width sigma, or a list of widths for a multi-scale "
+                           "kernel (the sum of the kernels, papers/000 eq. 27-28)", _all_ge(0, strict=True)),
+        "kernel": Field("str", "rbf", "kernel: rbf exp(-r^2/2s^2), laplacian exp(-r/s), rq (1 + r^2/(2 a s^2))^-a "
+                        "(rff: rbf only)", choices=("rbf", "laplacian", "rq")),
+        "rq_alpha": Field("float", 1.0, "kernel = rq: the exponent a", POS),
+        "history": Field("int", AUTO, "kernel: capacity H of the ring buffer of past generated positions (steps); "
+                         "older terms are dropped. Default: the H with (1 - lr_disc lam)^H <= 1e-6, at most 4096",
+                         _ge(1), optional=True),
     },
     "training": {
         "n_iterations": Field("int", 3000, "generator steps", _ge(1)),
-        "n_disc": Field("int", 5, "discriminator steps per generator step", _ge(1)),
-        "lr_disc": Field("float", 0.25, "discriminator learning rate alpha_D", NONNEG),
-        "lr_gen": Field("float", 0.01, "generator (particle) learning rate alpha_G", NONNEG),
+        "n_disc": Field("int", AUTO, "discriminator steps per generator step (default 5; rff/kernel 1 as papers/000)",
+                        _ge(1), optional=True),
+        "lr_disc": Field("float", AUTO, "discriminator learning rate alpha_D / eta_d (default: mlp 0.25, "
+                         "fourier 0.001, rff/kernel 0.001)", NONNEG, optional=True),
+        "lr_gen": Field("float", AUTO, "generator (particle) learning rate alpha_G / eta_g (default: mlp 0.01, "
+                        "fourier 0.001, rff/kernel 0.001)", NONNEG, optional=True),
+        "lam": Field("float", AUTO, "fourier/rff/kernel: L2 coefficient lambda of the linear discriminator, "
+                     "L += (lam/2)|theta|^2 (default: fourier 1, rff/kernel 0.01 as papers/000)", NONNEG,
+                     optional=True),
+        "update_order": Field("str", "alternating", "alternating: the generator moves on the updated "
+                              "discriminator (Algorithm 1); simultaneous: both use the state at the start of the "
+                              "iteration (papers/000 eq. 9)", choices=("alternating", "simultaneous")),
         "beta": Field("float", 0.0, "gradient-regulariser strength (eq. 28-29)", NONNEG),
         "seed": Field("int", 0, "seed of the counter-based random numbers", _between(0, 2**63 - 1)),
         "batch_size": Field("int", AUTO, "target samples per discriminator step (default N)", _ge(1), optional=True),
@@ -141,6 +181,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "snapshots": Field("ints_or_int", 6, "particle snapshots: a count (evenly spaced, incl. 0 and the end) "
                            "or a list of iterations"),
         "discriminator": Field("bool", True, "store discriminator parameters with every snapshot"),
+        "escape_radius": Field("float", 2.0, "rff/kernel: a generated point with |x| beyond this counts as "
+                               "diverging (papers/000 Fig. 3b)", POS),
     },
 }
 
@@ -180,6 +222,8 @@ def _coerce(key: str, field: Field, value):
         out = value
     elif kind == "floats":
         out = _floats(key, value)
+    elif kind == "number_or_floats":
+        out = (_coerce(key, Field("float", None, ""), value),) if _is_number(value) else _floats(key, value)
     elif kind == "matrix":
         if not isinstance(value, (list, tuple)) or not value:
             raise ConfigError(key, value, "expected a non-empty list of points (list of lists of numbers)")
@@ -391,8 +435,10 @@ def default_config(**dotted) -> Config:
 # --------------------------------------------------------------------------- cross-key checks
 
 def _target_dim(t) -> int | None:
-    if t.kind in ("ring", "grid"):
+    if t.kind in ("ring", "grid", "circle"):
         return 2
+    if t.kind == "sphere":
+        return 10 if t.dim is None else t.dim
     if t.kind == "mixture":
         return len(t.means[0])
     if t.kind == "points":
@@ -425,6 +471,14 @@ def validate(cfg: Config, *, check_files: bool = True) -> None:
                 raise ConfigError("target.masses", list(t.masses), f"needs {len(t.points)} entries, one per point")
             if sum(t.masses) <= 0:
                 raise ConfigError("target.masses", list(t.masses), "must not all be zero")
+    if t.kind in ("circle", "sphere") and t.masses is not None:
+        k = t.n_modes or (4 if t.kind == "circle" else 10)
+        if len(t.masses) != k:
+            raise ConfigError("target.masses", list(t.masses), f"needs {k} entries, one per point (target.n_modes)")
+        if sum(t.masses) <= 0:
+            raise ConfigError("target.masses", list(t.masses), "must not all be zero")
+    if t.dim is not None and t.kind != "sphere":
+        raise ConfigError("target.dim", t.dim, "only a sphere target takes a dimension (others have theirs)")
     if t.kind == "file":
         if t.path is None:
             raise ConfigError("target.path", None, "required for target.kind = file")
@@ -434,6 +488,13 @@ def validate(cfg: Config, *, check_files: bool = True) -> None:
     g = cfg.generator
     if g.init_mean is not None and d is not None and len(g.init_mean) != d:
         raise ConfigError("generator.init_mean", list(g.init_mean), f"needs {d} entries (the target dimension)")
+    if g.init_points is not None:
+        if len(g.init_points) != g.n_particles:
+            raise ConfigError("generator.init_points", len(g.init_points),
+                              f"needs generator.n_particles = {g.n_particles} rows")
+        if d is not None and len(g.init_points[0]) != d:
+            raise ConfigError("generator.init_points", list(g.init_points[0]), f"rows need {d} entries (the target dimension)")
+    _validate_discriminator(cfg, d)
 
     c = cfg.coupling
     explicit = (c.g1 is not None) or (c.g2 is not None)
@@ -465,6 +526,46 @@ def validate(cfg: Config, *, check_files: bool = True) -> None:
             couplings.load_gram(c.gram, g.n_particles, key="coupling.gram")
 
 
+def _validate_discriminator(cfg: Config, d: int | None) -> None:
+    """Keys that only some discriminator families take, and their cross-key limits."""
+    disc, tr, g, t = cfg.discriminator, cfg.training, cfg.generator, cfg.target
+    kind = disc.kind
+    if kind != "mlp" and tr.beta > 0:
+        raise ConfigError("training.beta", tr.beta, f"the gradient regulariser is defined for mlp discriminators, "
+                          f"not discriminator.kind = {kind}")
+    if kind == "mlp" and tr.lam is not None:
+        raise ConfigError("training.lam", tr.lam, "mlp discriminators take discriminator.l2 (eq. 24), not training.lam")
+    if g.masses is not None:
+        if kind not in ("rff", "kernel"):
+            raise ConfigError("generator.masses", list(g.masses), "only rff and kernel discriminators weigh generated "
+                              "points by masses")
+        if len(g.masses) != g.n_particles:
+            raise ConfigError("generator.masses", list(g.masses), f"needs generator.n_particles = {g.n_particles} entries")
+    if kind == "fourier" and d is not None:
+        per_axis = disc.freq_count * (2 if disc.freq_signs == "both" else 1)
+        if per_axis ** d > 200_000:
+            raise ConfigError("discriminator.freq_count", disc.freq_count,
+                              f"a {d}-dimensional product grid of {per_axis} values per axis has {per_axis ** d} "
+                              "frequency vectors (limit 200000)")
+        if disc.freq_min > disc.freq_max:
+            raise ConfigError("discriminator.freq_min", disc.freq_min, f"must be <= discriminator.freq_max = {disc.freq_max}")
+    if kind == "rff":
+        if disc.kernel != "rbf":
+            raise ConfigError("discriminator.kernel", disc.kernel, "random Fourier features sample the rbf kernel only "
+                              "(use discriminator.kind = kernel for laplacian or rq)")
+        if disc.features == "cossin" and disc.n_features % 2:
+            raise ConfigError("discriminator.n_features", disc.n_features, "[cos, sin] pairs need an even count")
+    if kind in ("rff", "kernel"):
+        std = t.std or 0.0
+        if t.stds is not None and any(s > 0 for s in t.stds):
+            std = max(t.stds)
+        if t.kind in ("ring", "grid") and t.std is None:
+            std = 1.0
+        if std > 0:
+            raise ConfigError("target.std", t.std, f"discriminator.kind = {kind} uses the target's points exactly "
+                              "(isolated points model): set target.std = 0 or use a points/circle/sphere target")
+
+
 # --------------------------------------------------------------------------- resolution
 
 def resolved_dict(cfg: Config) -> dict:
@@ -472,24 +573,73 @@ def resolved_dict(cfg: Config) -> dict:
     d = cfg.to_dict()
     t, g, c, disc, tr = d["target"], d["generator"], d["coupling"], d["discriminator"], d["training"]
     if t["n_modes"] is None:
-        t["n_modes"] = {"ring": 8, "grid": 25}.get(t["kind"])
+        t["n_modes"] = {"ring": 8, "grid": 25, "circle": 4, "sphere": 10}.get(t["kind"])
     if t["std"] is None:
-        t["std"] = {"ring": 0.02, "grid": 0.05, "mixture": 0.02, "points": 0.0}.get(t["kind"])
-    if g["init_mean"] is None:
+        t["std"] = {"ring": 0.02, "grid": 0.05, "mixture": 0.02, "points": 0.0, "circle": 0.0, "sphere": 0.0}.get(t["kind"])
+    if t["radius"] is None:
+        t["radius"] = 2.0 if t["kind"] == "ring" else 1.0
+    if t["dim"] is None and t["kind"] == "sphere":
+        t["dim"] = 10
+    kind = disc["kind"]
+    linear = kind in ("rff", "kernel")
+    if g["init_std"] is None:
+        dim = _target_dim(cfg.target)
+        g["init_std"] = 1.0 / math.sqrt(dim) if (linear and dim) else 0.1
+    if g["masses"] is None and linear:
+        g["masses"] = [1.0 / g["n_particles"]] * g["n_particles"]
+    if tr["n_disc"] is None:
+        tr["n_disc"] = 1 if linear else 5
+    if tr["lr_disc"] is None:
+        tr["lr_disc"] = {"mlp": 0.25, "fourier": FOURIER_LR_DISC}.get(kind, 1e-3)
+    if tr["lr_gen"] is None:
+        tr["lr_gen"] = {"mlp": 0.01, "fourier": FOURIER_LR_GEN}.get(kind, 1e-3)
+    if tr["lam"] is None and kind != "mlp":
+        tr["lam"] = FOURIER_LAM if kind == "fourier" else 0.01
+    if disc["history"] is None and kind == "kernel":
+        disc["history"] = default_history(tr["lr_disc"], tr["lam"])
+    if g["init_mean"] is None and g["init_points"] is None:
         if t["kind"] == "ring":
             g["init_mean"] = [t["radius"] * math.cos(math.pi / 4), t["radius"] * math.sin(math.pi / 4)]
         else:
             dim = _target_dim(cfg.target)
             g["init_mean"] = [0.0] * dim if dim is not None else None
+    mine = FAMILY_KEYS[kind] + (("rq_alpha",) if kind == "kernel" and disc["kernel"] == "rq" else ())
+    for keys in FAMILY_KEYS.values():
+        for key in keys:
+            if key not in mine:
+                disc[key] = None   # another family's key: not part of this run's identity
     g1, g2 = coupling_constants(cfg)
     c["g1"], c["g2"] = g1, g2
-    if disc["l2"] is None:
+    if disc["l2"] is None and kind == "mlp":
         disc["l2"] = 1.0 / disc["width"]
-    if disc["init"] is None:
+    if disc["init"] is None and kind == "mlp":
         disc["init"] = "paper" if disc["depth"] == 1 else "glorot"
     if tr["batch_size"] is None:
         tr["batch_size"] = g["n_particles"]
     return d
+
+
+FAMILY_KEYS = {   # discriminator keys each family reads (others are dropped from its resolved config)
+    "mlp": ("width", "depth", "activation", "l2", "init", "weight_std", "bias_std"),
+    "fourier": ("gamma", "gamma_value", "freq_count", "freq_min", "freq_max", "freq_signs"),
+    "rff": ("n_features", "features", "bandwidth", "kernel"),
+    "kernel": ("bandwidth", "kernel", "history"),
+}
+FOURIER_LR_DISC = 1e-3    # Algorithm 2 rates (not stated in papers/001; calibrated, see README)
+FOURIER_LR_GEN = 1e-3
+FOURIER_LAM = 1.0
+HISTORY_TOL = 1e-6        # kernel history: drop terms whose decay weight is below this
+HISTORY_MAX = 4096
+
+
+def default_history(lr_disc: float, lam: float) -> int:
+    """Ring-buffer capacity H with (1 - lr_disc lam)^H <= HISTORY_TOL, at most HISTORY_MAX."""
+    beta = 1.0 - lr_disc * lam
+    if beta <= 0.0:
+        return 1
+    if beta >= 1.0:
+        return HISTORY_MAX
+    return int(min(HISTORY_MAX, max(1, math.ceil(math.log(HISTORY_TOL) / math.log(beta)))))
 
 
 def coupling_constants(cfg: Config) -> tuple[float, float]:

@@ -29,6 +29,7 @@ class OneHiddenLayer:
     """The wide one-hidden-layer MLP with fused ops."""
 
     name = "mlp1"
+    samples_target = True
 
     def __init__(self, width: int, dim: int, activation: str):
         self.width, self.dim, self.activation = width, dim, activation
@@ -52,7 +53,13 @@ class OneHiddenLayer:
             b = np.zeros_like(a)
         return {k: np.ascontiguousarray(v, dtype=dtype) for k, v in (("w", w), ("b", b), ("a", a))}
 
-    def bind(self, ops):
+    @staticmethod
+    def penalty(configs) -> np.ndarray:
+        """(B,) L2 coefficient c of eq. 24 (default 1/W)."""
+        return np.array([c.discriminator.l2 if c.discriminator.l2 is not None else 1.0 / c.discriminator.width
+                         for c in configs], dtype=np.float64)
+
+    def bind(self, ops, env=None):
         act = self.activation
 
         class Bound:
@@ -78,6 +85,7 @@ class Deep:
     """A deep MLP (matmul-bound: NumPy/cuBLAS)."""
 
     name = "deep"
+    samples_target = True
 
     def __init__(self, width: int, depth: int, dim: int, activation: str):
         self.width, self.depth, self.dim, self.activation = width, depth, dim, activation
@@ -123,7 +131,13 @@ class Deep:
             out[k] = np.ascontiguousarray(chunk, dtype=dtype)
         return out
 
-    def bind(self, ops):
+    @staticmethod
+    def penalty(configs) -> np.ndarray:
+        """(B,) L2 coefficient c of eq. 24 (default 1/W)."""
+        return np.array([c.discriminator.l2 if c.discriminator.l2 is not None else 1.0 / c.discriminator.width
+                         for c in configs], dtype=np.float64)
+
+    def bind(self, ops, env=None):
         act = self.activation
 
         class Bound:
@@ -143,13 +157,21 @@ class Deep:
         return {k: np.asarray(v[run]).copy() for k, v in p.items()}
 
 
-def make_family(configs, dim: int):
-    """The discriminator family shared by an ensemble of configs (same kind, width, depth, activation)."""
+def make_family(configs, dim: int, points: np.ndarray | None = None, n_particles: int | None = None):
+    """The discriminator family shared by an ensemble of configs (same kind and shape).
+    ``points`` (B, K, d): the targets' points (the exact kernel discriminator keeps them as centres)."""
     keys = {(c.discriminator.kind, c.discriminator.width, c.discriminator.depth, c.discriminator.activation)
             for c in configs}
     if len(keys) != 1:
         raise ValueError("an ensemble needs one discriminator shape")
     kind, width, depth, act = keys.pop()
+    if kind in ("fourier", "rff", "kernel"):
+        from . import linear_families as lf
+        if kind == "fourier":
+            return lf.Fourier(configs, dim)
+        if kind == "rff":
+            return lf.RandomFeatures(configs, dim)
+        return lf.ExactKernel(configs, dim, points, n_particles)
     if kind == "mlp" and depth == 1:
         return OneHiddenLayer(width, dim, act)
     if kind == "mlp":

@@ -5,6 +5,12 @@
         X <- X + alpha_G V,  V = (1/N) Gamma grad D(X)                                                 (eq. 21)
         record observables / snapshots on the schedule
 
+The same loop runs Algorithm 2 (Fourier discriminator) and the isolated points model of papers/000
+(rff / exact kernel discriminators): those see the target's points with their masses instead of a
+sampled batch, and move each generated point by its mass, V_a <- p~_a V_a. With
+``training.update_order = simultaneous`` the generator's velocity is taken from the discriminator
+before this iteration's steps (papers/000 eq. 9) instead of after them.
+
 The engine holds no physics: it binds the backend's ops once and calls them. Runs in one ensemble
 share shapes (N, d, W, depth, family, coupling kind, batch, iterations, precision, schedule) and
 may differ in every scalar: seed, g1/g2, learning rates, beta, n_disc (a run skips sub-steps
@@ -19,37 +25,46 @@ from then on, while the other runs continue.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import backend as backend_mod
-from .config import Config, coupling_constants
+from .config import Config, coupling_constants, resolved_dict
 from .couplings import Coupling
 from .discriminators import make_family, params_finite
 from .kernels import rng
-from .observables import HISTOGRAMS, SCALARS, from_stats
+from .observables import HISTOGRAMS, IPM_HISTOGRAMS, IPM_SCALARS, SCALARS, from_stats, ipm_observables
 from .progress import Progress
 from .targets import make_target, stack_targets
 
 # Fields that must agree inside one ensemble (the "shape" of a run).
 SHAPE_KEYS = ("precision", "generator.n_particles", "discriminator.kind", "discriminator.width",
               "discriminator.depth", "discriminator.activation", "coupling.kind", "coupling.spatial_kernel",
-              "training.n_iterations", "record.every", "record.snapshots", "record.discriminator")
+              "training.n_iterations", "training.update_order", "record.every", "record.snapshots",
+              "record.discriminator", "discriminator.freq_count", "discriminator.freq_signs",
+              "discriminator.n_features", "discriminator.features", "discriminator.kernel",
+              "discriminator.history")
 
 
-def _get(cfg: Config, dotted: str):
-    obj = cfg
-    for part in dotted.split("."):
-        obj = getattr(obj, part)
-    return obj
+def _resolved_get(rd: dict, dotted: str):
+    if "." not in dotted:
+        return rd[dotted]
+    sec, key = dotted.split(".")
+    v = rd[sec][key]
+    return tuple(v) if isinstance(v, list) else v
 
 
 def shape_key(cfg: Config, target=None) -> tuple:
-    """Runs with equal shape keys can share an ensemble."""
+    """Runs with equal shape keys can share an ensemble (resolved values: a default history
+    capacity depends on the rates)."""
     t = target or make_target(cfg)
+    rd = resolved_dict(cfg)
+    bw = rd["discriminator"]["bandwidth"]
     batch = cfg.training.batch_size or cfg.generator.n_particles
-    return tuple(_get(cfg, k) for k in SHAPE_KEYS) + (t.dim, t.n_components, t.n_modes, batch)
+    return tuple(_resolved_get(rd, k) for k in SHAPE_KEYS) + (
+        t.dim, t.n_components, t.n_modes, batch, None if bw is None else len(bw))
 
 
 def record_times(n_iterations: int, every: int) -> np.ndarray:
@@ -118,34 +133,49 @@ class Ensemble:
         self.M = c0.training.batch_size or self.N
         self.T = c0.training.n_iterations
         self.dim = self.targets[0].dim
-        self.family = make_family(self.configs, self.dim)
-        self.disc = self.family.bind(self.ops)
+        self.resolved = [resolved_dict(c) for c in self.configs]
+        self.points = np.stack([t.means for t in self.targets])                       # (B, K, d)
+        self.family = make_family(self.configs, self.dim, self.points, self.N)
         self.coupling = Coupling.from_configs(self.configs)
         self.velocity = self.coupling.bind(self.ops, self.dtype)
 
-        f64 = lambda key: np.array([_get(c, key) for c in self.configs], dtype=np.float64)  # noqa: E731
+        f64 = lambda key: np.array([_resolved_get(r, key) for r in self.resolved], dtype=np.float64)  # noqa: E731
         self.lr_disc = f64("training.lr_disc")
         self.lr_gen = f64("training.lr_gen")
         self.beta = f64("training.beta")
-        self.n_disc = np.array([c.training.n_disc for c in self.configs], dtype=np.int64)
-        self.l2 = np.array([c.discriminator.l2 if c.discriminator.l2 is not None else 1.0 / c.discriminator.width
-                            for c in self.configs], dtype=np.float64)
+        self.n_disc = np.array([r["training"]["n_disc"] for r in self.resolved], dtype=np.int64)
+        self.l2 = self.family.penalty(self.configs)
+        self.simultaneous = c0.training.update_order == "simultaneous"
+        masses = [r["generator"]["masses"] for r in self.resolved]
+        self.gen_masses = None if masses[0] is None else np.array(masses, dtype=np.float64)   # (B, N)
         self.seeds = [c.training.seed for c in self.configs]
         self.comp_base = rng.base_keys(self.seeds, rng.STREAM_TARGET_COMPONENT)
         self.noise_base = rng.base_keys(self.seeds, rng.STREAM_TARGET_NOISE)
         self.means, self.cum, self.stds = stack_targets(self.targets)
         self.weights = np.stack([t.weights for t in self.targets])
         self.modes = np.stack([t.modes for t in self.targets]) if self.targets[0].modes is not None else None
+        self.env = _DiscEnv(self)
+        self.disc = self.family.bind(self.ops, self.env)
+        self.history_tail = None
+        if self.family.name == "kernel":   # weight of the oldest term the ring buffer drops (<= 1e-6 by default)
+            self.history_tail = np.clip(1.0 - self.lr_disc * self.l2, 0.0, 1.0) ** self.family.H
+            if self.history_tail.max() > 1e-3:
+                warnings.warn(f"discriminator.history = {self.family.H} drops kernel terms of relative weight up to "
+                              f"{self.history_tail.max():.3g} ((1 - lr_disc lam)^H): the dual form is truncated; "
+                              "raise discriminator.history or use discriminator.kind = rff", stacklevel=3)
 
     # ------------------------------------------------------------------ state
     def initial_particles(self) -> np.ndarray:
         """(B, d, N) host float64: init_mean + init_std * Z from the generator-init stream."""
         base = rng.base_keys(self.seeds, rng.STREAM_GEN_INIT)
         z = rng.np_normal(rng.np_step_keys(base, 0, 0), self.N * self.dim).reshape(self.B, self.N, self.dim)
-        from .config import resolved_dict
-        mean = np.array([resolved_dict(c)["generator"]["init_mean"] for c in self.configs], dtype=np.float64)
-        std = np.array([c.generator.init_std for c in self.configs], dtype=np.float64)
-        x = mean[:, None, :] + std[:, None, None] * z
+        x = np.empty_like(z)
+        for b, r in enumerate(self.resolved):
+            g = r["generator"]
+            if g["init_points"] is not None:
+                x[b] = np.asarray(g["init_points"], dtype=np.float64)
+            else:
+                x[b] = np.asarray(g["init_mean"], dtype=np.float64)[None, :] + g["init_std"] * z[b]
         return np.ascontiguousarray(x.transpose(0, 2, 1))
 
     # ------------------------------------------------------------------ loop
@@ -171,17 +201,22 @@ class Ensemble:
     def advance(self, st: "_LoopState", it: int) -> None:
         """One iteration of Algorithm 1 for every live run: n_disc discriminator steps, one generator step."""
         xp, ops, dt = self.ops.xp, self.ops, self.dtype
+        V = self.generator_velocity(st) if self.simultaneous else None
         for k in range(st.max_n_disc):
             active = st.alive & (self.n_disc > k)
             if not active.any():
                 break
             lr = xp.asarray(np.where(active, self.lr_disc, 0.0).astype(dt))
-            xt = ops.sample_mixture(st.comp_base, st.noise_base, it, k, st.means, st.cum, st.stds, self.M, dt)
+            if self.family.samples_target:
+                xt = ops.sample_mixture(st.comp_base, st.noise_base, it, k, st.means, st.cum, st.stds, self.M, dt)
+            else:
+                xt = self.env.xt
             u = None
             if st.regularised:
                 u = st.u_scale * self.velocity(self.disc.grad_x(st.p, st.X), st.X)
             self.disc.step(st.p, st.X, xt, lr, st.l2, u)
-        V = self.velocity(self.disc.grad_x(st.p, st.X), st.X)
+        if V is None:
+            V = self.generator_velocity(st)
         step = xp.asarray(np.where(st.alive, self.lr_gen, 0.0).astype(dt))[:, None, None]
         Xn = st.X + step * V
         bad = st.alive & ~(_finite_runs(xp, Xn) & params_finite(xp, st.p))
@@ -191,6 +226,31 @@ class Ensemble:
         if not st.alive.all():  # frozen runs keep their last finite particles (0 * NaN would not)
             Xn = xp.where(xp.asarray(~st.alive)[:, None, None], st.X, Xn)
         st.X = Xn
+
+
+    def generator_velocity(self, st: "_LoopState"):
+        """V = (1/N) Gamma grad D(X), times the generated masses where the family has them."""
+        V = self.velocity(self.disc.grad_x(st.p, st.X), st.X)
+        return V if self.env.gen_mass is None else V * self.env.gen_mass
+
+
+class _DiscEnv:
+    """Constants a discriminator family binds to (device arrays): sample weights of the generated
+    points ``wg`` (B, N) and of the target ``wt`` (B, M or K), the target's points ``xt`` (B, d, K)
+    for the families that see them exactly, and the generated masses ``gen_mass`` (B, 1, N) or None."""
+
+    def __init__(self, ens: "Ensemble"):
+        xp, dt = ens.ops.xp, ens.dtype
+        self.dtype, self.B = dt, ens.B
+        if ens.family.samples_target:
+            self.wg = xp.asarray(np.full((ens.B, ens.N), 1.0 / ens.N, dtype=dt))
+            self.wt = xp.asarray(np.full((ens.B, ens.M), 1.0 / ens.M, dtype=dt))
+            self.xt = None
+        else:
+            self.wg = xp.asarray(ens.gen_masses.astype(dt))
+            self.wt = xp.asarray(ens.weights.astype(dt))
+            self.xt = xp.asarray(np.ascontiguousarray(ens.points.transpose(0, 2, 1)).astype(dt))
+        self.gen_mass = None if ens.gen_masses is None else xp.asarray(ens.gen_masses.astype(dt))[:, None, :]
 
 
 class _LoopState:
@@ -228,6 +288,11 @@ class _Recorder:
         self.obs = {k: np.full((B, T), np.nan) for k in SCALARS} if ens.modes is not None else {}
         K = ens.modes.shape[1] if ens.modes is not None else 0
         self.hist = {k: np.full((B, T, K), -1, dtype=np.int64) for k in HISTOGRAMS} if K else {}
+        self.ipm = not ens.family.samples_target     # the isolated points model's observables
+        if self.ipm:
+            self.obs.update({k: np.full((B, T), np.nan) for k in IPM_SCALARS})
+            self.hist.update({k: np.full((B, T, ens.points.shape[1]), np.nan) for k in IPM_HISTOGRAMS})
+            self.radius = np.array([c.record.escape_radius for c in ens.configs])
         self.snaps, self.disc_snaps = [], []
         self.i_rec = 0
 
@@ -242,6 +307,13 @@ class _Recorder:
                     self.obs[k][:, self.i_rec] = np.where(alive, v, np.nan)
                 self.hist["nearest_mode"][alive, self.i_rec] = np.asarray(counts)[alive]
                 self.hist["high_quality"][alive, self.i_rec] = np.asarray(hq)[alive]
+            if self.ipm:
+                Xh = ens.ops.to_host(X).transpose(0, 2, 1)
+                scal, hist = ipm_observables(Xh, ens.gen_masses, ens.points, ens.weights, self.radius)
+                for k, v in scal.items():
+                    self.obs[k][:, self.i_rec] = np.where(alive, v, np.nan)
+                for k, v in hist.items():
+                    self.hist[k][alive, self.i_rec] = v[alive]
             self.i_rec += 1
         if t in self.snap_set:
             self.snaps.append(ens.ops.to_host(X).transpose(0, 2, 1).copy())
@@ -272,7 +344,8 @@ class _Recorder:
                 diverged_at=int(diverged_at[b]),
                 modes=None if ens.modes is None else ens.modes[b].copy(),
                 provenance={"backend": ens.backend, "precision": str(ens.dtype), "g1": coupling_constants(cfg)[0],
-                            "g2": coupling_constants(cfg)[1], **timings},
+                            "g2": coupling_constants(cfg)[1], **timings,
+                            **({} if ens.history_tail is None else {"history_tail_weight": float(ens.history_tail[b])})},
             ))
         return out
 

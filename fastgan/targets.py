@@ -88,6 +88,15 @@ def ring_modes(n_modes: int, radius: float) -> np.ndarray:
     return radius * np.stack([np.cos(ang), np.sin(ang)], axis=1)
 
 
+def sphere_points(n: int, dim: int, radius: float, seed: int) -> np.ndarray:
+    """(n, dim) points uniform on the sphere of ``radius`` (normalised Gaussians from the run's
+    target-geometry stream: each seed is one trial of papers/000 Fig. 3)."""
+    from .kernels import rng
+    z = rng.np_normal(rng.np_step_keys(rng.base_keys([seed], rng.STREAM_TARGET_GEOMETRY), 0, 0), n * dim)
+    z = z.reshape(n, dim)
+    return radius * z / np.linalg.norm(z, axis=1, keepdims=True)
+
+
 def grid_modes(n_modes: int, spacing: float) -> np.ndarray:
     """(K, 2) modes on a centred square grid (25 modes, spacing 2 -> {-4,-2,0,2,4}^2)."""
     side = math.isqrt(n_modes)
@@ -109,7 +118,7 @@ def make_target(cfg) -> Target:
     kind = t.kind
     if kind == "ring":
         k = t.n_modes or 8
-        means = ring_modes(k, t.radius)
+        means = ring_modes(k, 2.0 if t.radius is None else t.radius)
         std = 0.02 if t.std is None else t.std
         return _mixture(kind, means, None, np.full(k, std), modes=means)
     if kind == "grid":
@@ -127,6 +136,14 @@ def make_target(cfg) -> Target:
         k = pts.shape[0]
         std = 0.0 if t.std is None else t.std
         return _mixture(kind, pts, _normalise("target.masses", t.masses, k), np.full(k, std), modes=pts)
+    if kind == "circle":   # papers/000 Fig. 2: points evenly on a circle (unit radius by default)
+        k = t.n_modes or 4
+        pts = ring_modes(k, 1.0 if t.radius is None else t.radius)
+        return _mixture(kind, pts, _normalise("target.masses", t.masses, k), np.full(k, t.std or 0.0), modes=pts)
+    if kind == "sphere":   # papers/000 Fig. 3: random points on the unit sphere in d dimensions
+        k, dim = t.n_modes or 10, t.dim or 10
+        pts = sphere_points(k, dim, 1.0 if t.radius is None else t.radius, cfg.training.seed)
+        return _mixture(kind, pts, _normalise("target.masses", t.masses, k), np.full(k, t.std or 0.0), modes=pts)
     if kind == "file":
         return load_target_file(t.path, std=t.std)
     raise ConfigError("target.kind", kind, "unknown target")  # pragma: no cover

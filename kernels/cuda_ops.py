@@ -10,7 +10,8 @@ be tested on a machine without a GPU. On a real GPU the arrays are CuPy arrays (
   forces the Numba-CUDA kernels everywhere (for comparisons and benchmarks);
 * the explicit-Gram coupling is a batched ``xp.matmul`` (cuBLAS) instead of its Numba kernel;
 * the deep MLP ops are ``deep_mlp`` with ``xp = cupy`` (matmul-bound: cuBLAS);
-* everything else is Numba-CUDA (``cuda_numba``).
+* everything else is Numba-CUDA (``cuda_numba``), the linear discriminators (trig features,
+  kernel sums) included; the d = 2 Fourier grid uses ``fourier_grid`` (xp matmul) outside the table.
 
 ``CHOSEN`` records, after ``make_ops()``, which implementation serves each op.
 """
@@ -78,6 +79,11 @@ def make_ops():
         "coupled_velocity_gram": cn.coupled_velocity_gram if xp is np else _matmul_gram(xp),
         "coupled_velocity_spatial": cn.coupled_velocity_spatial,
         "mode_stats": cn.mode_stats,
+        "trig_disc_step": cn.trig_disc_step,
+        "trig_grad_x": cn.trig_grad_x,
+        "trig_forward": cn.trig_forward,
+        "kernel_sum": cn.kernel_sum,
+        "kernel_sum_grad": cn.kernel_sum_grad,
     }
     CHOSEN.clear()
     CHOSEN.update({k: "numba-cuda" + (" (simulator)" if SIMULATOR else "") for k in impl})

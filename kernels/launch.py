@@ -10,6 +10,11 @@ CPU_TILE = {
     "grad_x_samples": 16,    # samples per (run, chunk) task of grad_x D
     "pair_rows": 32,         # rows per task of O(N^2) pair reductions (spatial coupling)
     "samples": 256,          # samples per task of target sampling
+    "trig_features": 256,    # features per (run, tile) task of the trig-feature discriminator step
+    "trig_chunk": 64,        # samples per state-dtype partial sum of that step (totals in float64)
+    "trig_x_samples": 8,      # samples per (run, tile) task of trig grad_x / forward
+    "kernel_rows": 4,        # query points per (run, tile) task of kernel_sum / kernel_sum_grad
+    "kernel_cols": 512,      # centres per block of the kernel sums' per-task (L1-sized) buffers
 }
 
 GPU_BLOCK = {
@@ -17,6 +22,9 @@ GPU_BLOCK = {
     "grad_x": 128,           # threads per block of grad_x D (one warp-group per sample)
     "elementwise": 256,      # generic 1-D kernels (sampling, coarse coupling, observables)
     "pair_rows": 128,        # spatial coupling rows per block
+    "trig": 128,             # threads (features) per block of the trig-feature discriminator step
+    "trig_x": 128,           # threads (samples) per block of trig grad_x / forward
+    "kernel_sum": 128,       # threads (query points) per block of kernel_sum / kernel_sum_grad
 }
 
 GPU_TILE = {
@@ -24,6 +32,9 @@ GPU_TILE = {
     "grad_x_units": 128,     # hidden units per shared-memory tile of grad_x / forward (Numba-CUDA)
     "grad_x_samples": 4,     # samples per block of the CUDA C grad_x (each thread reads a unit once per chunk)
     "pair_cols": 128,        # partner particles per shared-memory tile of the spatial coupling
+    "trig_samples": 128,     # samples per shared-memory tile of the trig step (<= SAMPLE_TILE of cuda_numba_linear)
+    "trig_features": 128,    # features per shared-memory tile of trig grad_x / forward (<= FEATURE_TILE)
+    "kernel_cols": 128,      # centres per shared-memory tile of the kernel sums (<= CENTRE_TILE)
 }
 
 GPU_MAX_BLOCKS = 65535       # grid-stride loops cover anything beyond this

@@ -30,6 +30,11 @@ class Ops:
     deep_disc_step: Callable                 # (p, xg, xt, lr, l2, u, act) in place
     deep_grad_x: Callable                    # (p, x, act) -> (B, d, n)
     deep_forward: Callable                   # (p, x, act) -> (B, n)
+    trig_disc_step: Callable                 # (theta, omega, phase, amp, rate, xg, wg, xt, wt, lr, lam) in place
+    trig_grad_x: Callable                    # (theta, omega, phase, amp, x) -> (B, d, n)
+    trig_forward: Callable                   # (theta, omega, phase, amp, x) -> (B, n)
+    kernel_sum: Callable                     # (x, centres, weights, bandwidths, kernel, alpha) -> (B, n)
+    kernel_sum_grad: Callable                # (x, centres, weights, bandwidths, kernel, alpha) -> (B, d, n)
 
     def asarray(self, x, dtype=None):
         return self.xp.asarray(x, dtype=dtype)
@@ -39,7 +44,7 @@ class Ops:
 
 
 def _reference() -> Ops:
-    from . import coupling_numpy as cp_, deep_mlp, mlp_numpy, observables_numpy, sampling_numpy
+    from . import coupling_numpy as cp_, deep_mlp, linear_numpy, mlp_numpy, observables_numpy, sampling_numpy
     return Ops(
         name="numpy", xp=np,
         sample_mixture=sampling_numpy.sample_mixture,
@@ -53,11 +58,18 @@ def _reference() -> Ops:
         deep_disc_step=deep_mlp.deep_disc_step,
         deep_grad_x=deep_mlp.deep_grad_x,
         deep_forward=deep_mlp.deep_forward,
+        **_linear(linear_numpy),
     )
 
 
+def _linear(module) -> dict:
+    """The linear-discriminator ops (trig features, kernel sums) of one implementation module."""
+    names = ("trig_disc_step", "trig_grad_x", "trig_forward", "kernel_sum", "kernel_sum_grad")
+    return {n: getattr(module, n) for n in names}
+
+
 def _numba() -> Ops:
-    from . import coupling_numba, deep_mlp, mlp_numba, mlp_numpy, observables_numba, sampling_numba
+    from . import coupling_numba, deep_mlp, linear_numba, mlp_numba, mlp_numpy, observables_numba, sampling_numba
     return Ops(
         name="numba", xp=np,
         sample_mixture=sampling_numba.sample_mixture,
@@ -71,6 +83,7 @@ def _numba() -> Ops:
         deep_disc_step=deep_mlp.deep_disc_step,      # BLAS-bound: NumPy matmul is the fast path
         deep_grad_x=deep_mlp.deep_grad_x,
         deep_forward=deep_mlp.deep_forward,
+        **_linear(linear_numba),
     )
 
 

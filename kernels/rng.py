@@ -46,6 +46,7 @@ STREAM_TARGET_COMPONENT = 3
 STREAM_TARGET_NOISE = 4
 STREAM_FEATURES = 5      # random features / frequencies of linear discriminators
 STREAM_MISC = 6
+STREAM_TARGET_GEOMETRY = 7  # random target geometry (points on a sphere)
 
 _MASK = (1 << 64) - 1
 

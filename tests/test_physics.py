@@ -19,10 +19,11 @@ def _defaults(**dotted):
 
 
 def test_defaults_are_the_documented_ones():
-    cfg = fastgan.default_config()
-    assert (cfg.generator.n_particles, cfg.discriminator.width, cfg.discriminator.activation,
-            cfg.training.n_disc, cfg.training.n_iterations) == (200, 2048, "relu", 5, 3000)
-    assert (cfg.training.lr_disc, cfg.training.lr_gen) == (0.25, 0.01)
+    from fastgan.config import resolved_dict
+    r = resolved_dict(fastgan.default_config())
+    assert (r["generator"]["n_particles"], r["discriminator"]["width"], r["discriminator"]["activation"],
+            r["training"]["n_disc"], r["training"]["n_iterations"]) == (200, 2048, "relu", 5, 3000)
+    assert (r["training"]["lr_disc"], r["training"]["lr_gen"]) == (0.25, 0.01)
 
 
 def test_ratio_zero_converges_and_ratio_point_two_collapses():

@@ -47,6 +47,9 @@ def tiny_launch(monkeypatch):
         monkeypatch.setitem(launch.GPU_TILE, "mlp_samples", sample_tile)
         monkeypatch.setitem(launch.GPU_TILE, "grad_x_units", unit_tile)
         monkeypatch.setitem(launch.GPU_TILE, "pair_cols", pair_tile)
+        monkeypatch.setitem(launch.GPU_TILE, "trig_samples", sample_tile)
+        monkeypatch.setitem(launch.GPU_TILE, "trig_features", unit_tile)
+        monkeypatch.setitem(launch.GPU_TILE, "kernel_cols", pair_tile)
 
     set_()
     return set_
