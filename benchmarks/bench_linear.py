@@ -17,8 +17,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_ops import _agree  # noqa: E402
-from common import timeit  # noqa: E402
+from common import compare_and_time, timeit  # noqa: E402
 
 
 def _trig(B, L, N, M, d, dtype, seed=0):
@@ -61,34 +60,7 @@ def _cases(B, dtype):
 
 
 def bench(B=16, dtype=np.float32, backends=("numpy", "numba"), min_time=0.3):
-    from fastgan.kernels.ops import load_ops
-    ref_ops = load_ops("numpy")
-    rows = []
-    for name, sizes, host, call, in_place in _cases(B, dtype):
-        def run(ops, v):
-            if in_place is None:
-                return call(ops, v)
-            v = dict(v, **{in_place: v[in_place].copy()})
-            call(ops, v)
-            return v[in_place]
-        ref = run(ref_ops, host)
-        t_ref = None
-        for be in backends:
-            try:
-                ops = load_ops(be)
-            except Exception as exc:  # noqa: BLE001
-                rows.append({"op": name, "sizes": sizes, "backend": be, "error": str(exc)})
-                continue
-            dev = {k: (ops.xp.asarray(v.copy() if k == in_place else v) if isinstance(v, np.ndarray) else v)
-                   for k, v in host.items()}
-            ok = _agree(ops, run(ops, dev), ref, dtype)
-            sync = (lambda: ops.xp.cuda.Device().synchronize()) if ops.xp is not np else (lambda: None)
-            t = timeit(lambda: (call(ops, dev), sync()), min_time=min_time) / B     # in place: keeps stepping
-            if be == "numpy":
-                t_ref = t
-            rows.append({"op": name, "sizes": sizes, "backend": be, "s_per_run_step": t,
-                         "ratio": (t_ref / t) if t_ref else None, "peak_fraction": None, "ok": ok})
-    return rows
+    return compare_and_time(_cases(B, dtype), backends, B, dtype, min_time)
 
 
 def bench_fourier(B=16, dtype=np.float32, min_time=0.3):

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import timeit  # noqa: E402
+from common import compare_and_time  # noqa: E402
 
 
 def _inputs(B, N, W, d=2, K=8, dtype=np.float32, seed=0):
@@ -55,42 +55,9 @@ def _cases(B, N, W, dtype):
 
 
 def bench(B=16, N=200, W=2048, dtype=np.float32, backends=("numpy", "numba"), min_time=0.3):
-    from fastgan.kernels.ops import load_ops
     host = _inputs(B, N, W, dtype=dtype)
-    ref_ops = load_ops("numpy")
-    rows = []
-    for name, sizes, call in _cases(B, N, W, dtype):
-        ref = call(ref_ops, host)
-        t_ref = None
-        for be in backends:
-            try:
-                ops = load_ops(be)
-            except Exception as exc:  # noqa: BLE001
-                rows.append({"op": name, "sizes": sizes, "backend": be, "error": str(exc)})
-                continue
-            dev = {k: (ops.xp.asarray(v) if isinstance(v, np.ndarray) and k not in ("modes", "weights", "stds")
-                       else v) for k, v in host.items()}
-            out = call(ops, dev)
-            ok = _agree(ops, out, ref, dtype)
-            sync = (lambda: ops.xp.cuda.Device().synchronize()) if ops.xp is not np else (lambda: None)
-            t = timeit(lambda: (call(ops, dev), sync()), min_time=min_time) / B
-            if be == "numpy":
-                t_ref = t
-            rows.append({"op": name, "sizes": sizes, "backend": be, "s_per_run_step": t,
-                         "ratio": (t_ref / t) if t_ref else None, "peak_fraction": None, "ok": ok})
-    return rows
-
-
-def _agree(ops, out, ref, dtype):
-    outs = out if isinstance(out, tuple) else (out,)
-    refs = ref if isinstance(ref, tuple) else (ref,)
-    tol = 2e-3 if dtype == np.float32 else 1e-9
-    for o, r in zip(outs, refs):
-        o = np.asarray(ops.to_host(o), dtype=np.float64)
-        r = np.asarray(r, dtype=np.float64)
-        if not np.allclose(o, r, rtol=tol, atol=tol * max(1.0, np.nanmax(np.abs(r))), equal_nan=True):
-            return False
-    return True
+    cases = [(name, sizes, host, call, None) for name, sizes, call in _cases(B, N, W, dtype)]
+    return compare_and_time(cases, backends, B, dtype, min_time, host_only=("modes", "weights", "stds"))
 
 
 def main():
