@@ -556,13 +556,11 @@ def _validate_discriminator(cfg: Config, d: int | None) -> None:
         if disc.features == "cossin" and disc.n_features % 2:
             raise ConfigError("discriminator.n_features", disc.n_features, "[cos, sin] pairs need an even count")
     if kind in ("rff", "kernel"):
-        std = t.std or 0.0
-        if t.stds is not None and any(s > 0 for s in t.stds):
+        std = t.std if t.std is not None else {"ring": 0.02, "grid": 0.05, "mixture": 0.02}.get(t.kind, 0.0)
+        if t.kind == "mixture" and t.stds is not None:
             std = max(t.stds)
-        if t.kind in ("ring", "grid") and t.std is None:
-            std = 1.0
         if std > 0:
-            raise ConfigError("target.std", t.std, f"discriminator.kind = {kind} uses the target's points exactly "
+            raise ConfigError("target.std", std, f"discriminator.kind = {kind} uses the target's points exactly "
                               "(isolated points model): set target.std = 0 or use a points/circle/sphere target")
 
 

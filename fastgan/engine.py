@@ -227,7 +227,6 @@ class Ensemble:
             Xn = xp.where(xp.asarray(~st.alive)[:, None, None], st.X, Xn)
         st.X = Xn
 
-
     def generator_velocity(self, st: "_LoopState"):
         """V = (1/N) Gamma grad D(X), times the generated masses where the family has them."""
         V = self.velocity(self.disc.grad_x(st.p, st.X), st.X)
@@ -364,6 +363,16 @@ def ensemble_memory_bytes(cfg: Config) -> int:
     """State bytes of one run (particles + discriminator + a target batch), for ensemble sizing."""
     item = np.dtype(cfg.precision).itemsize
     t = make_target(cfg)
-    W, L, d, N = cfg.discriminator.width, cfg.discriminator.depth, t.dim, cfg.generator.n_particles
-    params = W * (d + 2) if L == 1 else d * W + (L - 1) * W * W + L * W + W + 1
+    disc = resolved_dict(cfg)["discriminator"]
+    W, L, d, N = disc["width"], disc["depth"], t.dim, cfg.generator.n_particles
+    kind = disc["kind"]
+    if kind == "fourier":       # weights (2 K^d) and their rates and frequencies
+        per_axis = disc["freq_count"] * (2 if disc["freq_signs"] == "both" else 1)
+        params = per_axis ** d * (3 + d)
+    elif kind == "rff":         # theta, phase, amp, rate and omega per feature
+        params = len(disc["bandwidth"]) * disc["n_features"] * (4 + d)
+    elif kind == "kernel":      # centres and weights: the true points and the history ring buffer
+        params = (t.n_components + disc["history"] * N) * (d + 1)
+    else:
+        params = W * (d + 2) if L == 1 else d * W + (L - 1) * W * W + L * W + W + 1
     return item * (params + 2 * N * d + (cfg.training.batch_size or N) * d)

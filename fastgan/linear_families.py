@@ -32,7 +32,7 @@ import numpy as np
 
 from .config import resolved_dict
 from .kernels import fourier_grid, rng
-from .kernels.sampling_numpy import normal_init, uniform_init
+from .kernels.sampling_numpy import normal_init
 
 
 def fourier_axis(count: int, lo: float, hi: float, signs: str) -> np.ndarray:
@@ -171,7 +171,8 @@ class RandomFeatures(_Linear):
             self.phase = np.broadcast_to(np.tile(ph, S), (B, S * 2 * nf)).copy()
         else:
             self.omega = omega
-            self.phase = 2 * math.pi * uniform_init(base, S * nf * dim + S * nf)[:, S * nf * dim:]
+            # phases b ~ U[0, 2 pi) from sub-step 1 of the features stream (the frequencies use sub-step 0)
+            self.phase = 2 * math.pi * rng.np_uniform(rng.np_step_keys(base, 0, 1), S * nf)
         self.amp = np.full(self.phase.shape, amp)
         self.L = self.phase.shape[1]
 

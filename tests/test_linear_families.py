@@ -152,3 +152,14 @@ def test_truncated_history_is_reported():
     assert r.provenance["history_tail_weight"] == pytest.approx((1 - 1e-5) ** 4096)
     ok = fastgan.simulate(cfg.replace(**{"training.lam": 1.0, "training.lr_disc": 0.05}), backend="numpy", progress=False)
     assert ok.provenance["history_tail_weight"] <= 1e-6
+
+
+def test_state_size_per_family():
+    from fastgan.engine import ensemble_memory_bytes
+    k = fastgan.default_config(**{"discriminator.kind": "kernel", "target.kind": "circle", "generator.n_particles": 4,
+                                  "discriminator.history": 100, "precision": "float64"})
+    assert ensemble_memory_bytes(k) == 8 * ((4 + 100 * 4) * 3 + 3 * 4 * 2)
+    f = fastgan.default_config(**{"discriminator.kind": "fourier"})
+    assert ensemble_memory_bytes(f) == 4 * (2500 * 5 + 3 * 200 * 2)
+    r = fastgan.default_config(**{"discriminator.kind": "rff", "target.kind": "circle", "discriminator.bandwidth": [1, 2]})
+    assert ensemble_memory_bytes(r) == 4 * (2 * 1024 * 6 + 3 * 200 * 2)

@@ -248,3 +248,18 @@ def test_fourier_defaults_converge_at_small_ratio_and_collapse_at_large():
     covered, collapsed = (r.average_last("mode_collapse", 3) for r in runs)
     assert covered < 0.2 and collapsed > 1.0, (covered, collapsed)
     assert runs[0].observables["nearest_mode_distance"][-1] < 0.2
+
+
+@pytest.mark.parametrize("features", ["cos", "cossin"])
+def test_rff_features_approximate_the_multiscale_rbf_kernel(features):
+    """a(x).a(y) -> sum_s exp(-|x - y|^2 / 2 sigma_s^2) with D features per bandwidth (error ~ 1/sqrt(D))."""
+    from fastgan.linear_families import RandomFeatures
+    sig = [0.5, 2.0]
+    cfg = fastgan.default_config(**{"discriminator.kind": "rff", "target.kind": "circle", "discriminator.features": features,
+                                    "discriminator.n_features": 40000, "discriminator.bandwidth": sig})
+    fam = RandomFeatures([cfg], 2)
+    pts = np.random.default_rng(4).normal(size=(6, 2))
+    a = fam.amp[0] * np.cos(pts @ fam.omega[0] + fam.phase[0])
+    r2 = ((pts[:, None] - pts[None]) ** 2).sum(-1)
+    exact = sum(np.exp(-r2 / (2 * s * s)) for s in sig)
+    np.testing.assert_allclose(a @ a.T, exact, atol=0.03)
