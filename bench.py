@@ -132,7 +132,9 @@ def main(argv=None):
     other = bench_ops(backends=backends, min_time=min_time / 2)
     print_rows(other)
     print("\n== linear-discriminator ops (per run-step) ==")
-    linear = bench_linear(backends=backends, min_time=min_time / 2) + bench_fourier(min_time=min_time / 2)
+    linear = (bench_linear(backends=backends, min_time=min_time / 2)
+              + bench_fourier(min_time=min_time / 2,  # host arrays: numpy and numba
+                              backends=["numpy"] + [b for b in backends if b not in ("numpy", "cuda")]))
     print_rows(linear)
 
     engine = None

@@ -2,10 +2,15 @@
 
     python benchmarks/bench_linear.py [--B 16] [--float64] [--backends numpy numba]
 
-Sizes: random Fourier features (L = 1000, N = M = 8) and the Fourier discriminator (L = 5000,
-N = M = 200), d = 2; the exact kernel discriminator with n = 10 generated points and
-C = 10 true points + 10 x 500 history centres, d = 2 and d = 10. Each backend's result is compared
-with the NumPy reference before it is timed; times are per run-step (per run for grad_x).
+Sizes: the random-Fourier-feature step at the issue's size (D = 4096 features, N = M = 1000) and
+grad_x of a small RFF discriminator (L = 1000, n = 8); the Fourier discriminator's generic trig ops
+(L = 5000, N = M = 200), d = 2; the exact kernel discriminator with n = 10 generated points and
+C = 10 true points + 10 x 500 history centres (d = 2 and d = 10), and 64 queries against 10^6
+history centres (d = 2, B = 1: the op is linear in the queries, so 10^4 queries take 156x as long;
+the NumPy reference is chunked, the numba twin keeps O(queries + centres) memory). The Fourier step
+in the form the engine runs it (separable d = 2 grid) is ``bench_fourier``. Each backend's result is
+compared with the NumPy reference before it is timed; times are per run-step (per run for grad_x).
+``big=False`` shrinks every case (the test suite's smoke run).
 """
 
 from __future__ import annotations
@@ -42,30 +47,37 @@ def _kernel(B, n, C, d, dtype, seed=0):
     )
 
 
-def _cases(B, dtype):
+def _cases(B, dtype, big=True):
     """(op name, sizes, inputs, call(ops, v) -> result, in_place key or None)."""
     step = lambda o, v: o.trig_disc_step(v["theta"], v["omega"], v["phase"], v["amp"], v["rate"],  # noqa: E731
                                          v["xg"], v["wg"], v["xt"], v["wt"], v["lr"], v["lam"])
     gx = lambda o, v: o.trig_grad_x(v["theta"], v["omega"], v["phase"], v["amp"], v["xg"])  # noqa: E731
     kg = lambda o, v: o.kernel_sum_grad(v["x"], v["centres"], v["weights"], v["bandwidths"], "rbf")  # noqa: E731
     C = 10 + 10 * 500
+    D, NR, Q, CH = (4096, 1000, 64, 10 ** 6) if big else (512, 64, 16, 10 ** 4)
+    kgb = lambda o, v: o.kernel_sum_grad(v["x"], v["centres"], v["weights"], v["bandwidths"], "rbf")  # noqa: E731
     return [
-        ("trig_disc_step", f"RFF B={B} L=1000 N=M=8 d=2", _trig(B, 1000, 8, 8, 2, dtype), step, "theta"),
+        ("trig_disc_step", f"RFF B={B} L={D} N=M={NR} d=2", _trig(B, D, NR, NR, 2, dtype), step, "theta"),
         ("trig_disc_step", f"Fourier B={B} L=5000 N=M=200 d=2", _trig(B, 5000, 200, 200, 2, dtype), step, "theta"),
         ("trig_grad_x", f"RFF B={B} L=1000 n=8 d=2", _trig(B, 1000, 8, 8, 2, dtype), gx, None),
         ("trig_grad_x", f"Fourier B={B} L=5000 n=200 d=2", _trig(B, 5000, 200, 200, 2, dtype), gx, None),
         ("kernel_sum_grad", f"rbf B={B} n=10 C={C} d=2", _kernel(B, 10, C, 2, dtype), kg, None),
         ("kernel_sum_grad", f"rbf B={B} n=10 C={C} d=10", _kernel(B, 10, C, 10, dtype), kg, None),
+        ("kernel_sum_grad", f"rbf B=1 n={Q} C={CH:.0e} d=2 (per run)", _kernel(1, Q, CH, 2, dtype), kgb, None),
     ]
 
 
-def bench(B=16, dtype=np.float32, backends=("numpy", "numba"), min_time=0.3):
-    return compare_and_time(_cases(B, dtype), backends, B, dtype, min_time)
+def bench(B=16, dtype=np.float32, backends=("numpy", "numba"), min_time=0.3, big=True):
+    cases = _cases(B, dtype, big)
+    rows = compare_and_time(cases[:-1], backends, B, dtype, min_time)
+    return rows + compare_and_time(cases[-1:], backends, 1, dtype, min_time)     # the B = 1 case: per run
 
 
-def bench_fourier(B=16, dtype=np.float32, min_time=0.3):
-    """Algorithm 2 as the engine runs it in d = 2: the separable grid step (``fourier_grid``, NumPy
-    BLAS) against the generic trig step (reference and numba) on the expanded 50 x 50 grid, N = M = 200."""
+def bench_fourier(B=16, dtype=np.float32, min_time=0.3, backends=("numpy", "numba")):
+    """Algorithm 2 as the engine runs it in d = 2: the separable grid step of each backend's op table
+    (``fourier_grid`` over NumPy BLAS; ``fourier_grid_numba``) against the generic trig step
+    (reference and numba) on the expanded 50 x 50 grid, N = M = 200. Ratios are to the generic
+    NumPy reference, the oracle of both forms."""
     from fastgan.kernels import fourier_grid
     from fastgan.kernels.ops import load_ops
     from fastgan.linear_families import fourier_axis, fourier_gamma
@@ -83,23 +95,24 @@ def bench_fourier(B=16, dtype=np.float32, min_time=0.3):
     ref_t = theta.copy()
     load_ops("numpy").trig_disc_step(ref_t, omega, phase, amp, rt, xg, wg, xt, wg, lr, lam)
     rows, t_ref = [], None
-    for be in ("numpy", "numba", "separable"):
-        if be == "separable":
+    for be, form in [(b, "generic") for b in backends] + [(b, "separable") for b in backends]:
+        ops = load_ops(be)
+        if form == "separable":
             a1, a2 = w1.copy(), w2.copy()
-            fourier_grid.fourier_grid_disc_step(a1, a2, u, u, rate, xg, wg, xt, wg, lr, lam)
+            ops.fourier_grid_disc_step(a1, a2, u, u, rate, xg, wg, xt, wg, lr, lam)
             got = np.concatenate([a1.reshape(B, -1), a2.reshape(B, -1)], 1)
-            fn = lambda: fourier_grid.fourier_grid_disc_step(a1, a2, u, u, rate, xg, wg, xt, wg, lr, lam)  # noqa: E731
+            fn = lambda ops=ops, a1=a1, a2=a2: ops.fourier_grid_disc_step(a1, a2, u, u, rate, xg, wg, xt, wg, lr, lam)  # noqa: E731
         else:
-            ops, th = load_ops(be), theta.copy()
+            th = theta.copy()
             ops.trig_disc_step(th, omega, phase, amp, rt, xg, wg, xt, wg, lr, lam)
             got = th.copy()
             fn = lambda ops=ops, th=th: ops.trig_disc_step(th, omega, phase, amp, rt, xg, wg, xt, wg, lr, lam)  # noqa: E731
         ok = bool(np.allclose(got, ref_t, rtol=2e-3, atol=2e-5 * float(np.abs(ref_t).max())))
         t = timeit(fn, min_time=min_time) / B
-        t_ref = t if be == "numpy" else t_ref
+        t_ref = t if (be, form) == ("numpy", "generic") else t_ref
         rows.append({"op": "fourier step (Alg. 2)", "sizes": f"B={B} K=50x50 N=M=200",
-                     "backend": be if be == "separable" else be + " (generic)", "s_per_run_step": t,
-                     "ratio": t_ref / t, "peak_fraction": None, "ok": ok})
+                     "backend": f"{be} ({form})", "s_per_run_step": t,
+                     "ratio": t_ref / t if t_ref else None, "peak_fraction": None, "ok": ok})
     return rows
 
 
@@ -111,7 +124,8 @@ def main():
     ap.add_argument("--backends", nargs="+", default=["numpy", "numba"])
     args = ap.parse_args()
     dtype = np.float64 if args.float64 else np.float32
-    print_rows(bench(args.B, dtype=dtype, backends=args.backends) + bench_fourier(args.B, dtype=dtype))
+    print_rows(bench(args.B, dtype=dtype, backends=args.backends)
+               + bench_fourier(args.B, dtype=dtype, backends=args.backends))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ fourier  Algorithm 2 of papers/001 (App. C): D(x) = sum_k w1_k sin(k.x) + w2_k c
          grid of frequencies (per axis: ``freq_count`` log-spaced values in [freq_min, freq_max] and,
          with ``freq_signs = both``, their negatives), each weight updated at the rate
          alpha_D gamma(|k|). Init w = 0. The generator step is the NTK-coupled step of §1.1.
-         params: w1, w2 (B, K1, K2) in d = 2 (separable ops, ``fourier_grid``); theta (B, 2K) otherwise.
+         params: w1, w2 (B, K1, K2) in d = 2 (separable ops ``fourier_grid_*`` of the op table); theta (B, 2K) otherwise.
 rff      papers/000 with random Fourier features of the rbf kernel: a(x) = sqrt(2/D) cos(Omega x + b),
          Omega ~ N(0, sigma^-2 I), b ~ U[0, 2pi) (``features = cos``), or D/2 frequencies each with a
          cos and a sin (``cossin``: a(x).a(x) = 1 exactly, no spurious self-force). A list of
@@ -31,7 +31,7 @@ import math
 import numpy as np
 
 from .config import resolved_dict
-from .kernels import fourier_grid, rng
+from .kernels import rng
 from .kernels.sampling_numpy import normal_init
 
 
@@ -99,13 +99,13 @@ class Fourier(_Linear):
 
             class Bound:
                 def step(self, p, xg, xt, lr, lam, u_reg):
-                    fourier_grid.fourier_grid_disc_step(p["w1"], p["w2"], u, u, rate, xg, env.wg, xt, env.wt, lr, lam)
+                    ops.fourier_grid_disc_step(p["w1"], p["w2"], u, u, rate, xg, env.wg, xt, env.wt, lr, lam)
 
                 def grad_x(self, p, x):
-                    return fourier_grid.fourier_grid_grad_x(p["w1"], p["w2"], u, u, x)
+                    return ops.fourier_grid_grad_x(p["w1"], p["w2"], u, u, x)
 
                 def forward(self, p, x):
-                    return fourier_grid.fourier_grid_forward(p["w1"], p["w2"], u, u, x)
+                    return ops.fourier_grid_forward(p["w1"], p["w2"], u, u, x)
             return Bound()
         B, Kd = self.gamma.shape
         omega = xp.asarray(np.concatenate([self.omega, self.omega], 2).astype(dt))

@@ -11,7 +11,7 @@ be tested on a machine without a GPU. On a real GPU the arrays are CuPy arrays (
 * the explicit-Gram coupling is a batched ``xp.matmul`` (cuBLAS) instead of its Numba kernel;
 * the deep MLP ops are ``deep_mlp`` with ``xp = cupy`` (matmul-bound: cuBLAS);
 * everything else is Numba-CUDA (``cuda_numba``), the linear discriminators (trig features,
-  kernel sums) included; the d = 2 Fourier grid uses ``fourier_grid`` (xp matmul) outside the table.
+  kernel sums) included; the d = 2 Fourier grid ops are ``fourier_grid`` with ``xp`` (cuBLAS matmul).
 
 ``CHOSEN`` records, after ``make_ops()``, which implementation serves each op.
 """
@@ -63,7 +63,7 @@ def _matmul_gram(xp):
 def make_ops():
     """The :class:`ops.Ops` of the ``cuda`` backend (see the module docstring)."""
     from . import cuda_numba as cn
-    from . import deep_mlp
+    from . import deep_mlp, fourier_grid
     from .ops import Ops
 
     if SIMULATOR:
@@ -93,5 +93,7 @@ def make_ops():
         impl[op] = fn
         CHOSEN[op] = "cuda_raw (CuPy raw kernel)"
     CHOSEN.update({k: "deep_mlp (xp matmul)" for k in ("deep_disc_step", "deep_grad_x", "deep_forward")})
+    grid = {k: getattr(fourier_grid, k) for k in ("fourier_grid_disc_step", "fourier_grid_grad_x", "fourier_grid_forward")}
+    CHOSEN.update({k: "fourier_grid (xp matmul)" for k in grid})
     return Ops(name="cuda", xp=xp, deep_disc_step=deep_mlp.deep_disc_step, deep_grad_x=deep_mlp.deep_grad_x,
-               deep_forward=deep_mlp.deep_forward, **impl)
+               deep_forward=deep_mlp.deep_forward, **impl, **grid)

@@ -15,6 +15,8 @@ CPU_TILE = {
     "trig_x_samples": 8,      # samples per (run, tile) task of trig grad_x / forward
     "kernel_rows": 4,        # query points per (run, tile) task of kernel_sum / kernel_sum_grad
     "kernel_cols": 512,      # centres per block of the kernel sums' per-task (L1-sized) buffers
+    "fgrid_chunk": 128,      # samples per state-dtype partial of the separable Fourier step (totals in float64)
+    "fgrid_samples": 8,      # samples per (run, tile) task of the separable Fourier grad_x / forward
 }
 
 GPU_BLOCK = {

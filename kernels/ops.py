@@ -35,6 +35,9 @@ class Ops:
     trig_forward: Callable                   # (theta, omega, phase, amp, x) -> (B, n)
     kernel_sum: Callable                     # (x, centres, weights, bandwidths, kernel, alpha) -> (B, n)
     kernel_sum_grad: Callable                # (x, centres, weights, bandwidths, kernel, alpha) -> (B, d, n)
+    fourier_grid_disc_step: Callable         # (w1, w2, u, v, rate, xg, wg, xt, wt, lr, lam) in place (d = 2 grid)
+    fourier_grid_grad_x: Callable            # (w1, w2, u, v, x) -> (B, 2, n)
+    fourier_grid_forward: Callable           # (w1, w2, u, v, x) -> (B, n)
 
     def asarray(self, x, dtype=None):
         return self.xp.asarray(x, dtype=dtype)
@@ -62,14 +65,20 @@ def _reference() -> Ops:
     )
 
 
-def _linear(module) -> dict:
-    """The linear-discriminator ops (trig features, kernel sums) of one implementation module."""
+def _linear(module, grid_module=None) -> dict:
+    """The linear-discriminator ops of one implementation: trig features and kernel sums from
+    ``module``, the separable d = 2 Fourier grid from ``grid_module`` (default: ``fourier_grid``,
+    written over ``xp``, so NumPy BLAS or cuBLAS through CuPy)."""
+    if grid_module is None:
+        from . import fourier_grid as grid_module
     names = ("trig_disc_step", "trig_grad_x", "trig_forward", "kernel_sum", "kernel_sum_grad")
-    return {n: getattr(module, n) for n in names}
+    grid = ("fourier_grid_disc_step", "fourier_grid_grad_x", "fourier_grid_forward")
+    return {n: getattr(module, n) for n in names} | {n: getattr(grid_module, n) for n in grid}
 
 
 def _numba() -> Ops:
-    from . import coupling_numba, deep_mlp, linear_numba, mlp_numba, mlp_numpy, observables_numba, sampling_numba
+    from . import (coupling_numba, deep_mlp, fourier_grid_numba, linear_numba, mlp_numba, mlp_numpy,
+                   observables_numba, sampling_numba)
     return Ops(
         name="numba", xp=np,
         sample_mixture=sampling_numba.sample_mixture,
@@ -83,7 +92,7 @@ def _numba() -> Ops:
         deep_disc_step=deep_mlp.deep_disc_step,      # BLAS-bound: NumPy matmul is the fast path
         deep_grad_x=deep_mlp.deep_grad_x,
         deep_forward=deep_mlp.deep_forward,
-        **_linear(linear_numba),
+        **_linear(linear_numba, fourier_grid_numba),
     )
 
 

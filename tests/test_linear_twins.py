@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fastgan.kernels import launch, linear_numba as LN, linear_numpy as REF
+from fastgan.kernels import fourier_grid, fourier_grid_numba as FGN, launch, linear_numba as LN, linear_numpy as REF
 from fastgan.kernels.ops import load_ops
 from twin_inputs import tol
 
@@ -17,6 +17,8 @@ def small_tiles(monkeypatch):
     monkeypatch.setitem(launch.CPU_TILE, "trig_x_samples", 3)
     monkeypatch.setitem(launch.CPU_TILE, "kernel_rows", 5)
     monkeypatch.setitem(launch.CPU_TILE, "kernel_cols", 11)
+    monkeypatch.setitem(launch.CPU_TILE, "fgrid_chunk", 4)
+    monkeypatch.setitem(launch.CPU_TILE, "fgrid_samples", 3)
 
 
 def trig_inputs(rng, B, d, L, dtype):
@@ -85,6 +87,25 @@ def test_trig_large_phases(rng):
                                REF.trig_forward(theta, omega, phase, amp, x), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("d", [1, 2])
+def test_float32_cos_sin_accuracy_inside_the_kernels(d):
+    """The float32 single-polynomial cos / sin as compiled inside the (reassociating) kernels: the
+    phase is exactly the sample (omega = e_1, phase 0), so f = cos x and grad f = -sin x e_1 with an
+    absolute error <= 3e-7 up to |x| = 2000 (a folded two-piece 2 pi would be off by ~1e-4 there)."""
+    x0 = np.concatenate([np.linspace(-2000, 2000, 20001), np.arange(-64, 65) * np.pi / 4]).astype(np.float32)
+    x = np.zeros((1, d, x0.size), dtype=np.float32)
+    x[0, 0] = x0
+    omega = np.zeros((1, d, 1), dtype=np.float32)
+    omega[0, 0, 0] = 1
+    one, zero = np.ones((1, 1), dtype=np.float32), np.zeros((1, 1), dtype=np.float32)
+    exact = x0.astype(np.float64)
+    f = LN.trig_forward(one, omega, zero, one, x)[0]
+    g = LN.trig_grad_x(one, omega, zero, one, x)[0]
+    assert np.abs(f - np.cos(exact)).max() <= 3e-7
+    assert np.abs(g[0] + np.sin(exact)).max() <= 3e-7
+    assert not g[1:].any()
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("d", [1, 2, 3])
 @pytest.mark.parametrize("kernel,alpha", [("rbf", 1.0), ("laplacian", 1.0), ("rq", 1.0), ("rq", 2.5)])
@@ -144,3 +165,29 @@ def test_nan_propagates(rng):
     got = theta.copy()
     LN.trig_disc_step(got, omega, phase, amp, rate, x, w[:, :5], x, w[:, :5], np.ones(2), np.zeros(2))
     assert np.all(np.isnan(got[1])) and not np.any(np.isnan(got[0]))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fourier_grid_numba_matches_the_generic_reference(rng, dtype):
+    """The separable d = 2 Fourier twin against the generic trig reference on the expanded grid
+    (odd grid and sample sizes, tiny tiles, Fourier-sized frequencies, a run with lr = 0)."""
+    B, K1, K2, N, M = 3, 7, 5, 11, 9
+    w1, w2 = (0.1 * rng.normal(size=(2, B, K1, K2))).astype(dtype)
+    u, v = (8 * rng.normal(size=(B, K1))).astype(dtype), (8 * rng.normal(size=(B, K2))).astype(dtype)
+    rate = rng.uniform(0.5, 1.5, size=(B, K1, K2)).astype(dtype)
+    xg, xt = rng.normal(size=(B, 2, N)).astype(dtype), rng.normal(size=(B, 2, M)).astype(dtype)
+    wg, wt = rng.dirichlet(np.ones(N), size=B).astype(dtype), np.full((B, M), 1 / M, dtype=dtype)
+    lr, lam = np.array([0.5, 0.0, 0.3]), np.array([0.1, 0.2, 1.0])
+    theta, omega, phase, amp, rt = fourier_grid.expand(w1, w2, u, v, rate)
+    np.testing.assert_allclose(FGN.fourier_grid_grad_x(w1, w2, u, v, xg),
+                               REF.trig_grad_x(theta, omega, phase, amp, xg), **tol(dtype))
+    np.testing.assert_allclose(FGN.fourier_grid_forward(w1, w2, u, v, xg),
+                               REF.trig_forward(theta, omega, phase, amp, xg), **tol(dtype))
+    a1, a2 = w1.copy(), w2.copy()
+    FGN.fourier_grid_disc_step(a1, a2, u, v, rate, xg, wg, xt, wt, lr, lam)
+    REF.trig_disc_step(theta, omega, phase, amp, rt, xg, wg, xt, wt, lr, lam)
+    b1, b2 = fourier_grid.collapse(theta, K1, K2)
+    np.testing.assert_allclose(a1, b1, **tol(dtype))
+    np.testing.assert_allclose(a2, b2, **tol(dtype))
+    assert np.array_equal(a1[1], w1[1]) and np.array_equal(a2[1], w2[1])
+    assert load_ops("numba").fourier_grid_disc_step is FGN.fourier_grid_disc_step
