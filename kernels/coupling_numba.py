@@ -26,8 +26,10 @@ def _coarse(G, g1, g2, out):
             out[r, j, a] = kappa * row[a] + g2[r] * mean
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath={"nsz", "arcp", "contract", "reassoc"})
 def _gram(G, gram, out, rows):
+    """Row dot products over 1-D views with reassociation allowed, so they vectorise; sums in the
+    state dtype, as the reference's BLAS matmul."""
     B, d, N = G.shape
     shared = gram.shape[0] == 1
     nchunk = (N + rows - 1) // rows
@@ -35,11 +37,14 @@ def _gram(G, gram, out, rows):
         r = task // nchunk
         gr = 0 if shared else r
         lo = (task % nchunk) * rows
+        zero = G.dtype.type(0)
         for a in range(lo, min(N, lo + rows)):
+            ga = gram[gr, a]
             for j in range(d):
-                acc = 0.0
+                gj = G[r, j]
+                acc = zero
                 for c in range(N):
-                    acc += gram[gr, a, c] * G[r, j, c]
+                    acc += ga[c] * gj[c]
                 out[r, j, a] = acc / N
 
 
