@@ -11,8 +11,9 @@ timed. Printed (and written to JSON with the device, library versions and git co
    one-run-at-a-time PyTorch autograd + SGD implementation of Algorithm 1 — with the ratio to the
    reference and the fraction of the machine's float32 matmul peak measured in the same run
    (numpy, 4096^2), counting 12 FLOP per (sample, hidden unit) pair;
-2. the other in-loop ops (grad_x, sampling, couplings, observables) and the linear-discriminator ops
-   (trig-feature step and grad_x, kernel-sum gradient);
+2. the other in-loop ops (grad_x, sampling, couplings, observables), the linear-discriminator ops
+   (trig-feature step and grad_x, kernel-sum gradient, the separable Fourier step) and the KDE
+   reductions (log-density, softmax-weighted gradient sums);
 3. a whole engine iteration (n_disc = 5 steps, sampling, generator step, observables every 20)
    against five bare discriminator steps;
 4. time per run-step for B = 4 ... 256 and the peak memory relative to the ensemble state;
@@ -39,6 +40,7 @@ from bench_mlp_step import bench as bench_step  # noqa: E402
 from bench_mlp_step import print_rows  # noqa: E402
 from bench_linear import bench as bench_linear  # noqa: E402
 from bench_linear import bench_fourier  # noqa: E402
+from bench_kde import bench as bench_kde  # noqa: E402
 from bench_ops import bench as bench_ops  # noqa: E402
 from common import environment, matmul_peak_flops  # noqa: E402
 
@@ -136,6 +138,9 @@ def main(argv=None):
               + bench_fourier(min_time=min_time / 2,  # host arrays: numpy and numba
                               backends=["numpy"] + [b for b in backends if b not in ("numpy", "cuda")]))
     print_rows(linear)
+    print("\n== KDE reductions (per run) ==")
+    kde = bench_kde(backends=backends, min_time=min_time / 2)
+    print_rows(kde)
 
     engine = None
     if "numba" in backends:
@@ -160,12 +165,12 @@ def main(argv=None):
         print(f"[{'met' if ok else 'NOT MET'}] {name}: {val}")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"environment": env, "peak_flops": peak, "mlp_step": step, "ops": other, "linear_ops": linear,
+            json.dump({"environment": env, "peak_flops": peak, "mlp_step": step, "ops": other, "linear_ops": linear, "kde_ops": kde,
                        "engine": engine, "scaling": scale,
                        "targets": [{"target": n, "met": bool(o), "value": v} for n, o, v in tg]},
                       fh, indent=1, default=float)
         print(f"\nwrote {args.json}")
-    bad = [r for r in step + other + linear if r.get("ok") is False]
+    bad = [r for r in step + other + linear + kde if r.get("ok") is False]
     return 1 if bad else 0
 
 

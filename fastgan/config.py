@@ -125,8 +125,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
     },
     "discriminator": {
         "kind": Field("str", "mlp", "discriminator family: mlp (eq. 23), fourier (Algorithm 2), rff (random "
-                      "Fourier features) or kernel (exact kernel, dual form) of papers/000",
-                      choices=("mlp", "fourier", "rff", "kernel")),
+                      "Fourier features) or kernel (exact kernel, dual form) of papers/000, kde (density ratio of "
+                      "kernel density estimates: papers/002 and 004)",
+                      choices=("mlp", "fourier", "rff", "kernel", "kde")),
         "width": Field("int", 2048, "hidden width W", _ge(1)),
         "depth": Field("int", 1, "number of hidden layers (1: eq. 23; 4 x 512 for Figs. 3-4)", _ge(1)),
         "activation": Field("str", "relu", "hidden activation", choices=("relu", "tanh")),
@@ -150,10 +151,23 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "features": Field("str", "cossin", "rff: cos(Omega x + b) features or [cos, sin] pairs (no spurious "
                           "self-force)", choices=("cos", "cossin")),
         "bandwidth": Field("number_or_floats", (1.0,), "rff/kernel: kernel width sigma, or a list of widths for a multi-scale "
-                           "kernel (the sum of the kernels, papers/000 eq. 27-28)", _all_ge(0, strict=True)),
+                           "kernel (the sum of the kernels, papers/000 eq. 27-28); kde: the Gaussian KDE bandwidth, or "
+                           "a list for an equal-weight mixture of bandwidths", _all_ge(0, strict=True)),
         "kernel": Field("str", "rbf", "kernel: rbf exp(-r^2/2s^2), laplacian exp(-r/s), rq (1 + r^2/(2 a s^2))^-a "
                         "(rff: rbf only)", choices=("rbf", "laplacian", "rq")),
         "rq_alpha": Field("float", 1.0, "kernel = rq: the exponent a", POS),
+        "model": Field("str", "kernel_gan", "kde: kernel_gan (particles descend the KDE-smoothed JSD K_n of "
+                       "papers/002 eq. 12) or nsgan (particles ascend log d*, d* = p_data / (p_data + p_g), papers/004)",
+                       choices=("kernel_gan", "nsgan")),
+        "schedule": Field("schedule", AUTO, "kde: piecewise-constant bandwidth schedule, a list of [iteration, "
+                          "bandwidth] or [iteration, bandwidth, step] (bandwidth a number or a list like "
+                          "discriminator.bandwidth): from each iteration on, that bandwidth (and particle step, "
+                          "else training.lr_gen)", optional=True),
+        "floor": Field("float", 0.0, "kde, kernel_gan: the floor phi >= 0 of eq. 12 (0 in the paper)", NONNEG),
+        "data_density": Field("str", AUTO, "kde: p_data is the exact target density (a mixture with widths) or the KDE "
+                              "of a fixed data sample (training.batch_size points; a point set's own points). Default: "
+                              "exact for nsgan on a target with a density, else kde", choices=("exact", "kde"),
+                              optional=True),
         "history": Field("int", AUTO, "kernel: capacity H of the ring buffer of past generated positions (steps); "
                          "older terms are dropped. Default: the H with (1 - lr_disc lam)^H <= 1e-6, at most 4096",
                          _ge(1), optional=True),
@@ -183,6 +197,17 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "discriminator": Field("bool", True, "store discriminator parameters with every snapshot"),
         "escape_radius": Field("float", 2.0, "rff/kernel: a generated point with |x| beyond this counts as "
                                "diverging (papers/000 Fig. 3b)", POS),
+        "q_modes": Field("int", AUTO, "kde: m of q_d, the (1 - 1/m) quantile over particles of |grad d / d| "
+                         "(default: the target's number of modes, else 1)", _ge(1), optional=True),
+        "early_stop": Field("bool", False, "kde: evaluate the early-stopping rule of papers/004 Algorithm 2 at every "
+                            "record and report when it would have fired (the run is not stopped)"),
+        "k_d": Field("float", AUTO, "early stop: fire when q_d > k_d / (2 stop_sigma) (default: the distance between "
+                     "the two nearest modes)", POS, optional=True),
+        "k_g": Field("float", -0.5, "early stop: or when the relative change of the steepness S_g drops below k_g "
+                     "(d = 1 only)"),
+        "warmup": Field("int", 50, "early stop: iterations before the rule may fire (N_w)", _ge(0)),
+        "stop_sigma": Field("float", AUTO, "early stop: the sigma of k_d / (2 sigma) (default: the largest target "
+                            "std, else the smallest initial KDE bandwidth)", POS, optional=True),
     },
 }
 
@@ -231,6 +256,24 @@ def _coerce(key: str, field: Field, value):
         if len({len(r) for r in rows}) != 1:
             raise ConfigError(key, value, "rows must all have the same length")
         out = tuple(rows)
+    elif kind == "schedule":
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ConfigError(key, value, "expected a non-empty list of [iteration, bandwidth(, step)] entries")
+        entries = []
+        for e in value:
+            if (not isinstance(e, (list, tuple)) or len(e) not in (2, 3) or isinstance(e[0], bool)
+                    or not isinstance(e[0], int) or e[0] < 0):
+                raise ConfigError(key, value, "each entry must be [iteration >= 0, bandwidth] or "
+                                  "[iteration >= 0, bandwidth, step]")
+            bw = _coerce(key, Field("number_or_floats", None, "", _all_ge(0, strict=True)), e[1])
+            entry = (int(e[0]), bw)
+            if len(e) == 3:
+                entry += (_coerce(key, Field("float", None, "", POS), e[2]),)
+            entries.append(entry)
+        its = [e[0] for e in entries]
+        if its != sorted(its) or len(set(its)) != len(its):
+            raise ConfigError(key, value, "iterations must be strictly increasing")
+        out = tuple(entries)
     elif kind == "ints_or_int":
         if isinstance(value, bool):
             raise ConfigError(key, value, "expected an integer or a list of integers")
@@ -555,6 +598,11 @@ def _validate_discriminator(cfg: Config, d: int | None) -> None:
                               "(use discriminator.kind = kernel for laplacian or rq)")
         if disc.features == "cossin" and disc.n_features % 2:
             raise ConfigError("discriminator.n_features", disc.n_features, "[cos, sin] pairs need an even count")
+    if kind == "kde":
+        _validate_kde(cfg)
+    elif disc.schedule is not None:
+        raise ConfigError("discriminator.schedule", _plain(disc.schedule), "only kde discriminators take a bandwidth "
+                          "schedule")
     if kind in ("rff", "kernel"):
         std = t.std if t.std is not None else {"ring": 0.02, "grid": 0.05, "mixture": 0.02}.get(t.kind, 0.0)
         if t.kind == "mixture" and t.stds is not None:
@@ -562,6 +610,34 @@ def _validate_discriminator(cfg: Config, d: int | None) -> None:
         if std > 0:
             raise ConfigError("target.std", std, f"discriminator.kind = {kind} uses the target's points exactly "
                               "(isolated points model): set target.std = 0 or use a points/circle/sphere target")
+
+
+def _target_has_density(t) -> bool | None:
+    """Whether every component of the target has a width (None: a file, known once loaded)."""
+    if t.kind == "file":
+        return None
+    if t.kind == "mixture" and t.stds is not None:
+        return min(t.stds) > 0
+    std = t.std if t.std is not None else {"ring": 0.02, "grid": 0.05, "mixture": 0.02}.get(t.kind, 0.0)
+    return std > 0
+
+
+def _validate_kde(cfg: Config) -> None:
+    disc, tr = cfg.discriminator, cfg.training
+    if tr.lam is not None:
+        raise ConfigError("training.lam", tr.lam, "kde discriminators have no trained parameters to regularise")
+    S = len(disc.bandwidth)
+    for it, bw, *_ in disc.schedule or ():
+        if len(bw) != S:
+            raise ConfigError("discriminator.schedule", _plain(disc.schedule),
+                              f"every bandwidth needs {S} entries, as discriminator.bandwidth")
+    if disc.data_density == "exact":
+        if disc.model != "nsgan":
+            raise ConfigError("discriminator.data_density", "exact", "kernel_gan compares the KDEs of data and "
+                              "particles (eq. 12): use data_density = kde or model = nsgan")
+        if _target_has_density(cfg.target) is False:
+            raise ConfigError("discriminator.data_density", "exact", f"target.kind = {cfg.target.kind} has no density "
+                              "(zero-width points): use data_density = kde")
 
 
 # --------------------------------------------------------------------------- resolution
@@ -586,12 +662,22 @@ def resolved_dict(cfg: Config) -> dict:
     if g["masses"] is None and linear:
         g["masses"] = [1.0 / g["n_particles"]] * g["n_particles"]
     if tr["n_disc"] is None:
-        tr["n_disc"] = 1 if linear else 5
+        tr["n_disc"] = 1 if (linear or kind == "kde") else 5
     if tr["lr_disc"] is None:
-        tr["lr_disc"] = {"mlp": 0.25, "fourier": FOURIER_LR_DISC}.get(kind, 1e-3)
+        tr["lr_disc"] = {"mlp": 0.25, "fourier": FOURIER_LR_DISC, "kde": 0.0}.get(kind, 1e-3)
     if tr["lr_gen"] is None:
-        tr["lr_gen"] = {"mlp": 0.01, "fourier": FOURIER_LR_GEN}.get(kind, 1e-3)
-    if tr["lam"] is None and kind != "mlp":
+        tr["lr_gen"] = kde_default_step(cfg) if kind == "kde" else {"mlp": 0.01, "fourier": FOURIER_LR_GEN}.get(kind, 1e-3)
+    if kind == "kde":
+        if disc["data_density"] is None:
+            disc["data_density"] = "exact" if (disc["model"] == "nsgan" and _target_has_density(cfg.target)) else "kde"
+        r = d["record"]
+        if r["q_modes"] is None:
+            r["q_modes"] = t["n_modes"] or (len(t["means"]) if t["means"] else None) or \
+                (len(t["points"]) if t["points"] else 1)
+    else:
+        for key in ("q_modes", "early_stop", "k_d", "k_g", "warmup", "stop_sigma"):
+            d["record"][key] = None          # kde-only record keys: not part of other runs' identity
+    if tr["lam"] is None and kind not in ("mlp", "kde"):
         tr["lam"] = FOURIER_LAM if kind == "fourier" else 0.01
     if disc["history"] is None and kind == "kernel":
         disc["history"] = default_history(tr["lr_disc"], tr["lam"])
@@ -622,7 +708,31 @@ FAMILY_KEYS = {   # discriminator keys each family reads (others are dropped fro
     "fourier": ("gamma", "gamma_value", "freq_count", "freq_min", "freq_max", "freq_signs"),
     "rff": ("n_features", "features", "bandwidth", "kernel"),
     "kernel": ("bandwidth", "kernel", "history"),
+    "kde": ("bandwidth", "model", "schedule", "floor", "data_density"),
 }
+
+
+def kde_default_step(cfg: Config) -> float:
+    """The default particle step of a kde run (papers/002 and 004 train networks with adaptive
+    optimisers and state no particle step). Stable across the whole bandwidth schedule, with
+    sigma the smallest bandwidth it reaches:
+    kernel_gan  eta = N sigma^2 / 2: a particle moves at most about half its distance to the
+                kernel-weighted data per step (grad K_n ~ (x - y) / (N sigma^2));
+    nsgan       s = sigma^2 / 4, sigma also at most the target's std when p_data is exact
+                (grad log d* ~ (mu - z) / sigma^2 near a mode)."""
+    disc = cfg.discriminator
+    sig = min(disc.bandwidth)
+    for _, bw, *_ in disc.schedule or ():
+        sig = min(sig, min(bw))
+    if disc.model == "kernel_gan":
+        return cfg.generator.n_particles * sig * sig / 2
+    if disc.data_density != "kde":
+        t = cfg.target
+        std = t.std if t.std is not None else {"ring": 0.02, "grid": 0.05, "mixture": 0.02}.get(t.kind, 0.0)
+        widths = [w for w in (t.stds or (std,)) if w > 0]
+        if widths:
+            sig = min(sig, min(widths))
+    return sig * sig / 4
 FOURIER_LR_DISC = 1e-3    # Algorithm 2 rates (not stated in papers/001; calibrated, see README)
 FOURIER_LR_GEN = 1e-3
 FOURIER_LAM = 1.0

@@ -157,14 +157,18 @@ class Deep:
         return {k: np.asarray(v[run]).copy() for k, v in p.items()}
 
 
-def make_family(configs, dim: int, points: np.ndarray | None = None, n_particles: int | None = None):
+def make_family(configs, dim: int, points: np.ndarray | None = None, n_particles: int | None = None, targets=None):
     """The discriminator family shared by an ensemble of configs (same kind and shape).
-    ``points`` (B, K, d): the targets' points (the exact kernel discriminator keeps them as centres)."""
+    ``points`` (B, K, d): the targets' points (the exact kernel discriminator keeps them as centres);
+    ``targets``: the runs' Target objects (the kde family draws its data sample from them)."""
     keys = {(c.discriminator.kind, c.discriminator.width, c.discriminator.depth, c.discriminator.activation)
             for c in configs}
     if len(keys) != 1:
         raise ValueError("an ensemble needs one discriminator shape")
     kind, width, depth, act = keys.pop()
+    if kind == "kde":
+        from .kde import KDEFamily
+        return KDEFamily(configs, targets, dim, n_particles)
     if kind in ("fourier", "rff", "kernel"):
         from . import linear_families as lf
         if kind == "fourier":

@@ -34,6 +34,7 @@ from . import backend as backend_mod
 from .config import Config, coupling_constants, resolved_dict
 from .couplings import Coupling
 from .discriminators import make_family, params_finite
+from .kde import EarlyStop
 from .kernels import rng
 from .observables import HISTOGRAMS, IPM_HISTOGRAMS, IPM_SCALARS, SCALARS, from_stats, ipm_observables
 from .progress import Progress
@@ -45,7 +46,7 @@ SHAPE_KEYS = ("precision", "generator.n_particles", "discriminator.kind", "discr
               "training.n_iterations", "training.update_order", "record.every", "record.snapshots",
               "record.discriminator", "discriminator.freq_count", "discriminator.freq_signs",
               "discriminator.n_features", "discriminator.features", "discriminator.kernel",
-              "discriminator.history")
+              "discriminator.history", "discriminator.model", "discriminator.data_density")
 
 
 def _resolved_get(rd: dict, dotted: str):
@@ -135,7 +136,7 @@ class Ensemble:
         self.dim = self.targets[0].dim
         self.resolved = [resolved_dict(c) for c in self.configs]
         self.points = np.stack([t.means for t in self.targets])                       # (B, K, d)
-        self.family = make_family(self.configs, self.dim, self.points, self.N)
+        self.family = make_family(self.configs, self.dim, self.points, self.N, self.targets)
         self.coupling = Coupling.from_configs(self.configs)
         self.velocity = self.coupling.bind(self.ops, self.dtype)
 
@@ -156,6 +157,7 @@ class Ensemble:
         self.modes = np.stack([t.modes for t in self.targets]) if self.targets[0].modes is not None else None
         self.env = _DiscEnv(self)
         self.disc = self.family.bind(self.ops, self.env)
+        self.begin_iteration = getattr(self.disc, "begin_iteration", None)   # e.g. kde bandwidth schedules
         self.history_tail = None
         if self.family.name == "kernel":   # weight of the oldest term the ring buffer drops (<= 1e-6 by default)
             self.history_tail = np.clip(1.0 - self.lr_disc * self.l2, 0.0, 1.0) ** self.family.H
@@ -188,7 +190,7 @@ class Ensemble:
         rec.take(0, st)
         t_loop = time.perf_counter()
         with Progress(self.T, unit="it", desc=desc, scale=self.B, scale_unit="run-steps", enabled=progress) as bar:
-            with np.errstate(over="ignore", invalid="ignore"):   # blow-up is detected per run in advance()
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # blow-up: detected per run
                 for it in range(self.T):
                     self.advance(st, it)
                     rec.take(it + 1, st)
@@ -201,6 +203,9 @@ class Ensemble:
     def advance(self, st: "_LoopState", it: int) -> None:
         """One iteration of Algorithm 1 for every live run: n_disc discriminator steps, one generator step."""
         xp, ops, dt = self.ops.xp, self.ops, self.dtype
+        lr_gen = self.lr_gen
+        if self.begin_iteration is not None:     # e.g. kde bandwidth (and step) schedules
+            lr_gen = self.begin_iteration(st.p, it)
         V = self.generator_velocity(st) if self.simultaneous else None
         for k in range(st.max_n_disc):
             active = st.alive & (self.n_disc > k)
@@ -217,7 +222,7 @@ class Ensemble:
             self.disc.step(st.p, st.X, xt, lr, st.l2, u)
         if V is None:
             V = self.generator_velocity(st)
-        step = xp.asarray(np.where(st.alive, self.lr_gen, 0.0).astype(dt))[:, None, None]
+        step = xp.asarray(np.where(st.alive, lr_gen, 0.0).astype(dt))[:, None, None]
         Xn = st.X + step * V
         bad = st.alive & ~(_finite_runs(xp, Xn) & params_finite(xp, st.p))
         if bad.any():
@@ -241,6 +246,9 @@ class _DiscEnv:
     def __init__(self, ens: "Ensemble"):
         xp, dt = ens.ops.xp, ens.dtype
         self.dtype, self.B = dt, ens.B
+        if ens.family.name == "kde":          # the kde family holds its own data sample
+            self.wg = self.wt = self.xt = self.gen_mass = None
+            return
         if ens.family.samples_target:
             self.wg = xp.asarray(np.full((ens.B, ens.N), 1.0 / ens.N, dtype=dt))
             self.wt = xp.asarray(np.full((ens.B, ens.M), 1.0 / ens.M, dtype=dt))
@@ -287,7 +295,13 @@ class _Recorder:
         self.obs = {k: np.full((B, T), np.nan) for k in SCALARS} if ens.modes is not None else {}
         K = ens.modes.shape[1] if ens.modes is not None else 0
         self.hist = {k: np.full((B, T, K), -1, dtype=np.int64) for k in HISTOGRAMS} if K else {}
-        self.ipm = not ens.family.samples_target     # the isolated points model's observables
+        self.ipm = ens.family.name in ("rff", "kernel")     # the isolated points model's observables
+        self.family_obs = getattr(ens.disc, "observables", None)
+        if self.family_obs is not None:
+            self.obs.update({k: np.full((B, T), np.nan) for k in ens.family.OBSERVABLES})
+        self.stopper = EarlyStop(ens) if ens.family.name == "kde" else None
+        if self.stopper is not None and self.stopper.steepness:
+            self.obs["steepness"] = np.full((B, T), np.nan)
         if self.ipm:
             self.obs.update({k: np.full((B, T), np.nan) for k in IPM_SCALARS})
             self.hist.update({k: np.full((B, T, ens.points.shape[1]), np.nan) for k in IPM_HISTOGRAMS})
@@ -306,6 +320,12 @@ class _Recorder:
                     self.obs[k][:, self.i_rec] = np.where(alive, v, np.nan)
                 self.hist["nearest_mode"][alive, self.i_rec] = np.asarray(counts)[alive]
                 self.hist["high_quality"][alive, self.i_rec] = np.asarray(hq)[alive]
+            if self.family_obs is not None:
+                vals = self.family_obs(p, X)
+                if self.stopper is not None:
+                    vals.update(self.stopper.update(t, vals["q_d"], X, alive))
+                for k, v in vals.items():
+                    self.obs[k][:, self.i_rec] = np.where(alive, v, np.nan)
             if self.ipm:
                 Xh = ens.ops.to_host(X).transpose(0, 2, 1)
                 scal, hist = ipm_observables(Xh, ens.gen_masses, ens.points, ens.weights, self.radius)
@@ -344,7 +364,8 @@ class _Recorder:
                 modes=None if ens.modes is None else ens.modes[b].copy(),
                 provenance={"backend": ens.backend, "precision": str(ens.dtype), "g1": coupling_constants(cfg)[0],
                             "g2": coupling_constants(cfg)[1], **timings,
-                            **({} if ens.history_tail is None else {"history_tail_weight": float(ens.history_tail[b])})},
+                            **({} if ens.history_tail is None else {"history_tail_weight": float(ens.history_tail[b])}),
+                            **({} if self.stopper is None else self.stopper.provenance(b))},
             ))
         return out
 
@@ -373,6 +394,8 @@ def ensemble_memory_bytes(cfg: Config) -> int:
         params = len(disc["bandwidth"]) * disc["n_features"] * (4 + d)
     elif kind == "kernel":      # centres and weights: the true points and the history ring buffer
         params = (t.n_components + disc["history"] * N) * (d + 1)
+    elif kind == "kde":         # the data sample (or the target's points) with its log weights
+        params = (cfg.training.batch_size or N if t.has_density else t.n_components) * (d + 1)
     else:
         params = W * (d + 2) if L == 1 else d * W + (L - 1) * W * W + L * W + W + 1
     return item * (params + 2 * N * d + (cfg.training.batch_size or N) * d)

@@ -9,12 +9,16 @@ from .kernels.deep_mlp import deep_forward
 from .kernels.mlp_numpy import mlp_forward
 
 
-def disc_values(params: dict, cfg, pts: np.ndarray) -> np.ndarray:
-    """D at points (n, d) from exported parameters of one run (user layout, see store)."""
+def disc_values(params: dict, cfg, pts: np.ndarray, particles: np.ndarray | None = None) -> np.ndarray:
+    """D at points (n, d) from exported parameters of one run (user layout, see store); a kde run's
+    d* = p_data / (p_data + p_g) also needs the generated ``particles`` (N, d) of that time."""
     from .config import resolved_dict
     from .kernels import fourier_grid, linear_numpy
     x = np.asarray(pts, dtype=np.float64).T[None]                        # (1, d, n)
     f64 = lambda k: np.asarray(params[k], dtype=np.float64)[None]       # noqa: E731
+    if "data_log_weights" in params:                                     # kde: the optimal discriminator d*
+        from .kde import kde_dstar
+        return kde_dstar(cfg, params, particles, x)[0]
     if "w1" in params:                                                   # Fourier, separable d = 2 grid
         return fourier_grid.fourier_grid_forward(f64("w1"), f64("w2"), f64("axis"), f64("axis"), x)[0]
     if "theta" in params:                                                # trigonometric features
@@ -66,6 +70,11 @@ def _title(cfg, ratio: float) -> str:
     if d["kind"] == "fourier":
         return f"fourier gamma={d['gamma']} N={cfg.generator.n_particles} g2/g1={ratio:.3g} {rates} lam={tr['lam']:g}"
     bw = ",".join(f"{b:g}" for b in d["bandwidth"])
+    if d["kind"] == "kde":
+        sched = " (scheduled)" if d["schedule"] else ""
+        step = "scheduled" if any(len(e) > 2 for e in d["schedule"] or ()) else f"{tr['lr_gen']:g}"
+        return (f"kde {d['model']} sigma={bw}{sched} p_data={d['data_density']} N={cfg.generator.n_particles} "
+                f"g2/g1={ratio:.3g} step={step}")
     return f"{d['kind']} {d['kernel']} sigma={bw} N={cfg.generator.n_particles} {rates} lam={tr['lam']:g}"
 
 
@@ -79,6 +88,7 @@ def plot_run(run: dict, out_png: str, max_panels: int = 6, grid: int = 160) -> s
     S = run["particles"].shape[0]
     pick = np.unique(np.round(np.linspace(0, S - 1, min(S, max_panels))).astype(int)) if S else np.zeros(0, int)
     wanted = ("w2", "escaped_fraction", "nearest_mode_distance") if "w2" in run["observables"] else \
+        ("mode_collapse", "kernel_gan_objective", "q_d") if "q_d" in run["observables"] else \
         ("mode_collapse", "log_likelihood", "nearest_mode_distance")
     n_obs = [k for k in wanted if k in run["observables"]]
     cols = max(len(pick), len(n_obs), 1)
@@ -90,7 +100,8 @@ def plot_run(run: dict, out_png: str, max_panels: int = 6, grid: int = 160) -> s
         ax = fig.add_subplot(1 + bool(n_obs), cols, j + 1)
         params = _snapshot_params(run, i)
         if params is not None and dim == 2:
-            vals = disc_values(params, cfg, np.stack([gx.ravel(), gy.ravel()], 1)).reshape(grid, grid)
+            vals = disc_values(params, cfg, np.stack([gx.ravel(), gy.ravel()], 1),
+                               run["particles"][i]).reshape(grid, grid)
             ax.imshow(vals, origin="lower", extent=(x0, x1, y0, y1), cmap="viridis", aspect="equal")
         if run.get("modes") is not None:
             ax.scatter(run["modes"][:, 0], run["modes"][:, 1], c="k", s=14, marker="o", zorder=3)

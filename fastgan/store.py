@@ -2,7 +2,9 @@
 
     /time                      (T,)       recorded iterations
     /observables/<name>        (T,)       mode_collapse, log_likelihood, nearest_mode_distance,
-                                          modes_covered, high_quality_fraction, kl_uniform
+                                          modes_covered, high_quality_fraction, kl_uniform (mixture targets);
+                                          w2, escaped_fraction (rff/kernel); kernel_gan_objective, q_d,
+                                          steepness (d = 1) (kde)
     /histograms/<name>         (T, K)     nearest_mode, high_quality (raw per-mode counts; -1 after divergence)
     /particles                 (S, N, d)  snapshots, at /particles_time (S,)
     /discriminator/<param>     final parameters (mlp depth 1: w (W, d), b (W,), a (W,))
@@ -10,7 +12,9 @@
     /target/modes              (K, d)     the modes used by the observables (if any)
     attrs: config (canonical JSON of the resolved config), config_input (as given), run_id,
            diverged, diverged_at (-1 if not), fastgan_version, git_commit, backend, precision,
-           created, timings (JSON), format = "fastgan-run", format_version
+           created, timings (JSON), format = "fastgan-run", format_version; kde runs with
+           record.early_stop add early_stop_at (iteration, -1 if never), early_stop_reason
+           ("q_d" or "steepness") and early_stop_threshold (k_d / (2 sigma))
 
 The file is written to a temporary name in the same folder and renamed into place: a crash never
 leaves a half-written file under the final name, and an existing file is replaced only when asked.
@@ -109,7 +113,10 @@ def write_run(path: str, result, force: bool = False, extra_attrs: dict | None =
         prov = provenance(result.provenance.get("backend", ""), result.provenance.get("precision", cfg.precision))
         for k, v in prov.items():
             f.attrs[k] = v
-        f.attrs["timings"] = json.dumps({k: v for k, v in result.provenance.items() if k not in prov})
+        stop = {k: v for k, v in result.provenance.items() if k.startswith("early_stop")}
+        for k, v in stop.items():
+            f.attrs[k] = v
+        f.attrs["timings"] = json.dumps({k: v for k, v in result.provenance.items() if k not in prov and k not in stop})
         for k, v in (extra_attrs or {}).items():
             f.attrs[k] = v
         f.create_dataset("time", data=result.time)

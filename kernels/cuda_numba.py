@@ -16,6 +16,7 @@ machine that has libNVVM but no device.
 
 from __future__ import annotations
 
+from .cuda_numba_kde import kde_grad_sum, kde_log_density  # noqa: F401
 from .cuda_numba_linear import (kernel_sum, kernel_sum_grad, trig_disc_step, trig_forward,  # noqa: F401
                                 trig_grad_x)
 from .cuda_numba_mlp import MAX_DIM, mlp_disc_step, mlp_forward, mlp_grad_x  # noqa: F401
@@ -25,9 +26,9 @@ from .cuda_numba_misc import (coupled_velocity_coarse, coupled_velocity_gram, co
 
 def ptx_targets(dtypes=("float32", "float64"), dims=(1, 2, 3)):
     """(name, python function, numba signature) of every kernel."""
-    from . import cuda_numba_linear, cuda_numba_misc, cuda_numba_mlp
+    from . import cuda_numba_kde, cuda_numba_linear, cuda_numba_misc, cuda_numba_mlp
     return (cuda_numba_mlp.ptx_targets(dtypes, dims) + cuda_numba_misc.ptx_targets(dtypes, dims)
-            + cuda_numba_linear.ptx_targets(dtypes, dims))
+            + cuda_numba_linear.ptx_targets(dtypes, dims) + cuda_numba_kde.ptx_targets(dtypes, dims))
 
 
 def compile_ptx_all(cc=None, dtypes=("float32", "float64"), dims=(1, 2, 3)) -> dict:

@@ -84,6 +84,8 @@ def make_ops():
         "trig_forward": cn.trig_forward,
         "kernel_sum": cn.kernel_sum,
         "kernel_sum_grad": cn.kernel_sum_grad,
+        "kde_log_density": cn.kde_log_density,
+        "kde_grad_sum": cn.kde_grad_sum,
     }
     CHOSEN.clear()
     CHOSEN.update({k: "numba-cuda" + (" (simulator)" if SIMULATOR else "") for k in impl})
@@ -94,6 +96,7 @@ def make_ops():
         CHOSEN[op] = "cuda_raw (CuPy raw kernel)"
     CHOSEN.update({k: "deep_mlp (xp matmul)" for k in ("deep_disc_step", "deep_grad_x", "deep_forward")})
     grid = {k: getattr(fourier_grid, k) for k in ("fourier_grid_disc_step", "fourier_grid_grad_x", "fourier_grid_forward")}
+
     CHOSEN.update({k: "fourier_grid (xp matmul)" for k in grid})
     return Ops(name="cuda", xp=xp, deep_disc_step=deep_mlp.deep_disc_step, deep_grad_x=deep_mlp.deep_grad_x,
                deep_forward=deep_mlp.deep_forward, **impl, **grid)

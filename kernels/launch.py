@@ -17,6 +17,8 @@ CPU_TILE = {
     "kernel_cols": 512,      # centres per block of the kernel sums' per-task (L1-sized) buffers
     "fgrid_chunk": 128,      # samples per state-dtype partial of the separable Fourier step (totals in float64)
     "fgrid_samples": 8,      # samples per (run, tile) task of the separable Fourier grad_x / forward
+    "kde_rows": 8,           # query points per (run, tile) task of kde_log_density / kde_grad_sum (centre blocks reused)
+    "kde_cols": 512,         # centres per block of the KDE ops' per-task (L1-sized) buffers and online log-sum-exp
 }
 
 GPU_BLOCK = {
@@ -27,6 +29,7 @@ GPU_BLOCK = {
     "trig": 128,             # threads (features) per block of the trig-feature discriminator step
     "trig_x": 128,           # threads (samples) per block of trig grad_x / forward
     "kernel_sum": 128,       # threads (query points) per block of kernel_sum / kernel_sum_grad
+    "kde": 128,              # threads (query points) per block of kde_log_density / kde_grad_sum
 }
 
 GPU_TILE = {
@@ -37,6 +40,7 @@ GPU_TILE = {
     "trig_samples": 128,     # samples per shared-memory tile of the trig step (<= SAMPLE_TILE of cuda_numba_linear)
     "trig_features": 128,    # features per shared-memory tile of trig grad_x / forward (<= FEATURE_TILE)
     "kernel_cols": 128,      # centres per shared-memory tile of the kernel sums (<= CENTRE_TILE)
+    "kde_cols": 128,         # centres per shared-memory tile of the KDE ops (<= cuda_numba_kde.centre_tile(d))
 }
 
 GPU_MAX_BLOCKS = 65535       # grid-stride loops cover anything beyond this

@@ -38,6 +38,8 @@ class Ops:
     fourier_grid_disc_step: Callable         # (w1, w2, u, v, rate, xg, wg, xt, wt, lr, lam) in place (d = 2 grid)
     fourier_grid_grad_x: Callable            # (w1, w2, u, v, x) -> (B, 2, n)
     fourier_grid_forward: Callable           # (w1, w2, u, v, x) -> (B, n)
+    kde_log_density: Callable                # (q, x, logw, bandwidths, logmix) -> (B, n)
+    kde_grad_sum: Callable                   # (q, x, logw, la, lb, bandwidths, logmix) -> (B, d, n)
 
     def asarray(self, x, dtype=None):
         return self.xp.asarray(x, dtype=dtype)
@@ -47,7 +49,7 @@ class Ops:
 
 
 def _reference() -> Ops:
-    from . import coupling_numpy as cp_, deep_mlp, linear_numpy, mlp_numpy, observables_numpy, sampling_numpy
+    from . import coupling_numpy as cp_, deep_mlp, kde_numpy, linear_numpy, mlp_numpy, observables_numpy, sampling_numpy
     return Ops(
         name="numpy", xp=np,
         sample_mixture=sampling_numpy.sample_mixture,
@@ -62,7 +64,13 @@ def _reference() -> Ops:
         deep_grad_x=deep_mlp.deep_grad_x,
         deep_forward=deep_mlp.deep_forward,
         **_linear(linear_numpy),
+        **_kde(kde_numpy),
     )
+
+
+def _kde(module) -> dict:
+    """The KDE reductions (papers/002, 004) of one implementation module."""
+    return {n: getattr(module, n) for n in ("kde_log_density", "kde_grad_sum")}
 
 
 def _linear(module, grid_module=None) -> dict:
@@ -77,7 +85,7 @@ def _linear(module, grid_module=None) -> dict:
 
 
 def _numba() -> Ops:
-    from . import (coupling_numba, deep_mlp, fourier_grid_numba, linear_numba, mlp_numba, mlp_numpy,
+    from . import (coupling_numba, deep_mlp, fourier_grid_numba, kde_numba, linear_numba, mlp_numba, mlp_numpy,
                    observables_numba, sampling_numba)
     return Ops(
         name="numba", xp=np,
@@ -93,6 +101,7 @@ def _numba() -> Ops:
         deep_grad_x=deep_mlp.deep_grad_x,
         deep_forward=deep_mlp.deep_forward,
         **_linear(linear_numba, fourier_grid_numba),
+        **_kde(kde_numba),
     )
 
 

@@ -12,11 +12,13 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_linear_and_other_op_benchmarks_agree_with_the_reference(dtype):
+    import bench_kde
     import bench_linear
     import bench_ops
     rows = (bench_ops.bench(B=2, N=20, W=32, dtype=dtype, min_time=0.001)
             + bench_linear.bench(B=2, dtype=dtype, min_time=0.001, big=False)
-            + bench_linear.bench_fourier(B=2, dtype=dtype, min_time=0.001))
+            + bench_linear.bench_fourier(B=2, dtype=dtype, min_time=0.001)
+            + bench_kde.bench(B=2, dtype=dtype, min_time=0.001, big=False))
     assert rows and all(r.get("ok") is True for r in rows), [r for r in rows if r.get("ok") is not True]
     assert all(r["s_per_run_step"] > 0 for r in rows)
     assert {r["backend"] for r in rows} >= {"numpy", "numba", "numpy (separable)", "numba (separable)"}

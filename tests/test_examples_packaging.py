@@ -16,7 +16,7 @@ EXAMPLES = sorted(glob.glob(os.path.join(ROOT, "examples", "*.toml")))
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=os.path.basename)
 def test_example_configs_run(path):
-    small = ["training.n_iterations=3", "record.every=1"]
+    small = ["training.n_iterations=3", "record.every=1", "record.snapshots=2"]
     if fastgan.load_config(path).generator.init_points is None:      # explicit layouts keep their size
         small += ["generator.n_particles=20", "discriminator.width=16"]
     cfg = fastgan.load_config(path, small)

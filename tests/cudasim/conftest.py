@@ -50,6 +50,7 @@ def tiny_launch(monkeypatch):
         monkeypatch.setitem(launch.GPU_TILE, "trig_samples", sample_tile)
         monkeypatch.setitem(launch.GPU_TILE, "trig_features", unit_tile)
         monkeypatch.setitem(launch.GPU_TILE, "kernel_cols", pair_tile)
+        monkeypatch.setitem(launch.GPU_TILE, "kde_cols", pair_tile)
 
     set_()
     return set_
