@@ -38,7 +38,7 @@ from .errors import BackendError, ConfigError, FastganError  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = ["Config", "ConfigError", "BackendError", "FastganError", "default_config", "from_dict", "load_config",
-           "simulate", "simulate_ensemble", "__version__"]
+           "simulate", "simulate_ensemble", "open_sweep", "__version__"]
 
 
 def _as_config(config) -> Config:
@@ -59,3 +59,10 @@ def simulate_ensemble(configs, backend: str | None = None, progress: bool | None
     """Run several same-shape configurations as one ensemble; returns a list of RunResult."""
     from .engine import simulate_ensemble as _sim
     return _sim([_as_config(c) for c in configs], backend=backend, progress=progress)
+
+
+def open_sweep(out_dir: str):
+    """The sweep in ``out_dir`` (written by ``fastgan sweep``) as an xarray Dataset: the swept axes as
+    named dimensions with their values as coordinates, ``replicate`` and ``time``."""
+    from .sweep_store import open_sweep as _open
+    return _open(out_dir)

@@ -1,4 +1,4 @@
-"""Command line: ``fastgan run | plot | config | info | dirac``.
+"""Command line: ``fastgan run | sweep | status | plot | config | info | dirac``.
 
 Every user error (bad config key or value, existing output, unavailable backend) ends with one
 line ``fastgan: error: ...`` on stderr and exit status 2, before anything is written.
@@ -29,6 +29,16 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--no-plot", action="store_true", help="do not draw the PNG")
     r.add_argument("--plot", dest="png", default=None, help="PNG path (default: the output with .png)")
     r.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+    sw = sub.add_parser("sweep", help="run a phase-diagram sweep into a resumable output folder")
+    sw.add_argument("spec", help="sweep spec (TOML with a [sweep] table)")
+    sw.add_argument("--out", required=True, help="output folder (DIR/sweep.h5 is the consolidated file)")
+    sw.add_argument("--backend", choices=("auto", "numpy", "numba", "cuda"), default=None,
+                    help="execution backend (default: FASTGAN_BACKEND, else the base config's, else auto)")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+    st = sub.add_parser("status", help="print the progress of a sweep folder")
+    st.add_argument("dir", help="sweep output folder")
 
     pl = sub.add_parser("plot", help="draw a run file: snapshots over the discriminator and observables")
     pl.add_argument("run", help="run file written by 'fastgan run'")
@@ -145,7 +155,26 @@ def cmd_dirac(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "plot": cmd_plot, "config": cmd_config, "info": cmd_info, "dirac": cmd_dirac}
+def cmd_sweep(args) -> int:
+    from .sweep import execute, load_spec
+    sw = load_spec(args.spec)
+    out = execute(sw, args.out, backend=args.backend, progress=False if args.quiet else None)
+    if not args.quiet:
+        print(f"sweep {sw.name!r}: {out['runs_computed']} of {out['runs_total']} runs computed now in "
+              f"{out['ensembles']} ensembles [{out['backend']}] ({out['compute_s']:.1f} s compute, "
+              f"{out['plan_s'] + out['write_s'] + out['consolidate_s']:.2f} s planning and writing)")
+        print(f"wrote {os.path.join(args.out, 'sweep.h5')}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from .sweep_store import status
+    print(status(args.dir))
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "plot": cmd_plot, "config": cmd_config, "info": cmd_info, "dirac": cmd_dirac,
+            "sweep": cmd_sweep, "status": cmd_status}
 
 
 def main(argv=None) -> int:

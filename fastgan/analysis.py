@@ -1,0 +1,312 @@
+"""Analysis of phase diagrams (papers/001 Figs. 5, 10-15; SPEC §1.8), pure numpy, float64.
+
+time_average       mean of a recorded observable over the iterations centre + offsets
+                   (the paper: T ± n·20, n = 0..3, i.e. ``PAPER_OFFSETS``)
+default_threshold  (1/2) log K, the mode-collapse threshold for K modes
+locate_crossings   first crossing of a threshold from below along a sorted axis, per row
+phase_boundary     the crossing along one named axis of a 2-D diagram, for each value of the other
+fit_power_law      y = c x^b   as a line in log y vs log x (ReLU boundary, Fig. 5, 14)
+fit_exponential    y = c e^{bx} as a line in log y vs x     (tanh boundary, Fig. 13, 15)
+compare_fits       both fits on the same points, the better one by AIC (both in log-y space)
+bisect_boundary    adaptive bisection of one line x -> metric(x) for the threshold crossing
+bisect_boundaries  the same for several lines in lock-step, one batch (ensemble) per round
+
+Conventions: the metric rises through the threshold along the axis (converged below, collapsed
+above, as MC against g2/g1); a crossing is where metric[i] < threshold <= metric[i + 1].
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+PAPER_OFFSETS = 20 * np.arange(-3, 4)      # records at T ± n·20, n = 0..3 (Figs. 5, 10)
+
+
+def time_average(values, times, centre: int, offsets=PAPER_OFFSETS, nan_policy: str = "propagate") -> np.ndarray:
+    """Mean of values (..., T) over the records at iterations centre + offsets; shape (...).
+
+    times (T,) are the recorded iterations (unique). nan_policy "propagate" (a NaN record gives
+    NaN) or "omit" (NaN records are skipped; NaN only where all are NaN).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    times = np.asarray(times)
+    if times.ndim != 1 or values.ndim < 1 or values.shape[-1] != times.shape[0]:
+        raise ValueError(f"times: shape {times.shape} does not match the last axis of values {values.shape}")
+    if len(np.unique(times)) != len(times):
+        raise ValueError("times: recorded iterations must be unique")
+    if nan_policy not in ("propagate", "omit"):
+        raise ValueError(f"nan_policy: {nan_policy!r} is not 'propagate' or 'omit'")
+    wanted = np.asarray(centre) + np.atleast_1d(np.asarray(offsets))
+    if wanted.ndim != 1 or wanted.size == 0:
+        raise ValueError("offsets: need a non-empty 1-D sequence of iteration offsets")
+    order = np.argsort(times, kind="stable")
+    pos = np.clip(np.searchsorted(times[order], wanted), 0, len(times) - 1)
+    idx = order[pos]
+    missing = wanted[times[idx] != wanted]
+    if missing.size:
+        raise ValueError(f"centre/offsets: iteration(s) {missing.tolist()} not recorded "
+                         f"(records span {times.min()}..{times.max()})")
+    window = values[..., idx]
+    if nan_policy == "propagate":
+        return window.mean(-1)
+    n = np.sum(~np.isnan(window), -1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, np.nansum(window, -1) / n, np.nan)
+
+
+def default_threshold(n_modes: int) -> float:
+    """(1/2) log K: the paper's mode-collapse threshold for K modes (Fig. 5: K = 8)."""
+    if n_modes < 1:
+        raise ValueError(f"n_modes: need at least one mode, got {n_modes}")
+    return 0.5 * math.log(n_modes)
+
+
+def _interp(x0, x1, m0, m1, threshold, log: bool):
+    """x where the line (in x, or in log x) through (x0, m0), (x1, m1) meets threshold."""
+    t = (threshold - m0) / (m1 - m0)
+    if log:
+        return np.exp(np.log(x0) + t * (np.log(x1) - np.log(x0)))
+    return x0 + t * (x1 - x0)
+
+
+def _axis(x, name: str, log: bool) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 1 or x.size < 2 or not np.all(np.isfinite(x)) or np.any(np.diff(x) <= 0):
+        raise ValueError(f"{name}: need a 1-D, finite, strictly increasing axis of >= 2 values")
+    if log and np.any(x <= 0):
+        raise ValueError(f"{name}: a log axis needs positive values")
+    return x
+
+
+def locate_crossings(x, metric, threshold: float, log: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """First upward crossing of threshold along x (n,) for metric (..., n).
+
+    Returns (crossing (...), bracketed (...) bool): crossing interpolated linearly in x (in log x
+    when log=True) between the two samples that bracket it; NaN and False where no pair of samples
+    has metric[i] < threshold <= metric[i + 1] (all below, all above, or NaN).
+    """
+    x = _axis(x, "x", log)
+    metric = np.asarray(metric, dtype=np.float64)
+    if metric.ndim < 1 or metric.shape[-1] != x.size:
+        raise ValueError(f"metric: last axis {metric.shape} does not match x ({x.size},)")
+    if not np.isfinite(threshold):
+        raise ValueError(f"threshold: must be finite, got {threshold}")
+    up = (metric[..., :-1] < threshold) & (metric[..., 1:] >= threshold)
+    bracketed = up.any(-1)
+    i = np.argmax(up, -1)[..., None]
+    m0 = np.take_along_axis(metric, i, -1)[..., 0]
+    m1 = np.take_along_axis(metric, i + 1, -1)[..., 0]
+    with np.errstate(all="ignore"):                      # rows without a crossing are masked below
+        cross = _interp(x[i[..., 0]], x[i[..., 0] + 1], m0, m1, threshold, log)
+    return np.where(bracketed, cross, np.nan), bracketed
+
+
+@dataclass(frozen=True)
+class PhaseBoundary:
+    """The boundary along ``along`` for each value of ``other``: boundary (n_other,), NaN where
+    a row does not cross; bracketed (n_other,) bool."""
+
+    along: str
+    other: str
+    other_values: np.ndarray
+    boundary: np.ndarray
+    bracketed: np.ndarray
+
+
+def phase_boundary(metric, axes: Mapping[str, Sequence[float]], along: str, threshold: float,
+                   log_along: bool = False) -> PhaseBoundary:
+    """Boundary of a 2-D diagram metric (len(A), len(B)) with axes {A: values, B: values} (in the
+    order of metric's axes), located along the axis named ``along`` (e.g. "ratio" for g2/g1)."""
+    names = list(axes)
+    if len(names) != 2:
+        raise ValueError(f"axes: need exactly two named axes, got {names}")
+    if along not in names:
+        raise ValueError(f"along: {along!r} is not one of the axes {names}")
+    metric = np.asarray(metric, dtype=np.float64)
+    shape = tuple(len(axes[n]) for n in names)
+    if metric.shape != shape:
+        raise ValueError(f"metric: shape {metric.shape} does not match the axes {dict(zip(names, shape))}")
+    other = names[1 - names.index(along)]
+    rows = metric if names[1] == along else metric.T
+    boundary, bracketed = locate_crossings(_axis(axes[along], f"axes[{along!r}]", log_along), rows,
+                                           threshold, log=log_along)
+    return PhaseBoundary(along, other, np.asarray(axes[other], dtype=np.float64), boundary, bracketed)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """y = prefactor * x^slope (kind "power") or prefactor * exp(slope x) ("exponential"),
+    fitted as a line in log y. Standard errors: from sigma when given (absolute), else from the
+    residual scatter. chi2_dof: weighted residual chi² per degree of freedom in log y (the residual
+    variance when unweighted); aic: in log-y space, comparable between kinds on the same points."""
+
+    kind: str
+    slope: float
+    slope_stderr: float
+    prefactor: float
+    log_prefactor_stderr: float
+    r2: float
+    chi2_dof: float
+    aic: float
+    n: int
+
+    def __call__(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        return self.prefactor * (x ** self.slope if self.kind == "power" else np.exp(self.slope * x))
+
+
+def _fit_points(x, y, sigma, power: bool):
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"x, y: need 1-D arrays of one shape, got {x.shape} and {y.shape}")
+    s = np.ones_like(y) if sigma is None else np.broadcast_to(np.asarray(sigma, dtype=np.float64), y.shape)
+    ok = np.isfinite(x) & np.isfinite(y) & (y > 0) & np.isfinite(s) & (s > 0)
+    if power:
+        ok &= x > 0
+    return x[ok], y[ok], (None if sigma is None else s[ok])
+
+
+def _fit_line(kind: str, u, y, sigma) -> Fit:
+    """Weighted least squares of log y = a + b u (sigma: absolute errors of y, sigma/y in log y)."""
+    n = u.size
+    if n < 3:
+        raise ValueError(f"x, y: a {kind} fit needs >= 3 finite, positive points, got {n}")
+    if np.ptp(u) == 0:
+        raise ValueError(f"x: a {kind} fit needs at least two distinct x values")
+    v = np.log(y)
+    w = np.ones(n) if sigma is None else (y / sigma) ** 2
+    design = np.stack([np.ones(n), u], -1) * np.sqrt(w)[:, None]
+    coef, *_ = np.linalg.lstsq(design, v * np.sqrt(w), rcond=None)
+    resid = v - coef[0] - coef[1] * u
+    chi2 = float(np.sum(w * resid ** 2))
+    vbar = np.sum(w * v) / np.sum(w)
+    tss = float(np.sum(w * (v - vbar) ** 2))
+    dof = n - 2
+    cov = np.linalg.inv(design.T @ design) * (chi2 / dof if sigma is None else 1.0)
+    aic = (n * math.log(max(chi2, 1e-300) / n) if sigma is None else chi2) + 2 * 2
+    return Fit(kind, float(coef[1]), float(math.sqrt(cov[1, 1])), float(math.exp(coef[0])),
+               float(math.sqrt(cov[0, 0])), 1.0 - chi2 / tss if tss > 0 else 1.0, chi2 / dof, aic, n)
+
+
+def fit_power_law(x, y, sigma=None) -> Fit:
+    """y = c x^b from x (n,), y (n,), optional sigma (n,) absolute errors of y; uses the finite
+    points with x > 0, y > 0 (>= 3 needed)."""
+    x, y, s = _fit_points(x, y, sigma, power=True)
+    return _fit_line("power", np.log(x), y, s)
+
+
+def fit_exponential(x, y, sigma=None) -> Fit:
+    """y = c exp(b x) from x (n,), y (n,), optional sigma (n,) absolute errors of y; uses the
+    finite points with y > 0 (>= 3 needed)."""
+    x, y, s = _fit_points(x, y, sigma, power=False)
+    return _fit_line("exponential", x, y, s)
+
+
+@dataclass(frozen=True)
+class FitComparison:
+    """Both fits on the same points; best = the kind with the lower AIC, delta_aic = |difference|."""
+
+    power: Fit
+    exponential: Fit
+    best: str
+    delta_aic: float
+
+
+def compare_fits(x, y, sigma=None) -> FitComparison:
+    """Power law vs exponential on the points both can use (finite, x > 0, y > 0)."""
+    x, y, s = _fit_points(x, y, sigma, power=True)
+    p, e = _fit_line("power", np.log(x), y, s), _fit_line("exponential", x, y, s)
+    return FitComparison(p, e, "power" if p.aic <= e.aic else "exponential", abs(p.aic - e.aic))
+
+
+class Bisection(NamedTuple):
+    """estimate: the crossing interpolated in the final bracket (in log x when log); bracket
+    (lo, hi) with metric(lo) < threshold <= metric(hi); points [(x, metric)] in evaluation order;
+    converged: the bracket reached tol within max_evals."""
+
+    estimate: float
+    bracket: tuple[float, float]
+    points: list
+    converged: bool
+
+
+def bisect_boundaries(F: Callable[[list], Sequence[float]], lines: Mapping[Hashable, tuple], threshold: float,
+                      tol: float, log: bool = False, max_evals: int = 64) -> tuple[dict, int]:
+    """Bisect several lines in lock-step. lines {line: (lo, hi)} or {line: (lo, hi, metric(lo),
+    metric(hi))} when the endpoint values are known (e.g. from a coarse grid); F([(line, x), ...])
+    returns their metrics as one batch. Each line needs metric(lo) < threshold <= metric(hi) and
+    stops when hi - lo <= tol (hi / lo - 1 <= tol when log) or after max_evals evaluations of it.
+    Returns ({line: Bisection}, total number of evaluations)."""
+    if not (np.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol: must be positive and finite, got {tol}")
+    if not np.isfinite(threshold):
+        raise ValueError(f"threshold: must be finite, got {threshold}")
+    if max_evals < 2:
+        raise ValueError(f"max_evals: need at least 2 (the endpoints), got {max_evals}")
+    state = {}
+    for line, spec in lines.items():
+        if len(spec) not in (2, 4):
+            raise ValueError(f"lines[{line!r}]: need (lo, hi) or (lo, hi, metric_lo, metric_hi), got {spec!r}")
+        lo, hi = float(spec[0]), float(spec[1])
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi) or (log and lo <= 0):
+            raise ValueError(f"lo, hi: line {line!r} needs finite lo < hi{' and lo > 0 for log' if log else ''}, "
+                             f"got ({lo}, {hi})")
+        state[line] = {"lo": lo, "hi": hi, "points": [(lo, float(spec[2])), (hi, float(spec[3]))] if len(spec) == 4
+                       else [], "evals": 0}
+
+    def evaluate(pending):
+        if not pending:
+            return 0
+        got = [float(m) for m in F(list(pending))]
+        if len(got) != len(pending):
+            raise ValueError(f"F: returned {len(got)} metrics for {len(pending)} points")
+        for (line, x), m in zip(pending, got):
+            if math.isnan(m):
+                raise ValueError(f"F: metric is NaN at x={x} on line {line!r}")
+            state[line]["points"].append((x, m))
+            state[line]["evals"] += 1
+        return len(pending)
+
+    total = evaluate([(line, x) for line, s in state.items() if not s["points"] for x in (s["lo"], s["hi"])])
+    for line, s in state.items():
+        (lo, m_lo), (hi, m_hi) = s["points"][:2]
+        if not m_lo < threshold:
+            raise ValueError(f"lo: metric({lo}) = {m_lo} on line {line!r} is not below threshold {threshold}")
+        if not m_hi >= threshold:
+            raise ValueError(f"hi: metric({hi}) = {m_hi} on line {line!r} is below threshold {threshold}")
+        s.update(m_lo=m_lo, m_hi=m_hi)
+
+    def narrow(s):
+        return (s["hi"] / s["lo"] - 1 if log else s["hi"] - s["lo"]) <= tol
+
+    while True:
+        active = [(line, math.sqrt(s["lo"] * s["hi"]) if log else 0.5 * (s["lo"] + s["hi"]))
+                  for line, s in state.items() if not narrow(s) and s["evals"] < max_evals]
+        if not active:
+            break
+        total += evaluate(active)
+        for line, x in active:
+            s = state[line]
+            m = s["points"][-1][1]
+            if m < threshold:
+                s.update(lo=x, m_lo=m)
+            else:
+                s.update(hi=x, m_hi=m)
+    results = {line: Bisection(float(_interp(s["lo"], s["hi"], s["m_lo"], s["m_hi"], threshold, log)),
+                               (s["lo"], s["hi"]), s["points"], narrow(s)) for line, s in state.items()}
+    return results, total
+
+
+def bisect_boundary(f: Callable[[float], float], lo: float, hi: float, threshold: float, tol: float,
+                    log: bool = False, max_evals: int = 64) -> Bisection:
+    """Bisect one line (geometric midpoints when log) for the crossing f(x) = threshold, given
+    f(lo) < threshold <= f(hi); returns (estimate, bracket, points, converged)."""
+    results, _ = bisect_boundaries(lambda pts: [f(x) for _, x in pts], {0: (lo, hi)}, threshold, tol,
+                                   log=log, max_evals=max_evals)
+    return results[0]

@@ -1,0 +1,346 @@
+"""Phase-diagram sweeps: a spec (base config + axes + replicates) turned into runs, packed into
+ensembles, executed, and written to a resumable store (``sweep_store``).
+
+Spec (TOML), the public contract::
+
+    [sweep]
+    name = "relu-phase"
+    replicates = 2                      # seeds training.seed + 0, 1, ... (the same for every grid point)
+    base = "examples/relu.toml"         # a path (relative to the spec file) or an inline [sweep.base] table
+    observables = ["mode_collapse"]     # optional: the scalar observables kept (default: all)
+    max_ensemble = 64                   # optional: runs per ensemble at most
+    memory_mb = 1024                    # optional: state memory per ensemble at most
+    [[sweep.axes]]
+    key = "coupling.ratio"
+    logspace = [-2.0, 0.0, 8]           # or values = [...], linspace / geomspace = [start, stop, count],
+                                        # int_logspace = [start, stop, count] (unique integers, e.g. n_disc)
+    zip = "a"                           # optional: axes with the same label vary together (one dimension)
+
+A run's identity is its config's run id; the sweep's identity (checked when an output folder is
+reused) is its name, its base config and its axis keys: extending an axis's values or the number
+of replicates adds runs to the same sweep.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import ConfigError, from_dict, load_toml, resolved_dict, set_dotted
+from .errors import FastganError
+
+SPEC_KEYS = ("name", "replicates", "base", "axes", "observables", "max_ensemble", "memory_mb")
+AXIS_KEYS = ("key", "values", "linspace", "logspace", "geomspace", "int_logspace", "zip")
+GENERATORS = ("values", "linspace", "logspace", "geomspace", "int_logspace")
+
+
+class SweepError(FastganError):
+    """A bad sweep spec or output folder (one line, exit status 2)."""
+
+
+@dataclass(frozen=True)
+class Axis:
+    key: str
+    values: tuple
+    zip: str | None = None
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of the sweep: its grid index (one entry per dimension), replicate and config."""
+
+    index: tuple
+    replicate: int
+    config: object
+
+    @property
+    def run_id(self) -> str:
+        return self.config.run_id
+
+
+@dataclass
+class Sweep:
+    """A parsed, validated sweep.
+
+    dims: dimension names (an axis key, or the first key of a zip group); coords: {dim: values};
+    extra_coords: {key: (dim, values)} for the other keys of zip groups; runs: every RunSpec.
+    """
+
+    name: str
+    base: dict
+    axes: list
+    replicates: int
+    observables: tuple | None
+    max_ensemble: int
+    memory_mb: float
+    dims: list = field(default_factory=list)
+    coords: dict = field(default_factory=dict)
+    extra_coords: dict = field(default_factory=dict)
+    runs: list = field(default_factory=list)
+
+    @property
+    def identity(self) -> str:
+        """Hash of what makes two specs the same sweep (name, base config, axis keys and grouping)."""
+        base = resolved_dict(from_dict(self.base, check_files=False))
+        base.pop("backend", None)
+        key = json.dumps({"name": self.name, "base": base, "axes": [[a.key, a.zip] for a in self.axes]},
+                         sort_keys=True)
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(len(self.coords[d]) for d in self.dims) + (self.replicates,)
+
+    def spec_json(self) -> str:
+        return json.dumps({"name": self.name, "base": self.base, "replicates": self.replicates,
+                           "axes": [{"key": a.key, "values": list(a.values), "zip": a.zip} for a in self.axes],
+                           "observables": list(self.observables) if self.observables else None,
+                           "max_ensemble": self.max_ensemble, "memory_mb": self.memory_mb}, sort_keys=True)
+
+
+# --------------------------------------------------------------------------- parsing
+
+def _axis_values(i: int, ax: dict) -> tuple:
+    where = f"sweep.axes[{i}]"
+    unknown = [k for k in ax if k not in AXIS_KEYS]
+    if unknown:
+        raise SweepError(f"{where}.{unknown[0]} = {ax[unknown[0]]!r}: unknown axis key (expected one of "
+                         f"{', '.join(AXIS_KEYS)})")
+    if not isinstance(ax.get("key"), str) or not ax["key"]:
+        raise SweepError(f"{where}.key = {ax.get('key')!r}: every axis needs the dotted config key it sweeps")
+    gens = [g for g in GENERATORS if g in ax]
+    if len(gens) != 1:
+        raise SweepError(f"{where} ({ax['key']}): give exactly one of {', '.join(GENERATORS)}")
+    g, v = gens[0], ax[gens[0]]
+    if g == "values":
+        if not isinstance(v, list) or not v:
+            raise SweepError(f"{where}.values = {v!r}: expected a non-empty list")
+        return tuple(v)
+    if (not isinstance(v, list) or len(v) != 3 or not all(isinstance(t, (int, float)) and not isinstance(t, bool)
+                                                          for t in v) or int(v[2]) != v[2]):
+        raise SweepError(f"{where}.{g} = {v!r}: expected [start, stop, count]")
+    a, b, n = float(v[0]), float(v[1]), int(v[2])
+    if n < 1:
+        raise SweepError(f"{where}.{g} = {v!r}: the count must be >= 1 (an empty axis)")
+    if g == "linspace":
+        out = np.linspace(a, b, n)
+    elif g == "logspace":
+        out = np.logspace(a, b, n)
+    else:
+        if a <= 0 or b <= 0:
+            raise SweepError(f"{where}.{g} = {v!r}: start and stop must be > 0")
+        out = np.geomspace(a, b, n)
+        if g == "int_logspace":
+            return tuple(int(t) for t in np.unique(np.round(out).astype(np.int64)))
+    return tuple(float(t) for t in out)
+
+
+def _int_field(spec, key, default, lo):
+    v = spec.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+        raise SweepError(f"sweep.{key} = {v!r}: expected an integer >= {lo}")
+    return v
+
+
+def parse_spec(data: dict, spec_dir: str = ".") -> Sweep:
+    """Validate a spec mapping (the TOML document) into a :class:`Sweep` with its runs."""
+    if not isinstance(data, dict) or set(data) != {"sweep"} or not isinstance(data["sweep"], dict):
+        extra = [k for k in (data if isinstance(data, dict) else {}) if k != "sweep"]
+        raise SweepError(f"{extra[0] if extra else 'sweep'}: a sweep spec is one [sweep] table "
+                         "(with [[sweep.axes]] and an optional [sweep.base])")
+    s = data["sweep"]
+    unknown = [k for k in s if k not in SPEC_KEYS]
+    if unknown:
+        raise SweepError(f"sweep.{unknown[0]} = {s[unknown[0]]!r}: unknown key (expected one of {', '.join(SPEC_KEYS)})")
+    name = s.get("name", "sweep")
+    if not isinstance(name, str) or not name:
+        raise SweepError(f"sweep.name = {name!r}: expected a non-empty string")
+    replicates = _int_field(s, "replicates", 1, 1)
+    max_ensemble = _int_field(s, "max_ensemble", 64, 1)
+    memory_mb = s.get("memory_mb", 1024)
+    if isinstance(memory_mb, bool) or not isinstance(memory_mb, (int, float)) or not memory_mb > 0:
+        raise SweepError(f"sweep.memory_mb = {memory_mb!r}: expected a number > 0")
+    base = s.get("base", {})
+    if isinstance(base, str):
+        path = base if os.path.isabs(base) else os.path.join(spec_dir, base)
+        if not os.path.isfile(path) and os.path.isfile(base):
+            path = base
+        if not os.path.isfile(path):
+            raise SweepError(f"sweep.base = {base!r}: file not found")
+        base = load_toml(path)
+    if not isinstance(base, dict):
+        raise SweepError(f"sweep.base = {base!r}: expected a config file path or an inline table")
+    obs = s.get("observables")
+    if obs is not None and (not isinstance(obs, list) or not obs or not all(isinstance(o, str) for o in obs)):
+        raise SweepError(f"sweep.observables = {obs!r}: expected a non-empty list of observable names")
+    axes_in = s.get("axes")
+    if not isinstance(axes_in, list) or not axes_in:
+        raise SweepError("sweep.axes: a sweep needs at least one [[sweep.axes]] table")
+    axes = []
+    for i, ax in enumerate(axes_in):
+        if not isinstance(ax, dict):
+            raise SweepError(f"sweep.axes[{i}] = {ax!r}: expected a table")
+        z = ax.get("zip")
+        if z is not None and not isinstance(z, str):
+            raise SweepError(f"sweep.axes[{i}].zip = {z!r}: expected a label (string)")
+        axes.append(Axis(ax.get("key"), _axis_values(i, ax), z))
+    keys = [a.key for a in axes]
+    dup = [k for k in keys if keys.count(k) > 1]
+    if dup:
+        raise SweepError(f"sweep.axes: key {dup[0]!r} is swept twice")
+    if "training.seed" in keys and replicates > 1:
+        raise SweepError("sweep.replicates: replicates derive training.seed; do not also sweep it")
+    sw = Sweep(name=name, base=base, axes=axes, replicates=replicates, observables=tuple(obs) if obs else None,
+               max_ensemble=max_ensemble, memory_mb=float(memory_mb))
+    _build(sw)
+    return sw
+
+
+def load_spec(path: str) -> Sweep:
+    try:
+        data = load_toml(path)
+    except ConfigError as exc:
+        raise SweepError(str(exc).replace("config = ", "spec = ")) from None
+    return parse_spec(data, os.path.dirname(os.path.abspath(path)))
+
+
+def _groups(axes):
+    """Dimensions: [(dim name, [axes])], zip groups merged in order of first appearance."""
+    out, seen = [], {}
+    for a in axes:
+        if a.zip is None:
+            out.append((a.key, [a]))
+        elif a.zip in seen:
+            seen[a.zip][1].append(a)
+        else:
+            seen[a.zip] = (a.key, [a])
+            out.append(seen[a.zip])
+    for dim, members in out:
+        lens = {len(m.values) for m in members}
+        if len(lens) > 1:
+            raise SweepError(f"sweep.axes: zipped axes {', '.join(m.key for m in members)} have different lengths "
+                             f"{sorted(lens)}")
+    return out
+
+
+def _build(sw: Sweep) -> None:
+    groups = _groups(sw.axes)
+    sw.dims = [d for d, _ in groups]
+    sw.coords = {d: members[0].values for d, members in groups}
+    sw.extra_coords = {m.key: (d, m.values) for d, members in groups for m in members[1:]}
+    base_seed = int(sw.base.get("training", {}).get("seed", 0)) if isinstance(sw.base.get("training"), dict) else 0
+    shape = [len(sw.coords[d]) for d in sw.dims]
+    for index in itertools.product(*[range(n) for n in shape]):
+        for rep in range(sw.replicates):
+            d = json.loads(json.dumps(sw.base))
+            for (dim, members), i in zip(groups, index):
+                for m in members:
+                    _set(d, m.key, m.values[i])
+            if sw.replicates > 1 or "training.seed" not in sw.coords:
+                _set(d, "training.seed", base_seed + rep)
+            try:
+                cfg = from_dict(d)
+            except ConfigError as exc:
+                where = ", ".join(f"{dim} = {sw.coords[dim][i]!r}" for dim, i in zip(sw.dims, index))
+                raise SweepError(f"{exc} (at {where})") from None
+            sw.runs.append(RunSpec(tuple(index), rep, cfg))
+
+
+def _set(d, key, value):
+    try:
+        set_dotted(d, key, value)
+    except ConfigError as exc:
+        raise SweepError(str(exc)) from None
+
+
+# --------------------------------------------------------------------------- planning
+
+def plan(runs: list, max_ensemble: int = 64, memory_mb: float = 1024) -> list[list]:
+    """Ensembles (lists of RunSpec): runs grouped by shape, sorted by n_disc within a group so that
+    similar costs share an ensemble (a run skips sub-steps beyond its own n_disc: little masked
+    work), chunked by ``max_ensemble`` and by state memory (``memory_mb``)."""
+    from .engine import ensemble_memory_bytes, shape_key
+    groups: dict = {}
+    for r in runs:
+        groups.setdefault(shape_key(r.config), []).append(r)
+    out = []
+    for members in groups.values():
+        members.sort(key=lambda r: (resolved_dict(r.config)["training"]["n_disc"], r.index, r.replicate))
+        per_run = max(1, ensemble_memory_bytes(members[0].config))
+        size = max(1, min(max_ensemble, int(memory_mb * 2 ** 20 // per_run)))
+        out += [members[i:i + size] for i in range(0, len(members), size)]
+    return out
+
+
+def cost(ensemble: list) -> float:
+    """Relative cost of an ensemble: run-iterations weighted by the discriminator steps."""
+    out = 0.0
+    for r in ensemble:
+        t = resolved_dict(r.config)["training"]
+        out += t["n_iterations"] * (1 + t["n_disc"])
+    return out
+
+
+def ensemble_id(ensemble: list) -> str:
+    return hashlib.sha256("".join(sorted(r.run_id for r in ensemble)).encode()).hexdigest()[:16]
+
+
+def missing(sw: Sweep, done: set) -> list:
+    """Runs of the sweep whose results are not stored yet (each run id once)."""
+    seen, out = set(done), []
+    for r in sw.runs:
+        if r.run_id not in seen:
+            seen.add(r.run_id)
+            out.append(r)
+    return out
+
+
+def run_ensemble(configs: list, backend: str | None) -> list[dict]:
+    """Compute one ensemble and return plain arrays per run (what a worker sends back)."""
+    from .engine import simulate_ensemble
+    results = simulate_ensemble(configs, backend=backend, progress=False)
+    return [{"run_id": r.config.run_id, "time": r.time, "observables": r.observables,
+             "diverged": r.diverged, "diverged_at": r.diverged_at, "provenance": r.provenance} for r in results]
+
+
+def execute(sw: Sweep, out_dir: str, backend: str | None = None, progress: bool | None = None) -> dict:
+    """Run every missing run of ``sw`` into the store at ``out_dir`` (inline executor) and rebuild the
+    consolidated file. Returns counts and timings."""
+    import time
+
+    from . import backend as backend_mod
+    from .progress import Progress
+    from .store import git_commit, package_version
+    from .sweep_store import SweepStore
+
+    store = SweepStore(out_dir, sw)
+    store.prepare()
+    t0 = time.perf_counter()
+    todo = missing(sw, set(store.completed()))
+    ensembles = plan(todo, sw.max_ensemble, sw.memory_mb)
+    be = backend_mod.resolve(backend, sw.runs[0].config.backend)
+    steps = sum(resolved_dict(r.config)["training"]["n_iterations"] for r in todo)
+    t_plan = time.perf_counter() - t0
+    t_compute = t_write = 0.0
+    with Progress(len(todo), unit="runs", desc=sw.name, scale=steps / max(1, len(todo)), scale_unit="run-steps",
+                  enabled=progress) as bar:
+        for ens in ensembles:
+            t1 = time.perf_counter()
+            results = run_ensemble([r.config for r in ens], be)
+            t2 = time.perf_counter()
+            store.write_part(ensemble_id(ens), results, {"backend": be, "compute_s": t2 - t1,
+                                                           "fastgan_version": package_version(),
+                                                           "git_commit": git_commit()})
+            t_compute += t2 - t1
+            t_write += time.perf_counter() - t2
+            bar.update(len(ens))
+    t3 = time.perf_counter()
+    store.consolidate()
+    t_cons = time.perf_counter() - t3
+    return {"runs_total": len(sw.runs), "runs_computed": len(todo), "ensembles": len(ensembles), "backend": be,
+            "plan_s": t_plan, "compute_s": t_compute, "write_s": t_write, "consolidate_s": t_cons}

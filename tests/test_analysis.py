@@ -1,0 +1,233 @@
+"""Phase-diagram analysis (fastgan.analysis, SPEC §1.8): time averages, threshold crossings,
+power-law / exponential boundary fits and adaptive bisection, on synthetic data with known answers."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from fastgan.analysis import (PAPER_OFFSETS, bisect_boundaries, bisect_boundary, compare_fits, default_threshold,
+                              fit_exponential, fit_power_law, locate_crossings, phase_boundary, time_average)
+
+THR = default_threshold(8)
+
+
+def _step(r, b, width=0.4):
+    """A smooth MC-like step in log r from 0 to log 8, crossing (1/2) log 8 exactly at r = b."""
+    return math.log(8) * 0.5 * (1 + np.tanh((np.log(r) - np.log(b)) / width))
+
+
+# --- time_average ------------------------------------------------------------------------------
+
+def test_time_average_window_and_missing_iteration():
+    times = np.arange(0, 5101, 20)
+    values = np.stack([times * 1.0, times ** 2 * 1.0])           # (2, T)
+    avg = time_average(values, times, 5000)                      # 5000 ± n·20, n = 0..3
+    np.testing.assert_allclose(avg, [5000.0, np.mean((5000 + PAPER_OFFSETS) ** 2.0)])
+    np.testing.assert_allclose(time_average(values[0], times, 100, offsets=[0]), 100.0)
+    with pytest.raises(ValueError, match=r"\[5120\] not recorded"):
+        time_average(values, times, 5060)
+    with pytest.raises(ValueError, match="not recorded"):
+        time_average(values, times, 5000, offsets=[-10, 0, 10])
+    with pytest.raises(ValueError, match="times"):
+        time_average(values, times[:-1], 5000)
+    with pytest.raises(ValueError, match="nan_policy"):
+        time_average(values, times, 5000, nan_policy="drop")
+
+
+def test_time_average_nan_policy():
+    times = np.array([40, 0, 20, 60])                            # unsorted records are fine
+    values = np.array([[3.0, 0.0, np.nan, 5.0], [np.nan, 1.0, np.nan, np.nan]])
+    assert np.all(np.isnan(time_average(values, times, 20, offsets=[-20, 0, 20])))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                            # no "mean of empty slice"
+        out = time_average(values, times, 20, offsets=[-20, 0, 20, 40], nan_policy="omit")
+    np.testing.assert_allclose(out, [(0 + 3 + 5) / 3, 1.0])
+    assert np.isnan(time_average(values[1], times, 40, offsets=[-20, 0], nan_policy="omit"))
+
+
+# --- crossings and the phase boundary ----------------------------------------------------------
+
+def test_locate_crossings_linear_and_log():
+    x = np.array([1.0, 2.0, 4.0, 8.0])
+    rows = np.array([[0.0, 0.5, 1.5, 2.0],         # crosses 1.0 between 2 and 4
+                     [0.0, 0.2, 0.3, 0.4],         # never reaches it
+                     [1.2, 1.5, 2.0, 3.0],         # already above at the start: no upward crossing
+                     [0.0, 1.0, 0.0, 2.0],         # touches exactly at x = 2 (first crossing)
+                     [0.0, np.nan, 2.0, 2.0]])     # a NaN next to the jump hides it
+    c, ok = locate_crossings(x, rows, 1.0)
+    np.testing.assert_allclose(c, [3.0, np.nan, np.nan, 2.0, np.nan])
+    np.testing.assert_array_equal(ok, [True, False, False, True, False])
+    c_log, _ = locate_crossings(x, rows[0], 1.0, log=True)
+    np.testing.assert_allclose(c_log, 2.0 * 2.0 ** 0.5)          # halfway in log x
+    c_hi, _ = locate_crossings(x, rows[:1], 1.75)                 # between 4 and 8
+    np.testing.assert_allclose(c_hi, [6.0])
+    with pytest.raises(ValueError, match="x"):
+        locate_crossings([1.0, 3.0, 2.0, 4.0], rows, 1.0)
+    with pytest.raises(ValueError, match="x"):
+        locate_crossings([0.0, 1.0, 2.0, 3.0], rows, 1.0, log=True)
+    with pytest.raises(ValueError, match="metric"):
+        locate_crossings(x, rows[:, :3], 1.0)
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_phase_boundary_recovers_power_law(transpose):
+    n_disc = np.arange(1, 11, dtype=float)
+    ratio = np.geomspace(1e-3, 1.0, 61)
+    truth = 0.02 * n_disc ** 1.5
+    metric = _step(ratio[None, :], truth[:, None])                # (n_disc, ratio)
+    axes = {"n_disc": n_disc, "ratio": ratio}
+    if transpose:
+        metric, axes = metric.T, {"ratio": ratio, "n_disc": n_disc}
+    pb = phase_boundary(metric, axes, along="ratio", threshold=THR, log_along=True)
+    assert (pb.along, pb.other) == ("ratio", "n_disc")
+    np.testing.assert_array_equal(pb.other_values, n_disc)
+    assert pb.bracketed.all()
+    np.testing.assert_allclose(pb.boundary, truth, rtol=0.01)
+    fit = fit_power_law(pb.other_values, pb.boundary)
+    assert abs(fit.slope - 1.5) < 0.01 and abs(fit.prefactor - 0.02) < 0.001
+
+
+def test_phase_boundary_unbracketed_rows_and_errors():
+    ratio = np.geomspace(1e-2, 1.0, 21)
+    n_disc = np.array([1.0, 2.0, 3.0])
+    metric = _step(ratio[None, :], np.array([[1e-4], [0.1], [10.0]]))
+    pb = phase_boundary(metric, {"n_disc": n_disc, "ratio": ratio}, "ratio", THR, log_along=True)
+    np.testing.assert_array_equal(pb.bracketed, [False, True, False])
+    assert np.isnan(pb.boundary[[0, 2]]).all() and abs(pb.boundary[1] - 0.1) < 2e-3
+    with pytest.raises(ValueError, match="along"):
+        phase_boundary(metric, {"n_disc": n_disc, "ratio": ratio}, "alpha_d", THR)
+    with pytest.raises(ValueError, match="metric"):
+        phase_boundary(metric.T, {"n_disc": n_disc, "ratio": ratio}, "ratio", THR)
+    with pytest.raises(ValueError, match="axes"):
+        phase_boundary(metric, {"ratio": ratio}, "ratio", THR)
+    with pytest.raises(ValueError, match="n_modes"):
+        default_threshold(0)
+
+
+# --- fits --------------------------------------------------------------------------------------
+
+def test_fits_exact_and_noisy():
+    n = np.arange(1, 9, dtype=float)
+    rng = np.random.default_rng(1234)
+    noise = np.exp(0.03 * rng.standard_normal(n.size))
+    power = 0.02 * n ** 4.90                                      # Fig. 14's slope
+    expo = 0.01 * np.exp(1.86 * n)                                # Fig. 15's slope
+    p, e = fit_power_law(n, power), fit_exponential(n, expo)
+    assert abs(p.slope - 4.90) < 1e-9 and abs(p.prefactor - 0.02) < 1e-12 and p.r2 == pytest.approx(1.0)
+    assert abs(e.slope - 1.86) < 1e-9 and abs(e.prefactor - 0.01) < 1e-12 and p.n == e.n == 8
+    np.testing.assert_allclose(p(n), power)
+    np.testing.assert_allclose(e(n), expo)
+    p, e = fit_power_law(n, power * noise), fit_exponential(n, expo * noise)
+    assert abs(p.slope / 4.90 - 1) < 0.05 and abs(e.slope / 1.86 - 1) < 0.05
+    assert 0 < p.slope_stderr < 0.2 and 0 < e.slope_stderr < 0.1 and p.r2 > 0.99 and e.r2 > 0.99
+    assert abs(p.slope - 4.90) < 4 * p.slope_stderr and abs(e.slope - 1.86) < 4 * e.slope_stderr
+    assert compare_fits(n, power * noise).best == "power"
+    assert compare_fits(n, expo * noise).best == "exponential"
+    cmp = compare_fits(n, 0.02 * n ** 1.5 * noise)               # the shallow boundary of Fig. 5-like data
+    assert cmp.best == "power" and cmp.delta_aic > 5 and cmp.power.aic < cmp.exponential.aic
+
+
+def test_fit_sigma_weights_and_stderr_shrinks():
+    rng = np.random.default_rng(7)
+
+    def slope_err(m, reps=20):                                    # mean over realisations: ~ 1/sqrt(m)
+        x = np.geomspace(1, 10, m)
+        return np.mean([fit_power_law(x, 0.02 * x ** 1.5 * np.exp(0.05 * rng.standard_normal(m))).slope_stderr
+                        for _ in range(reps)])
+
+    assert slope_err(64) < 0.6 * slope_err(8)
+    x = np.arange(1, 9, dtype=float)
+    y = 0.02 * x ** 1.5
+    y_bad = y.copy()
+    y_bad[-1] *= 3                                                # an outlier with a large error bar
+    sigma = 0.01 * y
+    sigma[-1] = 100 * y_bad[-1]
+    weighted = fit_power_law(x, y_bad, sigma=sigma)
+    assert abs(weighted.slope - 1.5) < 0.01 < abs(fit_power_law(x, y_bad).slope - 1.5)
+    # absolute sigma: stderr scales with sigma; chi2/dof ~ 0 for exact data
+    exact = fit_power_law(x, y, sigma=0.01 * y)
+    assert exact.chi2_dof < 1e-20
+    assert fit_power_law(x, y, sigma=0.02 * y).slope_stderr == pytest.approx(2 * exact.slope_stderr)
+
+
+def test_fit_point_selection_and_errors():
+    x = np.array([1.0, 2.0, 3.0, 4.0, 0.0, 5.0])
+    y = np.array([1.0, 4.0, 9.0, 16.0, 1.0, np.nan])             # x = 0 dropped (power), NaN dropped
+    assert fit_power_law(x, y).n == 4 and fit_exponential(x, y).n == 5
+    assert compare_fits(x, y).exponential.n == 4                   # the same points for both
+    with pytest.raises(ValueError, match="x, y.*3"):
+        fit_power_law([1.0, 2.0, 3.0], [1.0, -1.0, 2.0])
+    with pytest.raises(ValueError, match="x, y"):
+        fit_exponential([1.0, 2.0, 3.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="x"):
+        fit_exponential([2.0, 2.0, 2.0], [1.0, 2.0, 3.0])
+
+
+# --- bisection ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("log", [False, True])
+def test_bisect_boundary_finds_crossing_cheaply(log):
+    b, lo, hi, tol = 0.0637, 1e-3, 1.0, 1e-3
+    calls = []
+
+    def f(r):
+        calls.append(r)
+        return float(_step(r, b))
+
+    res = bisect_boundary(f, lo, hi, THR, tol, log=log)
+    est, (blo, bhi), points, converged = res
+    assert converged and blo < b <= bhi and len(points) == len(calls)
+    if log:
+        assert bhi / blo - 1 <= tol and abs(est / b - 1) <= tol
+        bound = math.ceil(math.log2(math.log(hi / lo) / math.log1p(tol))) + 2
+    else:
+        assert bhi - blo <= tol and abs(est - b) <= tol
+        bound = math.ceil(math.log2((hi - lo) / tol)) + 2
+    assert len(calls) <= bound and len(calls) < (hi - lo) / tol / 50     # vs a grid at resolution tol
+    short = bisect_boundary(f, lo, hi, THR, tol, log=log, max_evals=5)
+    assert not short.converged and len(short.points) == 5 and short.bracket[0] < b <= short.bracket[1]
+
+
+def test_bisect_lockstep_matches_independent():
+    truth = {n: 0.02 * n ** 1.5 for n in (1, 2, 4, 6, 8)}
+    batches = []
+
+    def F(points):
+        batches.append(len(points))
+        return [float(_step(x, truth[line])) for line, x in points]
+
+    lines = {n: (1e-3, 1.0) for n in truth}
+    lines[8] = (0.1, 1.0, float(_step(0.1, truth[8])), float(_step(1.0, truth[8])))   # known endpoints
+    res, total = bisect_boundaries(F, lines, THR, 1e-3, log=True)
+    assert total == sum(batches) == sum(len(r.points) for r in res.values()) - 2
+    assert len(batches) == max(len(r.points) for r in res.values()) - 1        # endpoints in one batch
+    for n, (lo, hi, *_) in lines.items():
+        single = bisect_boundary(lambda r, n=n: float(_step(r, truth[n])), lo, hi, THR, 1e-3, log=True)
+        assert res[n].estimate == single.estimate and res[n].bracket == single.bracket
+        assert abs(res[n].estimate / truth[n] - 1) < 1e-3
+
+
+def test_bisect_bad_arguments():
+    def f(r):
+        return float(_step(r, 0.1))
+
+    with pytest.raises(ValueError, match="lo: metric"):
+        bisect_boundary(f, 0.2, 1.0, THR, 1e-3)
+    with pytest.raises(ValueError, match="hi: metric"):
+        bisect_boundary(f, 1e-3, 0.05, THR, 1e-3)
+    with pytest.raises(ValueError, match="lo, hi"):
+        bisect_boundary(f, 1.0, 1e-3, THR, 1e-3)
+    with pytest.raises(ValueError, match="lo, hi"):
+        bisect_boundary(f, 0.0, 1.0, THR, 1e-3, log=True)
+    with pytest.raises(ValueError, match="tol"):
+        bisect_boundary(f, 1e-3, 1.0, THR, 0.0)
+    with pytest.raises(ValueError, match="max_evals"):
+        bisect_boundary(f, 1e-3, 1.0, THR, 1e-3, max_evals=1)
+    with pytest.raises(ValueError, match="F: returned"):
+        bisect_boundaries(lambda pts: [0.0], {0: (1e-3, 1.0), 1: (1e-3, 1.0)}, THR, 1e-3)
+    with pytest.raises(ValueError, match="F: metric is NaN"):
+        bisect_boundary(lambda r: float("nan") if 0.3 < r < 0.7 else f(r), 1e-3, 1.0, THR, 1e-3)
+    with pytest.raises(ValueError, match=r"lines\[0\]"):
+        bisect_boundaries(lambda pts: [], {0: (1.0,)}, THR, 1e-3)

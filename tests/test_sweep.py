@@ -1,0 +1,173 @@
+"""Sweeps: spec parsing and validation, planning, the resumable store, the CLI contract."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import fastgan
+from fastgan.sweep import SweepError, execute, missing, parse_spec, plan
+
+BASE = {"generator": {"n_particles": 12}, "discriminator": {"width": 16},
+        "training": {"n_iterations": 60, "seed": 3}, "record": {"every": 20, "snapshots": 0,
+                                                               "discriminator": False}}
+
+
+def _spec(**kw):
+    s = {"name": "t", "replicates": 2, "base": BASE, "max_ensemble": 64,
+         "axes": [{"key": "coupling.ratio", "values": [0.0, 0.2]},
+                  {"key": "training.n_disc", "values": [1, 3]}]}
+    s.update(kw)
+    return {"sweep": s}
+
+
+def test_axes_generators_zip_and_replicate_seeds():
+    sw = parse_spec(_spec(axes=[{"key": "coupling.ratio", "logspace": [-2, 0, 3]},
+                                {"key": "training.n_disc", "int_logspace": [1, 100, 6]},
+                                {"key": "training.lr_gen", "geomspace": [0.01, 0.04, 3], "zip": "g"},
+                                {"key": "training.lr_disc", "linspace": [0.1, 0.3, 3], "zip": "g"}]))
+    np.testing.assert_allclose(sw.coords["coupling.ratio"], [0.01, 0.1, 1.0])
+    assert sw.coords["training.n_disc"] == (1, 3, 6, 16, 40, 100)
+    assert sw.dims == ["coupling.ratio", "training.n_disc", "training.lr_gen"]
+    assert sw.extra_coords["training.lr_disc"][0] == "training.lr_gen"
+    assert sw.shape == (3, 6, 3, 2) and len(sw.runs) == 3 * 6 * 3 * 2
+    r = sw.runs[-1]
+    assert (r.config.training.lr_gen, r.config.training.lr_disc) == pytest.approx((0.04, 0.3))
+    assert {x.config.training.seed for x in sw.runs} == {3, 4}                   # base seed + replicate
+
+
+@pytest.mark.parametrize("spec,needle", [
+    (_spec(colour="red"), "sweep.colour"),
+    (_spec(replicates=0), "sweep.replicates"),
+    (_spec(axes=[{"key": "coupling.ratio", "values": []}]), "sweep.axes[0].values"),
+    (_spec(axes=[{"key": "coupling.ratio", "linspace": [0, 1, 0]}]), "sweep.axes[0].linspace"),
+    (_spec(axes=[{"key": "coupling.ratio", "values": [0.1, 2.0]}]), "coupling.ratio = 2.0"),
+    (_spec(axes=[{"key": "training.n_dsc", "values": [1]}]), "training.n_dsc"),
+    (_spec(axes=[{"key": "coupling.ratio"}]), "sweep.axes[0]"),
+    (_spec(axes=[{"key": "coupling.ratio", "values": [0.1], "zip": "a"},
+                 {"key": "training.n_disc", "values": [1, 2], "zip": "a"}]), "different lengths"),
+    (_spec(axes=[]), "sweep.axes"),
+])
+def test_bad_specs_name_the_problem(spec, needle):
+    with pytest.raises(SweepError, match=None) as exc:
+        parse_spec(spec)
+    assert needle in str(exc.value) and "\n" not in str(exc.value)
+
+
+def _write_spec(tmp_path, filename="spec.toml", **kw):
+    spec = _spec(**kw)["sweep"]
+    lines = ["[sweep]"] + [f"{k} = {json.dumps(v)}" for k, v in spec.items() if k not in ("axes", "base")]
+    lines += ["[sweep.base]"]
+    for sec, vals in spec["base"].items():
+        lines += [f"[sweep.base.{sec}]"] + [f"{k} = {json.dumps(v)}" for k, v in vals.items()]
+    for ax in spec["axes"]:
+        lines += ["[[sweep.axes]]"] + [f"{k} = {json.dumps(v)}" for k, v in ax.items()]
+    path = tmp_path / filename
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "fastgan", *map(str, args)], capture_output=True, text=True, **kw)
+
+
+def test_cli_errors_leave_the_folder_untouched(tmp_path):
+    spec = _write_spec(tmp_path)
+    out = tmp_path / "out"
+    assert _cli("sweep", spec, "--out", out, "--backend", "numpy", "--quiet").returncode == 0
+    before = {p: os.path.getmtime(os.path.join(dp, p)) for dp, _, fs in os.walk(out) for p in fs}
+    other = _write_spec(tmp_path, "other.toml", name="another")
+    proc = _cli("sweep", other, "--out", out, "--backend", "numpy")
+    assert proc.returncode == 2 and "holds a different sweep" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    bad = _write_spec(tmp_path, "bad.toml", replicates=-1)
+    proc = _cli("sweep", bad, "--out", tmp_path / "new")
+    assert proc.returncode == 2 and "sweep.replicates" in proc.stderr and not (tmp_path / "new").exists()
+    after = {p: os.path.getmtime(os.path.join(dp, p)) for dp, _, fs in os.walk(out) for p in fs}
+    assert before == after
+    st = _cli("status", out)
+    assert st.returncode == 0 and "8/8 runs complete" in st.stdout
+
+
+def _arrays(ds):
+    return {k: ds[k].values for k in ds.data_vars}
+
+
+def _same(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        if a[k].dtype.kind == "f":
+            np.testing.assert_array_equal(a[k], b[k])        # NaN == NaN here, bitwise otherwise
+        else:
+            assert np.array_equal(a[k], b[k]), k
+
+
+def test_results_do_not_depend_on_packing_and_extension_computes_only_new_runs(tmp_path):
+    sw = parse_spec(_spec())
+    full = execute(sw, str(tmp_path / "a"), backend="numba", progress=False)
+    assert full["runs_computed"] == 8 and full["ensembles"] == 1
+    one = parse_spec(_spec(max_ensemble=1))
+    assert len(plan(one.runs, 1)) == 8
+    execute(one, str(tmp_path / "b"), backend="numba", progress=False)
+    _same(_arrays(fastgan.open_sweep(str(tmp_path / "a"))), _arrays(fastgan.open_sweep(str(tmp_path / "b"))))
+    # extend the ratio axis: only its new runs are computed, the old ones are untouched
+    ext = parse_spec(_spec(axes=[{"key": "coupling.ratio", "values": [0.0, 0.2, 0.4]},
+                                 {"key": "training.n_disc", "values": [1, 3]}]))
+    again = execute(ext, str(tmp_path / "a"), backend="numba", progress=False)
+    assert again["runs_computed"] == 4
+    ds = fastgan.open_sweep(str(tmp_path / "a"))
+    assert ds.sizes["coupling.ratio"] == 3 and bool(ds["complete"].all())
+    old = fastgan.open_sweep(str(tmp_path / "b"))
+    np.testing.assert_array_equal(ds["mode_collapse"].sel({"coupling.ratio": [0.0, 0.2]}).values,
+                                  old["mode_collapse"].values)
+    with xr.open_dataset(tmp_path / "a" / "sweep.h5", engine="h5netcdf") as raw:
+        assert list(raw["mode_collapse"].dims) == ["coupling.ratio", "training.n_disc", "replicate", "time"]
+    assert missing(ext, set(ds["run_id"].values.ravel())) == []
+
+
+def test_diverged_runs_are_recorded_and_do_not_stop_the_sweep(tmp_path):
+    sw = parse_spec(_spec(axes=[{"key": "training.lr_gen", "values": [0.01, 1e6]}], replicates=1))
+    execute(sw, str(tmp_path / "d"), backend="numpy", progress=False)
+    ds = fastgan.open_sweep(str(tmp_path / "d"))
+    assert ds["diverged"].values.ravel().tolist() == [False, True]
+    assert ds["diverged_at"].values.ravel()[1] > 0 and bool(ds["complete"].all())
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_then_resume_is_bitwise_identical(tmp_path):
+    base = json.loads(json.dumps(BASE))
+    base["training"]["n_iterations"] = 1500             # ~0.15 s per run: the kills land mid-sweep
+    spec = _write_spec(tmp_path, max_ensemble=1, replicates=3, base=base,
+                       axes=[{"key": "coupling.ratio", "values": [0.0, 0.1, 0.2]},
+                             {"key": "training.n_disc", "values": [1, 2]}])
+    ref_dir, out = tmp_path / "ref", tmp_path / "out"
+    assert _cli("sweep", spec, "--out", ref_dir, "--backend", "numpy", "--quiet").returncode == 0
+    ref = _arrays(fastgan.open_sweep(str(ref_dir)))
+    rng = np.random.default_rng(0)
+    seen = {}                                     # complete part -> mtime: never rewritten
+    counts = []
+    for _ in range(10):
+        proc = subprocess.Popen([sys.executable, "-m", "fastgan", "sweep", str(spec), "--out", str(out),
+                                 "--backend", "numpy", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(float(rng.uniform(0.8, 3.0)))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if (out / "sweep.json").exists():
+            ds = fastgan.open_sweep(str(out))         # the output opens after every kill
+            assert ds.sizes["replicate"] == 3
+        for p in (out / "parts").glob("*.h5") if (out / "parts").exists() else []:
+            m = os.path.getmtime(p)
+            assert seen.setdefault(p.name, m) == m
+        counts.append(len(seen))
+    assert sum(0 < c < 18 for c in counts) >= 3, counts       # the kills did land part-way through
+    assert _cli("sweep", spec, "--out", out, "--backend", "numpy", "--quiet").returncode == 0
+    for p in (out / "parts").glob("*.h5"):
+        if p.name in seen:
+            assert os.path.getmtime(p) == seen[p.name]
+    _same(ref, _arrays(fastgan.open_sweep(str(out))))
+    assert not list(out.glob(".tmp-*")) and not list((out / "parts").glob(".tmp-*"))
