@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--out", required=True, help="output folder (DIR/sweep.h5 is the consolidated file)")
     sw.add_argument("--backend", choices=("auto", "numpy", "numba", "cuda"), default=None,
                     help="execution backend (default: FASTGAN_BACKEND, else the base config's, else auto)")
+    sw.add_argument("--dask", default=None, metavar="ADDRESS|local:N|jobqueue",
+                    help="run ensembles on Dask workers: a scheduler address, a local cluster of N worker "
+                         "processes, or the spec's [sweep.dask] jobqueue cluster (SLURM, SGE, PBS)")
     sw.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
     st = sub.add_parser("status", help="print the progress of a sweep folder")
@@ -158,10 +161,10 @@ def cmd_dirac(args) -> int:
 def cmd_sweep(args) -> int:
     from .sweep import execute, load_spec
     sw = load_spec(args.spec)
-    out = execute(sw, args.out, backend=args.backend, progress=False if args.quiet else None)
+    out = execute(sw, args.out, backend=args.backend, progress=False if args.quiet else None, dask=args.dask)
     if not args.quiet:
         print(f"sweep {sw.name!r}: {out['runs_computed']} of {out['runs_total']} runs computed now in "
-              f"{out['ensembles']} ensembles [{out['backend']}] ({out['compute_s']:.1f} s compute, "
+              f"{out['ensembles']} ensembles [{out['backend']}, {out['executor']}] ({out['compute_s']:.1f} s compute, "
               f"{out['plan_s'] + out['write_s'] + out['consolidate_s']:.2f} s planning and writing)")
         print(f"wrote {os.path.join(args.out, 'sweep.h5')}")
     return 0

@@ -34,7 +34,9 @@ import numpy as np
 from .config import ConfigError, from_dict, load_toml, resolved_dict, set_dotted
 from .errors import FastganError
 
-SPEC_KEYS = ("name", "replicates", "base", "axes", "observables", "max_ensemble", "memory_mb")
+SPEC_KEYS = ("name", "replicates", "base", "axes", "observables", "max_ensemble", "memory_mb", "dask")
+DASK_KEYS = ("jobqueue", "jobs", "cores", "memory", "processes", "walltime", "queue", "account", "job_extra")
+JOBQUEUES = {"slurm": "SLURMCluster", "sge": "SGECluster", "pbs": "PBSCluster"}
 AXIS_KEYS = ("key", "values", "linspace", "logspace", "geomspace", "int_logspace", "zip")
 GENERATORS = ("values", "linspace", "logspace", "geomspace", "int_logspace")
 
@@ -78,6 +80,7 @@ class Sweep:
     observables: tuple | None
     max_ensemble: int
     memory_mb: float
+    dask: dict | None = None
     dims: list = field(default_factory=list)
     coords: dict = field(default_factory=dict)
     extra_coords: dict = field(default_factory=dict)
@@ -196,9 +199,27 @@ def parse_spec(data: dict, spec_dir: str = ".") -> Sweep:
     if "training.seed" in keys and replicates > 1:
         raise SweepError("sweep.replicates: replicates derive training.seed; do not also sweep it")
     sw = Sweep(name=name, base=base, axes=axes, replicates=replicates, observables=tuple(obs) if obs else None,
-               max_ensemble=max_ensemble, memory_mb=float(memory_mb))
+               max_ensemble=max_ensemble, memory_mb=float(memory_mb), dask=_dask_section(s.get("dask")))
     _build(sw)
     return sw
+
+
+def _dask_section(d):
+    """[sweep.dask]: a dask-jobqueue cluster (used with ``--dask jobqueue``)."""
+    if d is None:
+        return None
+    if not isinstance(d, dict):
+        raise SweepError(f"sweep.dask = {d!r}: expected a table")
+    unknown = [k for k in d if k not in DASK_KEYS]
+    if unknown:
+        raise SweepError(f"sweep.dask.{unknown[0]} = {d[unknown[0]]!r}: unknown key (expected one of {', '.join(DASK_KEYS)})")
+    if d.get("jobqueue") not in JOBQUEUES:
+        raise SweepError(f"sweep.dask.jobqueue = {d.get('jobqueue')!r}: expected one of {', '.join(JOBQUEUES)}")
+    for key in ("jobs", "cores", "processes"):
+        v = d.get(key, 1)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise SweepError(f"sweep.dask.{key} = {v!r}: expected an integer >= 1")
+    return dict(d)
 
 
 def load_spec(path: str) -> Sweep:
@@ -308,9 +329,18 @@ def run_ensemble(configs: list, backend: str | None) -> list[dict]:
              "diverged": r.diverged, "diverged_at": r.diverged_at, "provenance": r.provenance} for r in results]
 
 
-def execute(sw: Sweep, out_dir: str, backend: str | None = None, progress: bool | None = None) -> dict:
-    """Run every missing run of ``sw`` into the store at ``out_dir`` (inline executor) and rebuild the
-    consolidated file. Returns counts and timings."""
+def run_ensemble_dicts(config_dicts: list, backend: str | None) -> list[dict]:
+    """``run_ensemble`` from plain config dicts (what is shipped to a Dask worker)."""
+    return run_ensemble([from_dict(d, check_files=False) for d in config_dicts], backend)
+
+
+def execute(sw: Sweep, out_dir: str, backend: str | None = None, progress: bool | None = None,
+            dask: str | None = None) -> dict:
+    """Run every missing run of ``sw`` into the store at ``out_dir`` and rebuild the consolidated file.
+    Inline by default; ``dask`` = a scheduler address, ``local:N`` (a local cluster of N worker
+    processes) or ``jobqueue`` (the spec's [sweep.dask] cluster): workers compute ensembles and
+    return arrays, only this process writes files, and an ensemble lost with a worker is recomputed.
+    Returns counts and timings."""
     import time
 
     from . import backend as backend_mod
@@ -327,20 +357,88 @@ def execute(sw: Sweep, out_dir: str, backend: str | None = None, progress: bool 
     steps = sum(resolved_dict(r.config)["training"]["n_iterations"] for r in todo)
     t_plan = time.perf_counter() - t0
     t_compute = t_write = 0.0
+    meta = {"backend": be, "fastgan_version": package_version(), "git_commit": git_commit()}
     with Progress(len(todo), unit="runs", desc=sw.name, scale=steps / max(1, len(todo)), scale_unit="run-steps",
                   enabled=progress) as bar:
-        for ens in ensembles:
-            t1 = time.perf_counter()
-            results = run_ensemble([r.config for r in ens], be)
+        for ens, results, dt in _results(ensembles, be, dask, sw):
             t2 = time.perf_counter()
-            store.write_part(ensemble_id(ens), results, {"backend": be, "compute_s": t2 - t1,
-                                                           "fastgan_version": package_version(),
-                                                           "git_commit": git_commit()})
-            t_compute += t2 - t1
+            store.write_part(ensemble_id(ens), results, dict(meta, compute_s=dt))
+            t_compute += dt
             t_write += time.perf_counter() - t2
             bar.update(len(ens))
     t3 = time.perf_counter()
     store.consolidate()
     t_cons = time.perf_counter() - t3
     return {"runs_total": len(sw.runs), "runs_computed": len(todo), "ensembles": len(ensembles), "backend": be,
+            "executor": dask or "inline",
             "plan_s": t_plan, "compute_s": t_compute, "write_s": t_write, "consolidate_s": t_cons}
+
+
+def _results(ensembles, backend, dask, sw):
+    """(ensemble, results, compute seconds) as they complete: inline, or from Dask workers."""
+    import time
+    if not dask:
+        for ens in ensembles:
+            t0 = time.perf_counter()
+            yield ens, run_ensemble([r.config for r in ens], backend), time.perf_counter() - t0
+        return
+    client, cleanup = _dask_client(dask, sw)
+    try:
+        from distributed import as_completed
+        futures = {}
+        for ens in ensembles:
+            fut = client.submit(_timed_dicts, [r.config.to_dict() for r in ens], backend, pure=False, retries=3,
+                                key=f"fastgan-{ensemble_id(ens)}")
+            futures[fut] = ens
+        for fut in as_completed(futures):
+            results, dt = fut.result()
+            yield futures[fut], results, dt
+    finally:
+        cleanup()
+
+
+def _timed_dicts(config_dicts, backend):
+    import time
+    t0 = time.perf_counter()
+    out = run_ensemble_dicts(config_dicts, backend)
+    return out, time.perf_counter() - t0
+
+
+def _dask_client(spec: str, sw: Sweep):
+    """(client, cleanup) for ``--dask``: an address, local:N or jobqueue."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise SweepError("--dask: dask.distributed is not installed (pip install 'fastgan[distributed]')") from None
+    if spec.startswith("local:"):
+        try:
+            n = int(spec.split(":", 1)[1])
+            if n < 1:
+                raise ValueError
+        except ValueError:
+            raise SweepError(f"--dask = {spec!r}: expected local:N with N >= 1 workers") from None
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+        return client, lambda: (client.close(), cluster.close())
+    if spec == "jobqueue":
+        if not sw.dask:
+            raise SweepError("--dask = 'jobqueue': the spec has no [sweep.dask] table")
+        try:
+            import dask_jobqueue
+        except ImportError:
+            raise SweepError("--dask = 'jobqueue': dask-jobqueue is not installed (pip install dask-jobqueue)") from None
+        d = dict(sw.dask)
+        cls = getattr(dask_jobqueue, JOBQUEUES[d.pop("jobqueue")])
+        jobs = d.pop("jobs", 1)
+        extra = d.pop("job_extra", None)
+        if extra:
+            d["job_extra_directives"] = list(extra)
+        cluster = cls(**d)
+        cluster.scale(jobs=jobs)
+        client = Client(cluster)
+        return client, lambda: (client.close(), cluster.close())
+    try:
+        client = Client(spec, timeout=30)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise SweepError(f"--dask = {spec!r}: cannot reach the scheduler ({exc})") from None
+    return client, client.close

@@ -1,0 +1,74 @@
+"""Sweeps on Dask: a local cluster gives the inline result bitwise, also when a worker is killed."""
+
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import fastgan
+from fastgan.sweep import execute, parse_spec
+
+distributed = pytest.importorskip("distributed")
+
+BASE = {"generator": {"n_particles": 12}, "discriminator": {"width": 16},
+        "training": {"n_iterations": 1500, "seed": 1}, "record": {"every": 50, "snapshots": 0,
+                                                                "discriminator": False}}
+
+
+def _sweep():
+    return parse_spec({"sweep": {"name": "d", "replicates": 2, "base": BASE, "max_ensemble": 2,
+                                 "axes": [{"key": "coupling.ratio", "values": [0.0, 0.1, 0.3]},
+                                          {"key": "training.n_disc", "values": [1, 2]}]}})
+
+
+def _arrays(path):
+    ds = fastgan.open_sweep(str(path))
+    return {k: ds[k].values for k in ds.data_vars}
+
+
+@pytest.mark.slow
+def test_local_cluster_with_a_killed_worker_matches_inline(tmp_path):
+    ref = execute(_sweep(), str(tmp_path / "inline"), backend="numpy", progress=False)
+    assert ref["runs_computed"] == 12
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    client = distributed.Client(cluster)
+    try:
+        pids = list(client.run(os.getpid).values())
+        killed = []
+
+        parts = tmp_path / "dask" / "parts"
+
+        def kill_one():                                    # as soon as the first ensemble is stored
+            t0 = time.time()
+            while time.time() - t0 < 120 and not (parts.exists() and list(parts.glob("*.h5"))):
+                time.sleep(0.02)
+            os.kill(pids[0], signal.SIGKILL)
+            killed.append(len(list(parts.glob("*.h5"))))
+        t = threading.Thread(target=kill_one)
+        t.start()
+        out = execute(_sweep(), str(tmp_path / "dask"), backend="numpy", progress=False, dask=cluster.scheduler_address)
+        t.join()
+        assert killed and 1 <= killed[0] < 6, killed         # the worker died mid-sweep
+        assert out["executor"] == cluster.scheduler_address and out["runs_computed"] == 12
+    finally:
+        client.close()
+        cluster.close()
+    a, b = _arrays(tmp_path / "inline"), _arrays(tmp_path / "dask")
+    for k in a:
+        if a[k].dtype.kind == "f":
+            np.testing.assert_array_equal(a[k], b[k])
+        else:
+            assert np.array_equal(a[k], b[k]), k
+
+
+def test_local_n_executor_and_bad_dask_argument(tmp_path):
+    out = execute(_sweep(), str(tmp_path / "l"), backend="numpy", progress=False, dask="local:2")
+    assert out["runs_computed"] == 12 and bool(fastgan.open_sweep(str(tmp_path / "l"))["complete"].all())
+    from fastgan.sweep import SweepError
+    with pytest.raises(SweepError, match="local:N"):
+        execute(_sweep(), str(tmp_path / "m"), backend="numpy", progress=False, dask="local:zero")
+    with pytest.raises(SweepError, match="jobqueue"):
+        execute(_sweep(), str(tmp_path / "n"), backend="numpy", progress=False, dask="jobqueue")
