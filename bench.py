@@ -17,7 +17,9 @@ timed. Printed (and written to JSON with the device, library versions and git co
 3. a whole engine iteration (n_disc = 5 steps, sampling, generator step, observables every 20)
    against five bare discriminator steps;
 4. time per run-step for B = 4 ... 256 and the peak memory relative to the ensemble state;
-5. the performance targets of the backends, linear-discriminator and KDE issues, each marked met /
+5. a 256-run sweep's orchestration overhead (planning, writing parts, consolidating) against its
+   compute;
+6. the performance targets of the backends, linear-discriminator, KDE and sweep issues, each marked met /
    not met (the KDE headline: log-density + gradient at N = M = 1e5 per query, with pykeops's CPU
    backend when installed, and the working memory at N = M = 2e5 in a fresh process).
 Timings are the fastest of several batches (the least noisy estimate on a shared machine).
@@ -45,6 +47,7 @@ from bench_linear import bench_fourier  # noqa: E402
 from bench_kde import bench as bench_kde  # noqa: E402
 from bench_kde import bench_headline as bench_kde_headline  # noqa: E402
 from bench_kde import kde_memory  # noqa: E402
+from bench_sweep import bench_sweep  # noqa: E402
 from bench_ops import bench as bench_ops  # noqa: E402
 from common import environment, matmul_peak_flops  # noqa: E402
 
@@ -200,14 +203,23 @@ def main(argv=None):
             else:
                 print(f"B={r['B']:4d}: {r['s_per_run_step'] * 1e6:8.1f} us/run-step  memory {r['memory_over_state']:.2f}x "
                       f"state ({r['state_bytes'] / 2**20:.1f} MiB + {r['extra_bytes'] / 2**20:.1f} MiB)")
+    sweep = None
+    if "numba" in backends:
+        sweep = bench_sweep(100 if args.quick else 300, "numba")
+        print(f"\n== sweep orchestration (256 runs, numba, {sweep['iterations']} iterations) ==\n"
+              f"compute {sweep['compute_s']:.2f} s in {sweep['ensembles']} ensembles; planning + writing + "
+              f"consolidating {sweep['overhead_s']:.2f} s ({100 * sweep['overhead_fraction']:.1f} %)")
     tg = targets(step, engine, scale) + family_targets(linear, kde_head, mem, mem_sizes)
+    if sweep is not None:
+        tg.append(("sweep orchestration overhead < 5% of compute (256 runs)", sweep["overhead_fraction"] < 0.05,
+                   f"{100 * sweep['overhead_fraction']:.1f}%"))
     print("\n== targets ==")
     for name, ok, val in tg:
         print(f"[{'met' if ok else 'NOT MET'}] {name}: {val}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"environment": env, "peak_flops": peak, "mlp_step": step, "ops": other, "linear_ops": linear, "kde_ops": kde + kde_head,
-                       "kde_memory_bytes": mem,
+                       "kde_memory_bytes": mem, "sweep": sweep,
                        "engine": engine, "scaling": scale,
                        "targets": [{"target": n, "met": bool(o), "value": v} for n, o, v in tg]},
                       fh, indent=1, default=float)

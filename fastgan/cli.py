@@ -43,8 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="print the progress of a sweep folder")
     st.add_argument("dir", help="sweep output folder")
 
-    pl = sub.add_parser("plot", help="draw a run file: snapshots over the discriminator and observables")
-    pl.add_argument("run", help="run file written by 'fastgan run'")
+    pl = sub.add_parser("plot", help="draw a run file (snapshots over the discriminator, observables) or a "
+                                     "sweep folder (phase diagram with its fitted boundary)")
+    pl.add_argument("run", help="run file written by 'fastgan run', or a folder written by 'fastgan sweep'")
     pl.add_argument("--out", default=None, help="PNG path (default: RUN.png)")
     pl.add_argument("--force", action="store_true", help="overwrite an existing PNG")
 
@@ -109,6 +110,15 @@ def cmd_plot(args) -> int:
     from .plots import plot_run
     from .store import OutputExistsError, read_run
 
+    if os.path.isdir(args.run):                        # a sweep folder: the phase diagram
+        from .sweep_plots import plot_sweep
+        from .sweep_store import open_sweep
+        png = args.out or os.path.join(args.run, "phase.png")
+        if os.path.exists(png) and not args.force:
+            raise OutputExistsError(f"--out = {png!r}: file exists (use --force to overwrite)")
+        plot_sweep(open_sweep(args.run), png)
+        print(f"wrote {png}")
+        return 0
     if not os.path.isfile(args.run):
         raise FastganError(f"run = {args.run!r}: file not found")
     png = args.out or _png_for(args.run)

@@ -1,9 +1,9 @@
 """The sweep store: one output folder per sweep, written only by the client.
 
     DIR/sweep.json          the spec (as parsed) and the sweep's identity
-    DIR/parts/<id>.h5       one part per computed ensemble: run_ids (B,), per run time/<i> (T_i,),
-                            observables/<name> rows, diverged, diverged_at; attribute complete = 1
-                            written last. Parts are written under a temporary name and renamed into
+    DIR/parts/<id>.h5       one part per computed ensemble: run_ids (B,), time (T,) (an ensemble
+                            shares its record schedule), observables/<name> (B, T), diverged,
+                            diverged_at (B,); attribute complete = 1 written last. Parts are written under a temporary name and renamed into
                             place, so a crash leaves no file that looks complete.
     DIR/sweep.h5            the consolidated dataset (netCDF-4 / HDF5 with dimension scales, written
                             by xarray): one dimension per swept axis (its values as coordinates),
@@ -108,11 +108,10 @@ class SweepStore:
                 f.create_dataset("run_ids", data=np.array([r["run_id"] for r in results], dtype="S"))
                 f.create_dataset("diverged", data=np.array([r["diverged"] for r in results]))
                 f.create_dataset("diverged_at", data=np.array([r["diverged_at"] for r in results], dtype=np.int64))
-                for i, r in enumerate(results):
-                    g = f.create_group(f"runs/{i}")
-                    g.create_dataset("time", data=r["time"])
-                    for k, v in r["observables"].items():
-                        g.create_dataset(f"observables/{k}", data=np.asarray(v, dtype=np.float64))
+                f.create_dataset("time", data=results[0]["time"])      # an ensemble shares its record schedule
+                for k in results[0]["observables"]:
+                    f.create_dataset(f"observables/{k}", data=np.stack([np.asarray(r["observables"][k], dtype=np.float64)
+                                                                        for r in results]))
                 for k, v in meta.items():
                     f.attrs[k] = v
                 f.attrs["complete"] = 1                  # the completion marker: written last
@@ -129,11 +128,12 @@ class SweepStore:
             with h5py.File(path, "r") as f:
                 self.backends.add(str(f.attrs.get("backend", "")))
                 ids = [r.decode() for r in f["run_ids"][()]]
+                t = f["time"][()]
+                obs = {k: f["observables"][k][()] for k in f.get("observables", {})}
+                div, div_at = f["diverged"][()], f["diverged_at"][()]
                 for i, rid in enumerate(ids):
-                    g = f[f"runs/{i}"]
-                    res[rid] = {"time": g["time"][()],
-                                "observables": {k: g["observables"][k][()] for k in g.get("observables", {})},
-                                "diverged": bool(f["diverged"][i]), "diverged_at": int(f["diverged_at"][i])}
+                    res[rid] = {"time": t, "observables": {k: v[i] for k, v in obs.items()},
+                                "diverged": bool(div[i]), "diverged_at": int(div_at[i])}
         return res
 
     # ------------------------------------------------------------------ consolidated view

@@ -9,9 +9,12 @@ import zipfile
 import pytest
 
 import fastgan
+from fastgan.config import load_toml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EXAMPLES = sorted(glob.glob(os.path.join(ROOT, "examples", "*.toml")))
+ALL_TOML = sorted(glob.glob(os.path.join(ROOT, "examples", "*.toml")))
+SWEEPS = [p for p in ALL_TOML if "sweep" in load_toml(p)]
+EXAMPLES = [p for p in ALL_TOML if p not in SWEEPS]
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=os.path.basename)
@@ -22,6 +25,24 @@ def test_example_configs_run(path):
     cfg = fastgan.load_config(path, small)
     r = fastgan.simulate(cfg, backend="numpy")
     assert r.time[-1] == 3 and not r.diverged
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=os.path.basename)
+def test_example_sweeps_parse_and_run_small(path, tmp_path):
+    from fastgan.sweep import execute, load_spec, parse_spec
+    sw = load_spec(path)
+    assert len(sw.runs) >= 4
+    data = load_toml(path)
+    data["sweep"]["base"]["training"]["n_iterations"] = 3
+    data["sweep"]["base"]["generator"]["n_particles"] = 10
+    data["sweep"]["base"]["discriminator"]["width"] = 8
+    for ax in data["sweep"]["axes"]:
+        gen = [g for g in ("values", "linspace", "logspace", "geomspace", "int_logspace") if g in ax][0]
+        if gen != "values":
+            ax[gen] = ax[gen][:2] + [2]
+    small = parse_spec(data)
+    out = execute(small, str(tmp_path / "s"), backend="numpy", progress=False)
+    assert out["runs_computed"] == len(small.runs)
 
 
 def test_import_fastgan_imports_no_gpu_or_torch():

@@ -171,3 +171,31 @@ def test_sigkill_at_random_moments_then_resume_is_bitwise_identical(tmp_path):
             assert os.path.getmtime(p) == seen[p.name]
     _same(ref, _arrays(fastgan.open_sweep(str(out))))
     assert not list(out.glob(".tmp-*")) and not list((out / "parts").glob(".tmp-*"))
+
+
+def test_phase_diagram_plot_and_boundary_fit(tmp_path):
+    """A synthetic sweep dataset with a known power-law boundary ratio_c(n) = 0.01 n^1.5: the plot's
+    boundary analysis recovers it and picks the power law; the CLI draws a sweep folder."""
+    from fastgan.sweep_plots import boundary, plot_sweep
+    ratios = np.geomspace(1e-3, 1.0, 40)
+    nd = np.array([1, 2, 4, 8, 16])
+    times = np.arange(0, 301, 20)
+    crit = 0.01 * nd ** 1.5
+    mc = 2.0 / (1 + (crit[None, :] / ratios[:, None]) ** 8)              # rises through log(8)/2 near crit
+    data = np.broadcast_to(mc[:, :, None, None], (40, 5, 2, len(times))).copy()
+    dims = ["coupling.ratio", "training.n_disc", "replicate"]
+    spec = json.dumps({"base": {}, "name": "syn"})
+    ds = xr.Dataset({"mode_collapse": (dims + ["time"], data), "diverged": (dims, np.zeros((40, 5, 2), bool))},
+                    coords={"coupling.ratio": ratios, "training.n_disc": nd, "replicate": [0, 1], "time": times},
+                    attrs={"spec": spec, "runs_total": 400, "runs_complete": 400, "sweep_name": "syn"})
+    pb, fits = boundary(ds, 8)
+    thr = np.log(8) / 2
+    want = crit * (2.0 / thr - 1) ** (1 / 8)                              # where mc = thr exactly
+    np.testing.assert_allclose(pb.boundary, want, rtol=0.03)          # log-linear interpolation on 40 points
+    assert fits.best == "power" and fits.power.slope == pytest.approx(1.5, rel=0.05)
+    assert plot_sweep(ds, str(tmp_path / "p.png")) and (tmp_path / "p.png").stat().st_size > 1000
+    spec_path = _write_spec(tmp_path)
+    out = tmp_path / "o"
+    assert _cli("sweep", spec_path, "--out", out, "--backend", "numpy", "--quiet").returncode == 0
+    proc = _cli("plot", out)
+    assert proc.returncode == 0 and (out / "phase.png").exists()
