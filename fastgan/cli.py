@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--dask", default=None, metavar="ADDRESS|local:N|jobqueue",
                     help="run ensembles on Dask workers: a scheduler address, a local cluster of N worker "
                          "processes, or the spec's [sweep.dask] jobqueue cluster (SLURM, SGE, PBS)")
+    sw.add_argument("--refine", action="store_true",
+                    help="locate the phase boundary by bisection along [sweep.refine].axis (default: the first "
+                         "axis) for every point of the others, instead of computing the full grid")
     sw.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
     st = sub.add_parser("status", help="print the progress of a sweep folder")
@@ -169,8 +172,18 @@ def cmd_dirac(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .sweep import execute, load_spec
+    from .sweep import execute, load_spec, refine
     sw = load_spec(args.spec)
+    if args.refine:
+        doc = refine(sw, args.out, backend=args.backend, progress=False if args.quiet else None, dask=args.dask)
+        if not args.quiet:
+            for ln in doc["lines"]:
+                where = ", ".join(f"{k} = {v}" for k, v in ln["coords"].items())
+                print(f"{where}: {doc['axis']} boundary {ln['boundary']:.4g} in [{ln['bracket'][0]:.4g}, "
+                      f"{ln['bracket'][1]:.4g}]{'' if ln['converged'] else ' (not converged)'}")
+            print(f"{doc['runs']} runs evaluated ({doc['runs_computed']} computed now) against {doc['grid_runs']} "
+                  f"for the full grid; wrote {os.path.join(args.out, 'boundary.json')}")
+        return 0
     out = execute(sw, args.out, backend=args.backend, progress=False if args.quiet else None, dask=args.dask)
     if not args.quiet:
         print(f"sweep {sw.name!r}: {out['runs_computed']} of {out['runs_total']} runs computed now in "

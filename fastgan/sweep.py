@@ -34,7 +34,9 @@ import numpy as np
 from .config import ConfigError, from_dict, load_toml, resolved_dict, set_dotted
 from .errors import FastganError
 
-SPEC_KEYS = ("name", "replicates", "base", "axes", "observables", "max_ensemble", "memory_mb", "dask")
+SPEC_KEYS = ("name", "replicates", "base", "axes", "observables", "max_ensemble", "memory_mb", "dask", "refine",
+             "window")
+REFINE_KEYS = ("axis", "metric", "threshold", "tol", "max_evals")
 DASK_KEYS = ("jobqueue", "jobs", "cores", "memory", "processes", "walltime", "queue", "account", "job_extra")
 JOBQUEUES = {"slurm": "SLURMCluster", "sge": "SGECluster", "pbs": "PBSCluster"}
 AXIS_KEYS = ("key", "values", "linspace", "logspace", "geomspace", "int_logspace", "zip")
@@ -81,6 +83,8 @@ class Sweep:
     max_ensemble: int
     memory_mb: float
     dask: dict | None = None
+    refine: dict | None = None
+    window: dict | None = None
     dims: list = field(default_factory=list)
     coords: dict = field(default_factory=dict)
     extra_coords: dict = field(default_factory=dict)
@@ -101,6 +105,7 @@ class Sweep:
 
     def spec_json(self) -> str:
         return json.dumps({"name": self.name, "base": self.base, "replicates": self.replicates,
+                           "refine": self.refine, "window": self.window,
                            "axes": [{"key": a.key, "values": list(a.values), "zip": a.zip} for a in self.axes],
                            "observables": list(self.observables) if self.observables else None,
                            "max_ensemble": self.max_ensemble, "memory_mb": self.memory_mb}, sort_keys=True)
@@ -199,9 +204,50 @@ def parse_spec(data: dict, spec_dir: str = ".") -> Sweep:
     if "training.seed" in keys and replicates > 1:
         raise SweepError("sweep.replicates: replicates derive training.seed; do not also sweep it")
     sw = Sweep(name=name, base=base, axes=axes, replicates=replicates, observables=tuple(obs) if obs else None,
-               max_ensemble=max_ensemble, memory_mb=float(memory_mb), dask=_dask_section(s.get("dask")))
+               max_ensemble=max_ensemble, memory_mb=float(memory_mb), dask=_dask_section(s.get("dask")),
+               refine=_refine_section(s.get("refine"), keys), window=_window_section(s.get("window")))
     _build(sw)
     return sw
+
+
+def _refine_section(d, keys):
+    """[sweep.refine]: the axis bisected by ``--refine`` (default the first), the metric (default
+    mode_collapse), its threshold (default ½ log K), the bracket tolerance (relative on a geometric
+    axis) and the evaluations per line at most."""
+    d = {} if d is None else d
+    if not isinstance(d, dict):
+        raise SweepError(f"sweep.refine = {d!r}: expected a table")
+    unknown = [k for k in d if k not in REFINE_KEYS]
+    if unknown:
+        raise SweepError(f"sweep.refine.{unknown[0]} = {d[unknown[0]]!r}: unknown key (expected one of "
+                         f"{', '.join(REFINE_KEYS)})")
+    out = {"axis": d.get("axis", keys[0]), "metric": d.get("metric", "mode_collapse"),
+           "threshold": d.get("threshold"), "tol": d.get("tol", 0.05), "max_evals": d.get("max_evals", 12)}
+    if out["axis"] not in keys:
+        raise SweepError(f"sweep.refine.axis = {out['axis']!r}: not a swept key ({', '.join(keys)})")
+    for k in ("tol", "threshold"):
+        v = out[k]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or (k == "tol" and not v > 0)):
+            raise SweepError(f"sweep.refine.{k} = {v!r}: expected a {'positive ' if k == 'tol' else ''}number")
+    if isinstance(out["max_evals"], bool) or not isinstance(out["max_evals"], int) or out["max_evals"] < 3:
+        raise SweepError(f"sweep.refine.max_evals = {out['max_evals']!r}: expected an integer >= 3")
+    return out
+
+
+def _window_section(d):
+    """[sweep.window]: the time average T ± offsets (``centre`` default: the latest iteration that
+    has the whole window recorded; ``offsets`` default 20 n, n = -3..3, as papers/001)."""
+    if d is None:
+        return None
+    if not isinstance(d, dict) or any(k not in ("centre", "offsets") for k in d):
+        raise SweepError(f"sweep.window = {d!r}: expected a table with centre and/or offsets")
+    c, offs = d.get("centre"), d.get("offsets")
+    if c is not None and (isinstance(c, bool) or not isinstance(c, int) or c < 0):
+        raise SweepError(f"sweep.window.centre = {c!r}: expected an iteration >= 0")
+    if offs is not None and (not isinstance(offs, list) or not offs or
+                             not all(isinstance(o, int) and not isinstance(o, bool) for o in offs)):
+        raise SweepError(f"sweep.window.offsets = {offs!r}: expected a non-empty list of integers")
+    return {"centre": c, "offsets": offs}
 
 
 def _dask_section(d):
@@ -254,22 +300,26 @@ def _build(sw: Sweep) -> None:
     sw.dims = [d for d, _ in groups]
     sw.coords = {d: members[0].values for d, members in groups}
     sw.extra_coords = {m.key: (d, m.values) for d, members in groups for m in members[1:]}
-    base_seed = int(sw.base.get("training", {}).get("seed", 0)) if isinstance(sw.base.get("training"), dict) else 0
     shape = [len(sw.coords[d]) for d in sw.dims]
     for index in itertools.product(*[range(n) for n in shape]):
+        values = {m.key: m.values[i] for (dim, members), i in zip(groups, index) for m in members}
+        where = ", ".join(f"{dim} = {sw.coords[dim][i]!r}" for dim, i in zip(sw.dims, index))
         for rep in range(sw.replicates):
-            d = json.loads(json.dumps(sw.base))
-            for (dim, members), i in zip(groups, index):
-                for m in members:
-                    _set(d, m.key, m.values[i])
-            if sw.replicates > 1 or "training.seed" not in sw.coords:
-                _set(d, "training.seed", base_seed + rep)
-            try:
-                cfg = from_dict(d)
-            except ConfigError as exc:
-                where = ", ".join(f"{dim} = {sw.coords[dim][i]!r}" for dim, i in zip(sw.dims, index))
-                raise SweepError(f"{exc} (at {where})") from None
-            sw.runs.append(RunSpec(tuple(index), rep, cfg))
+            sw.runs.append(RunSpec(tuple(index), rep, make_config(sw, values, rep, where)))
+
+
+def make_config(sw: Sweep, values: dict, rep: int, where: str = ""):
+    """The config of one run: the base with the swept ``values`` {key: value} and the replicate's seed."""
+    d = json.loads(json.dumps(sw.base))
+    for key, v in values.items():
+        _set(d, key, v)
+    if sw.replicates > 1 or "training.seed" not in values:
+        base_seed = sw.base.get("training", {}).get("seed", 0) if isinstance(sw.base.get("training"), dict) else 0
+        _set(d, "training.seed", int(base_seed) + rep)
+    try:
+        return from_dict(d)
+    except ConfigError as exc:
+        raise SweepError(f"{exc} (at {where})" if where else str(exc)) from None
 
 
 def _set(d, key, value):
@@ -313,8 +363,13 @@ def ensemble_id(ensemble: list) -> str:
 
 def missing(sw: Sweep, done: set) -> list:
     """Runs of the sweep whose results are not stored yet (each run id once)."""
+    return missing_runs(sw.runs, done)
+
+
+def missing_runs(runs: list, done: set) -> list:
+    """The runs whose results are not stored yet (each run id once)."""
     seen, out = set(done), []
-    for r in sw.runs:
+    for r in runs:
         if r.run_id not in seen:
             seen.add(r.run_id)
             out.append(r)
@@ -350,10 +405,23 @@ def execute(sw: Sweep, out_dir: str, backend: str | None = None, progress: bool 
 
     store = SweepStore(out_dir, sw)
     store.prepare()
-    t0 = time.perf_counter()
-    todo = missing(sw, set(store.completed()))
-    ensembles = plan(todo, sw.max_ensemble, sw.memory_mb)
     be = backend_mod.resolve(backend, sw.runs[0].config.backend)
+    out = _compute(sw, store, sw.runs, be, dask, progress)
+    t3 = time.perf_counter()
+    store.consolidate()
+    out.update(runs_total=len(sw.runs), backend=be, executor=dask or "inline", consolidate_s=time.perf_counter() - t3)
+    return out
+
+
+def _compute(sw: Sweep, store, runs: list, be: str, dask, progress) -> dict:
+    """Compute the runs among ``runs`` that the store lacks, writing one part per ensemble."""
+    import time
+
+    from .progress import Progress
+    from .store import git_commit, package_version
+    t0 = time.perf_counter()
+    todo = missing_runs(runs, set(store.completed()))
+    ensembles = plan(todo, sw.max_ensemble, sw.memory_mb)
     steps = sum(resolved_dict(r.config)["training"]["n_iterations"] for r in todo)
     t_plan = time.perf_counter() - t0
     t_compute = t_write = 0.0
@@ -366,12 +434,65 @@ def execute(sw: Sweep, out_dir: str, backend: str | None = None, progress: bool 
             t_compute += dt
             t_write += time.perf_counter() - t2
             bar.update(len(ens))
-    t3 = time.perf_counter()
+    return {"runs_computed": len(todo), "ensembles": len(ensembles), "plan_s": t_plan, "compute_s": t_compute,
+            "write_s": t_write}
+
+
+def refine(sw: Sweep, out_dir: str, backend: str | None = None, progress: bool | None = None,
+           dask: str | None = None) -> dict:
+    """``--refine``: locate the boundary along [sweep.refine].axis by bisection, for every point of the
+    other axes, instead of computing the full grid: each round runs the midpoints of all lines (with
+    their replicates) as ensembles, the metric is averaged over the time window and the replicates.
+    Stored runs are reused (resumable). Writes DIR/boundary.json and returns its content."""
+    import time
+
+    from . import analysis
+    from . import backend as backend_mod
+    from .sweep_store import SweepStore, window_average
+
+    R = sw.refine
+    ax = next(a for a in sw.axes if a.key == R["axis"])
+    if ax.zip is not None:
+        raise SweepError(f"sweep.refine.axis = {ax.key!r}: a zipped axis cannot be bisected alone")
+    store = SweepStore(out_dir, sw)
+    store.prepare()
+    be = backend_mod.resolve(backend, sw.runs[0].config.backend)
+    others = [d for d in sw.dims if d != ax.key]
+    groups = dict(_groups(sw.axes))
+    vals = np.asarray(ax.values, dtype=np.float64)
+    lo, hi = float(vals.min()), float(vals.max())
+    log = bool(lo > 0 and hi / lo >= 10)
+    threshold = R["threshold"]
+    if threshold is None:
+        threshold = analysis.default_threshold(resolved_dict(sw.runs[0].config)["target"]["n_modes"] or 1)
+    lines = list(itertools.product(*[range(len(sw.coords[d])) for d in others]))
+    stats = {"runs_computed": 0, "compute_s": 0.0}
+
+    def runs_at(line, x):
+        values = {m.key: m.values[i] for d, i in zip(others, line) for m in groups[d]}
+        values[ax.key] = type(ax.values[0])(x) if isinstance(ax.values[0], int) else float(x)
+        return [RunSpec((line, x), rep, make_config(sw, values, rep)) for rep in range(sw.replicates)]
+
+    def F(points):
+        batch = [runs_at(line, x) for line, x in points]
+        got = _compute(sw, store, [r for b in batch for r in b], be, dask, progress)
+        stats["runs_computed"] += got["runs_computed"]
+        stats["compute_s"] += got["compute_s"]
+        res = store.read_results()
+        return [float(np.mean([window_average(res[r.run_id], R["metric"], sw.window) for r in b])) for b in batch]
+
+    t0 = time.perf_counter()
+    found, n_evals = analysis.bisect_boundaries(F, {line: (lo, hi) for line in lines}, threshold, R["tol"], log,
+                                                R["max_evals"])
+    doc = {"axis": ax.key, "metric": R["metric"], "threshold": threshold, "tol": R["tol"], "log": log,
+           "other_axes": others, "evaluations": n_evals, "runs": n_evals * sw.replicates,
+           "grid_runs": len(sw.runs), "seconds": time.perf_counter() - t0, **stats,
+           "lines": [{"coords": {d: sw.coords[d][i] for d, i in zip(others, line)}, "boundary": b.estimate,
+                      "bracket": list(b.bracket), "converged": bool(b.converged),
+                      "points": [[float(x), float(m)] for x, m in b.points]} for line, b in found.items()]}
+    store.write_json("boundary.json", doc)
     store.consolidate()
-    t_cons = time.perf_counter() - t3
-    return {"runs_total": len(sw.runs), "runs_computed": len(todo), "ensembles": len(ensembles), "backend": be,
-            "executor": dask or "inline",
-            "plan_s": t_plan, "compute_s": t_compute, "write_s": t_write, "consolidate_s": t_cons}
+    return doc
 
 
 def _results(ensembles, backend, dask, sw):

@@ -13,11 +13,11 @@ import numpy as np
 from . import analysis
 
 
-def window(times: np.ndarray, every: int = 20, n: int = 3) -> tuple[int, np.ndarray]:
-    """(centre, offsets) of the paper's T ± n·every average, with T the latest recorded iteration
-    that has n records on both sides; else the last 2n + 1 records."""
+def window(times: np.ndarray, every: int = 20, n: int = 3, offsets=None) -> tuple[int, np.ndarray]:
+    """(centre, offsets) of the paper's T ± n·every average (or the given ``offsets``), with T the
+    latest recorded iteration that has the whole window recorded; else the last 2n + 1 records."""
     times = np.asarray(times)
-    offs = every * np.arange(-n, n + 1)
+    offs = every * np.arange(-n, n + 1) if offsets is None else np.asarray(offsets)
     have = set(times.tolist())
     for t in times[::-1]:
         if all(int(t + o) in have for o in offs):
@@ -27,8 +27,11 @@ def window(times: np.ndarray, every: int = 20, n: int = 3) -> tuple[int, np.ndar
 
 
 def averaged(ds, name: str) -> np.ndarray:
-    """The time- and replicate-averaged observable (axes...,)."""
-    centre, offs = window(ds["time"].values)
+    """The time- and replicate-averaged observable (axes...,) over the spec's window (default T ± 60)."""
+    w = json.loads(ds.attrs["spec"]).get("window") or {}
+    centre, offs = window(ds["time"].values, offsets=w.get("offsets"))
+    if w.get("centre") is not None:
+        centre = w["centre"]
     with warnings.catch_warnings():                     # all-NaN cells (diverged or missing runs) stay NaN
         warnings.simplefilter("ignore", RuntimeWarning)
         v = analysis.time_average(ds[name].values, ds["time"].values, centre, offs, nan_policy="omit")

@@ -77,6 +77,11 @@ class SweepStore:
         doc = {"identity": self.sweep.identity, "name": self.sweep.name, "spec": json.loads(self.sweep.spec_json())}
         self._atomic_text(meta, json.dumps(doc, indent=1, sort_keys=True))
 
+    def write_json(self, name: str, doc: dict) -> str:
+        path = os.path.join(self.dir, name)
+        self._atomic_text(path, json.dumps(doc, indent=1, sort_keys=True, default=float))
+        return path
+
     def _atomic_text(self, path, text):
         def write(tmp):
             with open(tmp, "w") as fh:
@@ -185,6 +190,20 @@ class SweepStore:
         return _atomic(os.path.join(self.dir, "sweep.h5"), lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
 
 
+def window_average(result: dict, name: str, window: dict | None = None) -> float:
+    """The time average of one run's observable over the sweep's window (T ± offsets; default
+    papers/001's T ± 20 n, n = 0..3, at the latest T that has it recorded)."""
+    from . import analysis
+    from .sweep_plots import window as default_window
+    times = np.asarray(result["time"])
+    centre, offs = default_window(times)
+    if window:
+        offs = np.asarray(window["offsets"]) if window.get("offsets") else offs
+        centre = window["centre"] if window.get("centre") is not None else default_window(times, offsets=offs)[0]
+    return float(analysis.time_average(np.asarray(result["observables"][name]), times, centre, offs,
+                                       nan_policy="omit"))
+
+
 def open_sweep(out_dir: str):
     """The sweep in ``out_dir`` as an xarray Dataset (swept axes as named dimensions with their values
     as coordinates, plus ``replicate`` and ``time``). Built from the parts when the consolidated file
@@ -206,7 +225,9 @@ def open_sweep(out_dir: str):
     store.sweep = parse_spec({"sweep": {"name": spec["name"], "base": spec["base"], "replicates": spec["replicates"],
                                         "axes": [{"key": a["key"], "values": a["values"],
                                                   **({"zip": a["zip"]} if a.get("zip") else {})} for a in spec["axes"]],
-                                        **({"observables": spec["observables"]} if spec.get("observables") else {})}})
+                                        **({"observables": spec["observables"]} if spec.get("observables") else {}),
+                                        **({"window": spec["window"]} if spec.get("window") else {}),
+                                        **({"refine": spec["refine"]} if spec.get("refine") else {})}})
     return store.dataset()
 
 

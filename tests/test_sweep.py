@@ -199,3 +199,33 @@ def test_phase_diagram_plot_and_boundary_fit(tmp_path):
     assert _cli("sweep", spec_path, "--out", out, "--backend", "numpy", "--quiet").returncode == 0
     proc = _cli("plot", out)
     assert proc.returncode == 0 and (out / "phase.png").exists()
+
+
+def test_refine_bisects_to_the_boundary_with_few_runs(tmp_path):
+    """--refine on a metric known in closed form: particles that do not move (lr_gen = 0) started at
+    the 45-degree mode with spread s have mean nearest-mode distance s E|z| (small s), so the
+    boundary of 'distance = 0.1' along s is 0.1 / mean|z|; bisection finds it to the tolerance."""
+    base = {"generator": {"n_particles": 50}, "discriminator": {"width": 8},
+            "training": {"n_iterations": 2, "lr_gen": 0.0, "seed": 5}, "record": {"every": 1, "snapshots": 0,
+                                                                                  "discriminator": False}}
+    spec = {"sweep": {"name": "r", "base": base, "observables": ["nearest_mode_distance"],
+                      "refine": {"axis": "generator.init_std", "metric": "nearest_mode_distance",
+                                 "threshold": 0.1, "tol": 0.01},
+                      "axes": [{"key": "generator.init_std", "geomspace": [0.01, 0.5, 40]},
+                               {"key": "training.n_disc", "values": [1, 2]}]}}
+    from fastgan.sweep import refine
+    doc = refine(parse_spec(spec), str(tmp_path / "r"), backend="numpy", progress=False)
+    unit = fastgan.default_config(**{"generator.n_particles": 50, "discriminator.width": 8, "generator.init_std": 1e-3,
+                                     "training.n_iterations": 1, "training.lr_gen": 0.0, "training.seed": 5,
+                                     "record.snapshots": 0, "record.discriminator": False})
+    mean_abs_z = fastgan.simulate(unit, backend="numpy").observables["nearest_mode_distance"][0] / 1e-3
+    want = 0.1 / mean_abs_z
+    assert len(doc["lines"]) == 2 and all(ln["converged"] for ln in doc["lines"])
+    for ln in doc["lines"]:
+        lo, hi = ln["bracket"]
+        assert lo <= want * 1.001 and hi >= want * 0.999 and hi / lo - 1 <= 0.01
+        assert ln["boundary"] == pytest.approx(want, rel=0.01)
+    assert doc["runs"] <= 2 * 12 < doc["grid_runs"]                          # far fewer than the 80-run grid
+    again = refine(parse_spec(spec), str(tmp_path / "r"), backend="numpy", progress=False)
+    assert again["runs_computed"] == 0 and again["lines"][0]["boundary"] == doc["lines"][0]["boundary"]
+    assert json.loads((tmp_path / "r" / "boundary.json").read_text())["axis"] == "generator.init_std"
