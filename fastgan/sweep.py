@@ -8,6 +8,7 @@ Spec (TOML), the public contract::
     replicates = 2                      # seeds training.seed + 0, 1, ... (the same for every grid point)
     base = "examples/relu.toml"         # a path (relative to the spec file) or an inline [sweep.base] table
     observables = ["mode_collapse"]     # optional: the scalar observables kept (default: all)
+    snapshots = false                   # optional: also keep the particle snapshots (record.snapshots of the base)
     max_ensemble = 64                   # optional: runs per ensemble at most
     memory_mb = 1024                    # optional: state memory per ensemble at most
     [[sweep.axes]]
@@ -34,8 +35,8 @@ import numpy as np
 from .config import ConfigError, from_dict, load_toml, resolved_dict, set_dotted
 from .errors import FastganError
 
-SPEC_KEYS = ("name", "replicates", "base", "axes", "observables", "max_ensemble", "memory_mb", "dask", "refine",
-             "window")
+SPEC_KEYS = ("name", "replicates", "base", "axes", "observables", "snapshots", "max_ensemble", "memory_mb", "dask",
+             "refine", "window")
 REFINE_KEYS = ("axis", "metric", "threshold", "tol", "max_evals")
 DASK_KEYS = ("jobqueue", "jobs", "cores", "memory", "processes", "walltime", "queue", "account", "job_extra")
 JOBQUEUES = {"slurm": "SLURMCluster", "sge": "SGECluster", "pbs": "PBSCluster"}
@@ -83,6 +84,7 @@ class Sweep:
     max_ensemble: int
     memory_mb: float
     dask: dict | None = None
+    snapshots: bool = False
     refine: dict | None = None
     window: dict | None = None
     dims: list = field(default_factory=list)
@@ -105,7 +107,7 @@ class Sweep:
 
     def spec_json(self) -> str:
         return json.dumps({"name": self.name, "base": self.base, "replicates": self.replicates,
-                           "refine": self.refine, "window": self.window,
+                           "refine": self.refine, "window": self.window, "snapshots": self.snapshots,
                            "axes": [{"key": a.key, "values": list(a.values), "zip": a.zip} for a in self.axes],
                            "observables": list(self.observables) if self.observables else None,
                            "max_ensemble": self.max_ensemble, "memory_mb": self.memory_mb}, sort_keys=True)
@@ -205,9 +207,19 @@ def parse_spec(data: dict, spec_dir: str = ".") -> Sweep:
         raise SweepError("sweep.replicates: replicates derive training.seed; do not also sweep it")
     sw = Sweep(name=name, base=base, axes=axes, replicates=replicates, observables=tuple(obs) if obs else None,
                max_ensemble=max_ensemble, memory_mb=float(memory_mb), dask=_dask_section(s.get("dask")),
-               refine=_refine_section(s.get("refine"), keys), window=_window_section(s.get("window")))
+               refine=_refine_section(s.get("refine"), keys), window=_window_section(s.get("window")),
+               snapshots=_snapshots(s.get("snapshots", False), keys))
     _build(sw)
     return sw
+
+
+def _snapshots(v, keys) -> bool:
+    if not isinstance(v, bool):
+        raise SweepError(f"sweep.snapshots = {v!r}: expected true or false")
+    clash = [k for k in keys if k in ("generator.n_particles", "record.snapshots", "training.n_iterations")]
+    if v and clash:
+        raise SweepError(f"sweep.snapshots = true: every run must share its snapshot shape, but {clash[0]} is swept")
+    return v
 
 
 def _refine_section(d, keys):
@@ -381,7 +393,8 @@ def run_ensemble(configs: list, backend: str | None) -> list[dict]:
     from .engine import simulate_ensemble
     results = simulate_ensemble(configs, backend=backend, progress=False)
     return [{"run_id": r.config.run_id, "time": r.time, "observables": r.observables,
-             "diverged": r.diverged, "diverged_at": r.diverged_at, "provenance": r.provenance} for r in results]
+             "diverged": r.diverged, "diverged_at": r.diverged_at, "provenance": r.provenance,
+             "particles": r.particles, "particles_time": r.particles_time} for r in results]
 
 
 def run_ensemble_dicts(config_dicts: list, backend: str | None) -> list[dict]:
@@ -430,7 +443,7 @@ def _compute(sw: Sweep, store, runs: list, be: str, dask, progress) -> dict:
                   enabled=progress) as bar:
         for ens, results, dt in _results(ensembles, be, dask, sw):
             t2 = time.perf_counter()
-            store.write_part(ensemble_id(ens), results, dict(meta, compute_s=dt))
+            store.write_part(ensemble_id(ens), results, dict(meta, compute_s=dt), snapshots=sw.snapshots)
             t_compute += dt
             t_write += time.perf_counter() - t2
             bar.update(len(ens))

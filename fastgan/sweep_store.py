@@ -9,6 +9,8 @@
                             by xarray): one dimension per swept axis (its values as coordinates),
                             ``replicate`` and ``time``; observables (axes..., replicate, time), NaN
                             where a run is missing; diverged, diverged_at, run_id (axes..., replicate);
+                            with ``snapshots = true`` particles (axes..., replicate, snapshot, particle,
+                            coord) at the ``snapshot`` iterations;
                             attributes: spec, base config, provenance. Rebuilt from the parts.
 
 A run whose part is complete is never computed again; re-running resumes, extending an axis computes
@@ -106,7 +108,7 @@ class SweepStore:
                 continue                                 # unreadable: recomputed
         return out
 
-    def write_part(self, name: str, results: list[dict], meta: dict) -> str:
+    def write_part(self, name: str, results: list[dict], meta: dict, snapshots: bool = False) -> str:
         """Write one computed ensemble (``sweep.run_ensemble`` output) atomically; returns its path."""
         def write(tmp):
             with h5py.File(tmp, "w") as f:
@@ -117,6 +119,10 @@ class SweepStore:
                 for k in results[0]["observables"]:
                     f.create_dataset(f"observables/{k}", data=np.stack([np.asarray(r["observables"][k], dtype=np.float64)
                                                                         for r in results]))
+                if snapshots:
+                    f.create_dataset("particles_time", data=results[0]["particles_time"])
+                    f.create_dataset("particles", data=np.stack([r["particles"] for r in results]),
+                                     compression="gzip", shuffle=True)
                 for k, v in meta.items():
                     f.attrs[k] = v
                 f.attrs["complete"] = 1                  # the completion marker: written last
@@ -136,9 +142,12 @@ class SweepStore:
                 t = f["time"][()]
                 obs = {k: f["observables"][k][()] for k in f.get("observables", {})}
                 div, div_at = f["diverged"][()], f["diverged_at"][()]
+                parts = (f["particles"][()], f["particles_time"][()]) if "particles" in f else None
                 for i, rid in enumerate(ids):
                     res[rid] = {"time": t, "observables": {k: v[i] for k, v in obs.items()},
                                 "diverged": bool(div[i]), "diverged_at": int(div_at[i])}
+                    if parts is not None:
+                        res[rid]["particles"], res[rid]["particles_time"] = parts[0][i], parts[1]
         return res
 
     # ------------------------------------------------------------------ consolidated view
@@ -175,6 +184,16 @@ class SweepStore:
         for key, (dim, values) in sw.extra_coords.items():
             coords[key] = (dim, list(values))
         data = {k: (dims + ["time"], v) for k, v in obs.items()}
+        snaps = [g for g in res.values() if "particles" in g] if sw.snapshots else []
+        if snaps:                                           # every run shares (S, N, d) (checked by the spec)
+            S, N, d = snaps[0]["particles"].shape
+            P = np.full(shape + (S, N, d), np.nan)
+            for r in sw.runs:
+                got = res.get(r.run_id)
+                if got is not None and "particles" in got:
+                    P[r.index + (r.replicate,)] = got["particles"]
+            data["particles"] = (dims + ["snapshot", "particle", "coord"], P)
+            coords["snapshot"] = np.asarray(snaps[0]["particles_time"], dtype=np.int64)
         data.update(diverged=(dims, div), diverged_at=(dims, div_at), complete=(dims, done),
                     run_id=(dims, rid.astype(str)))
         from .store import provenance
@@ -227,6 +246,7 @@ def open_sweep(out_dir: str):
                                                   **({"zip": a["zip"]} if a.get("zip") else {})} for a in spec["axes"]],
                                         **({"observables": spec["observables"]} if spec.get("observables") else {}),
                                         **({"window": spec["window"]} if spec.get("window") else {}),
+                                        **({"snapshots": True} if spec.get("snapshots") else {}),
                                         **({"refine": spec["refine"]} if spec.get("refine") else {})}})
     return store.dataset()
 

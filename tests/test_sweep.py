@@ -229,3 +229,18 @@ def test_refine_bisects_to_the_boundary_with_few_runs(tmp_path):
     again = refine(parse_spec(spec), str(tmp_path / "r"), backend="numpy", progress=False)
     assert again["runs_computed"] == 0 and again["lines"][0]["boundary"] == doc["lines"][0]["boundary"]
     assert json.loads((tmp_path / "r" / "boundary.json").read_text())["axis"] == "generator.init_std"
+
+
+def test_snapshots_are_kept_on_request(tmp_path):
+    base = json.loads(json.dumps(BASE))
+    base["record"]["snapshots"] = 3
+    sw = parse_spec(_spec(base=base, snapshots=True))
+    execute(sw, str(tmp_path / "s"), backend="numpy", progress=False)
+    ds = fastgan.open_sweep(str(tmp_path / "s"))
+    assert ds["particles"].dims == ("coupling.ratio", "training.n_disc", "replicate", "snapshot", "particle", "coord")
+    assert ds["particles"].shape == (2, 2, 2, 3, 12, 2) and ds["snapshot"].values.tolist() == [0, 30, 60]
+    one = fastgan.simulate(sw.runs[5].config, backend="numpy")
+    r = sw.runs[5]
+    np.testing.assert_array_equal(ds["particles"].values[r.index + (r.replicate,)], one.particles)
+    with pytest.raises(SweepError, match="generator.n_particles"):
+        parse_spec(_spec(snapshots=True, axes=[{"key": "generator.n_particles", "values": [10, 20]}]))
