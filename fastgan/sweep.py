@@ -531,6 +531,19 @@ def _results(ensembles, backend, dask, sw):
         cleanup()
 
 
+def jobqueue_cluster(section: dict):
+    """The dask-jobqueue cluster of a [sweep.dask] table (not yet scaled: no job is submitted)."""
+    try:
+        import dask_jobqueue
+    except ImportError:
+        raise SweepError("--dask = 'jobqueue': dask-jobqueue is not installed (pip install dask-jobqueue)") from None
+    d = {k: v for k, v in section.items() if k not in ("jobqueue", "jobs")}
+    extra = d.pop("job_extra", None)
+    if extra:
+        d["job_extra_directives"] = list(extra)
+    return getattr(dask_jobqueue, JOBQUEUES[section["jobqueue"]])(**d)
+
+
 def _timed_dicts(config_dicts, backend):
     import time
     t0 = time.perf_counter()
@@ -557,18 +570,8 @@ def _dask_client(spec: str, sw: Sweep):
     if spec == "jobqueue":
         if not sw.dask:
             raise SweepError("--dask = 'jobqueue': the spec has no [sweep.dask] table")
-        try:
-            import dask_jobqueue
-        except ImportError:
-            raise SweepError("--dask = 'jobqueue': dask-jobqueue is not installed (pip install dask-jobqueue)") from None
-        d = dict(sw.dask)
-        cls = getattr(dask_jobqueue, JOBQUEUES[d.pop("jobqueue")])
-        jobs = d.pop("jobs", 1)
-        extra = d.pop("job_extra", None)
-        if extra:
-            d["job_extra_directives"] = list(extra)
-        cluster = cls(**d)
-        cluster.scale(jobs=jobs)
+        cluster = jobqueue_cluster(sw.dask)
+        cluster.scale(jobs=sw.dask.get("jobs", 1))
         client = Client(cluster)
         return client, lambda: (client.close(), cluster.close())
     try:

@@ -11,7 +11,9 @@
                             where a run is missing; diverged, diverged_at, run_id (axes..., replicate);
                             with ``snapshots = true`` particles (axes..., replicate, snapshot, particle,
                             coord) at the ``snapshot`` iterations;
-                            attributes: spec, base config, provenance. Rebuilt from the parts.
+                            attributes: spec (with the base config), provenance (fastgan version,
+                            git commit, backends, precision, seeds, compute seconds). Rebuilt from
+                            the parts.
 
 A run whose part is complete is never computed again; re-running resumes, extending an axis computes
 only the new runs; an output folder holding another sweep is refused.
@@ -134,10 +136,11 @@ class SweepStore:
         for rid, path in self.completed().items():
             out.setdefault(path, []).append(rid)
         res = {}
-        self.backends = set()
+        self.backends, self.compute_s = set(), 0.0
         for path in sorted(out):
             with h5py.File(path, "r") as f:
                 self.backends.add(str(f.attrs.get("backend", "")))
+                self.compute_s += float(f.attrs.get("compute_s", 0.0))
                 ids = [r.decode() for r in f["run_ids"][()]]
                 t = f["time"][()]
                 obs = {k: f["observables"][k][()] for k in f.get("observables", {})}
@@ -200,7 +203,10 @@ class SweepStore:
         attrs = {"spec": sw.spec_json(), "sweep_name": sw.name, "identity": sw.identity,
                  "runs_total": len(sw.runs), "runs_complete": int(done.sum()),
                  **{k: str(v) for k, v in provenance("", "").items() if k not in ("precision", "backend")},
-                 "backends": ",".join(sorted(b for b in getattr(self, "backends", ()) if b))}
+                 "backends": ",".join(sorted(b for b in getattr(self, "backends", ()) if b)),
+                 "compute_s": float(getattr(self, "compute_s", 0.0)),
+                 "precision": sw.runs[0].config.precision,
+                 "seeds": f"training.seed of the base + replicate (replicates = {sw.replicates})"}
         return xr.Dataset(data, coords=coords, attrs=attrs)
 
     def consolidate(self) -> str:

@@ -72,3 +72,29 @@ def test_local_n_executor_and_bad_dask_argument(tmp_path):
         execute(_sweep(), str(tmp_path / "m"), backend="numpy", progress=False, dask="local:zero")
     with pytest.raises(SweepError, match="jobqueue"):
         execute(_sweep(), str(tmp_path / "n"), backend="numpy", progress=False, dask="jobqueue")
+
+
+@pytest.mark.parametrize("kind,directive", [("slurm", "#SBATCH"), ("sge", "#$"), ("pbs", "#PBS")])
+def test_jobqueue_section_builds_the_batch_cluster(kind, directive):
+    """[sweep.dask] -> a dask-jobqueue cluster whose job script carries the resources (no job submitted)."""
+    pytest.importorskip("dask_jobqueue")
+    from fastgan.sweep import jobqueue_cluster
+    spec = _sweep_spec_with_dask({"jobqueue": kind, "jobs": 4, "cores": 2, "memory": "4GB", "walltime": "01:00:00",
+                                  "queue": "normal", "job_extra": ["--comment=fastgan"]})
+    sw = parse_spec(spec)
+    cluster = jobqueue_cluster(sw.dask)
+    try:
+        script = cluster.job_script()
+        assert directive in script and "normal" in script and "--comment=fastgan" in script
+    finally:
+        cluster.close()
+    from fastgan.sweep import SweepError
+    with pytest.raises(SweepError, match="sweep.dask.jobqueue"):
+        parse_spec(_sweep_spec_with_dask({"jobqueue": "lsf"}))
+    with pytest.raises(SweepError, match="sweep.dask.jobs"):
+        parse_spec(_sweep_spec_with_dask({"jobqueue": "slurm", "jobs": 0}))
+
+
+def _sweep_spec_with_dask(section):
+    return {"sweep": {"name": "d", "base": BASE, "dask": section,
+                      "axes": [{"key": "coupling.ratio", "values": [0.0, 0.1]}]}}
