@@ -412,8 +412,6 @@ def execute(sw: Sweep, out_dir: str, backend: str | None = None, progress: bool 
     import time
 
     from . import backend as backend_mod
-    from .progress import Progress
-    from .store import git_commit, package_version
     from .sweep_store import SweepStore
 
     store = SweepStore(out_dir, sw)
