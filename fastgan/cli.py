@@ -1,4 +1,4 @@
-"""Command line: ``fastgan run | sweep | status | plot | config | info | dirac``.
+"""Command line: ``fastgan run | sweep | status | plot | ntk measure | config | info | dirac``.
 
 Every user error (bad config key or value, existing output, unavailable backend) ends with one
 line ``fastgan: error: ...`` on stderr and exit status 2, before anything is written.
@@ -45,6 +45,21 @@ def _parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="print the progress of a sweep folder")
     st.add_argument("dir", help="sweep output folder")
+
+    nt = sub.add_parser("ntk", help="neural tangent kernels of real generators")
+    ntsub = nt.add_subparsers(dest="ntk_cmd", required=True)
+    me = ntsub.add_parser("measure", help="write the NTK Gram matrix of N latent seeds (for coupling.kind = gram)")
+    me.add_argument("--setting", choices=("appendix-g", "fig2"), default="appendix-g",
+                    help="initialisation of papers/001 Appendix G (default) or Fig. 2")
+    me.add_argument("--act", choices=("relu", "erf"), default="relu")
+    me.add_argument("--n", type=int, required=True, help="number of seeds (= generator.n_particles)")
+    me.add_argument("--dim", type=int, default=256, help="latent dimension (default 256)")
+    me.add_argument("--radius", type=float, default=1.0, help="radius of the latent sphere (default 1)")
+    me.add_argument("--width", type=int, default=None,
+                    help="hidden width of the measured network (torch); omit for the analytic infinite-width NTK")
+    me.add_argument("--seed", type=int, default=0)
+    me.add_argument("--out", required=True, help="output Gram file (GRAM.h5)")
+    me.add_argument("--force", action="store_true", help="overwrite an existing output file")
 
     pl = sub.add_parser("plot", help="draw a run file (snapshots over the discriminator, observables) or a "
                                      "sweep folder (phase diagram with its fitted boundary)")
@@ -199,7 +214,31 @@ def cmd_status(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "plot": cmd_plot, "config": cmd_config, "info": cmd_info, "dirac": cmd_dirac,
+def cmd_ntk(args) -> int:
+    from .ntk import measure_gram, write_gram
+    from .store import check_writable
+    for name in ("n", "dim", "width"):
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            raise FastganError(f"--{name} = {v}: must be >= 1")
+    if not args.radius > 0:
+        raise FastganError(f"--radius = {args.radius}: must be > 0")
+    check_writable(args.out, args.force)
+    if args.width is not None:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise FastganError("--width: measuring a network's NTK needs torch (pip install 'fastgan[ntk]'); "
+                               "omit --width for the analytic kernel") from None
+    gram, meta = measure_gram(args.setting, args.act, args.n, args.dim, args.radius, args.width, args.seed)
+    write_gram(args.out, gram, meta, force=args.force)
+    kind = f"width {args.width}" if args.width else "infinite width"
+    print(f"NTK Gram matrix {args.n} x {args.n} ({args.setting}, {args.act}, {kind}): g1 = {meta['g1']:.4g} "
+          f"(std {meta['g1_std']:.2g}), g2 = {meta['g2']:.4g} (std {meta['g2_std']:.2g}); wrote {args.out}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "ntk": cmd_ntk, "plot": cmd_plot, "config": cmd_config, "info": cmd_info, "dirac": cmd_dirac,
             "sweep": cmd_sweep, "status": cmd_status}
 
 

@@ -258,3 +258,41 @@ def empirical_ntk_one_hidden(X, W: int, setup: NTKSetup, seed=0, dtype=None, chu
     theta = theta * (setup.out_scale / W)
     theta = 0.5 * (theta + theta.T)
     return theta.cpu().numpy().astype(np.float64)
+
+
+# --------------------------------------------------------------------------- Gram files for the simulator
+
+PRESETS = {"appendix-g": {"relu": "APPENDIX_G_RELU", "erf": "APPENDIX_G_ERF"},
+           "fig2": {"relu": "FIG2_RELU", "erf": "FIG2_ERF"}}
+
+
+def measure_gram(setting: str, act: str, n: int, dim: int, radius: float = 1.0, width: int | None = None,
+                 seed: int = 0) -> tuple[np.ndarray, dict]:
+    """An (n, n) NTK Gram matrix for n latent seeds uniform on the sphere: the empirical NTK of one
+    network of ``width`` hidden units (torch), or the analytic infinite-width kernel (width None).
+    Returns (gram, metadata with g1, g2 and their spreads)."""
+    if setting not in PRESETS:
+        raise ValueError(f"setting must be one of {tuple(PRESETS)}, got {setting!r}")
+    setup = globals()[PRESETS[setting][act]] if act in PRESETS[setting] else None
+    if setup is None:
+        raise ValueError(f"act must be one of {ACTIVATIONS}, got {act!r}")
+    X = sample_sphere(n, dim, radius, seed)
+    if width is None:
+        gram = analytic_gram(setup, X)
+    else:
+        gram = np.asarray(empirical_ntk_one_hidden(X, width, setup, seed=seed + 1), dtype=np.float64)
+    st = extract_g1_g2(gram)
+    meta = {"setting": setting, "act": act, "n": n, "dim": dim, "radius": radius, "width": width or 0,
+            "seed": seed, "g1": st.g1, "g2": st.g2, "g1_std": st.g1_std, "g2_std": st.g2_std}
+    return gram, meta
+
+
+def write_gram(path: str, gram: np.ndarray, meta: dict, force: bool = False) -> None:
+    """A Gram file that ``coupling.kind = "gram"`` reads (dataset 'gram', metadata as attributes)."""
+    from .store import atomic_h5
+
+    def fill(f):
+        f.create_dataset("gram", data=gram)
+        for k, v in meta.items():
+            f.attrs[k] = v
+    atomic_h5(path, force, fill)
