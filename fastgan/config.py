@@ -604,22 +604,28 @@ def _validate_discriminator(cfg: Config, d: int | None) -> None:
         raise ConfigError("discriminator.schedule", _plain(disc.schedule), "only kde discriminators take a bandwidth "
                           "schedule")
     if kind in ("rff", "kernel"):
-        std = t.std if t.std is not None else {"ring": 0.02, "grid": 0.05, "mixture": 0.02}.get(t.kind, 0.0)
-        if t.kind == "mixture" and t.stds is not None:
-            std = max(t.stds)
+        std = max(_component_stds(t))
         if std > 0:
             raise ConfigError("target.std", std, f"discriminator.kind = {kind} uses the target's points exactly "
                               "(isolated points model): set target.std = 0 or use a points/circle/sphere target")
+
+
+DEFAULT_STD = {"ring": 0.02, "grid": 0.05, "mixture": 0.02, "points": 0.0, "circle": 0.0, "sphere": 0.0}
+
+
+def _component_stds(t) -> tuple:
+    """The widths of the target's components as the target will have them (a mixture's stds, else
+    target.std or the kind's default)."""
+    if t.kind == "mixture" and t.stds is not None:
+        return tuple(t.stds)
+    return (t.std if t.std is not None else DEFAULT_STD.get(t.kind, 0.0),)
 
 
 def _target_has_density(t) -> bool | None:
     """Whether every component of the target has a width (None: a file, known once loaded)."""
     if t.kind == "file":
         return None
-    if t.kind == "mixture" and t.stds is not None:
-        return min(t.stds) > 0
-    std = t.std if t.std is not None else {"ring": 0.02, "grid": 0.05, "mixture": 0.02}.get(t.kind, 0.0)
-    return std > 0
+    return min(_component_stds(t)) > 0
 
 
 def _validate_kde(cfg: Config) -> None:
@@ -649,7 +655,7 @@ def resolved_dict(cfg: Config) -> dict:
     if t["n_modes"] is None:
         t["n_modes"] = {"ring": 8, "grid": 25, "circle": 4, "sphere": 10}.get(t["kind"])
     if t["std"] is None:
-        t["std"] = {"ring": 0.02, "grid": 0.05, "mixture": 0.02, "points": 0.0, "circle": 0.0, "sphere": 0.0}.get(t["kind"])
+        t["std"] = DEFAULT_STD.get(t["kind"])
     if t["radius"] is None:
         t["radius"] = 2.0 if t["kind"] == "ring" else 1.0
     if t["dim"] is None and t["kind"] == "sphere":
@@ -727,9 +733,7 @@ def kde_default_step(cfg: Config) -> float:
     if disc.model == "kernel_gan":
         return cfg.generator.n_particles * sig * sig / 2
     if disc.data_density != "kde":
-        t = cfg.target
-        std = t.std if t.std is not None else {"ring": 0.02, "grid": 0.05, "mixture": 0.02}.get(t.kind, 0.0)
-        widths = [w for w in (t.stds or (std,)) if w > 0]
+        widths = [w for w in _component_stds(cfg.target) if w > 0]
         if widths:
             sig = min(sig, min(widths))
     return sig * sig / 4
