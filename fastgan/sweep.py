@@ -106,11 +106,14 @@ class Sweep:
         return tuple(len(self.coords[d]) for d in self.dims) + (self.replicates,)
 
     def spec_json(self) -> str:
-        return json.dumps({"name": self.name, "base": self.base, "replicates": self.replicates,
-                           "refine": self.refine, "window": self.window, "snapshots": self.snapshots,
-                           "axes": [{"key": a.key, "values": list(a.values), "zip": a.zip} for a in self.axes],
-                           "observables": list(self.observables) if self.observables else None,
-                           "max_ensemble": self.max_ensemble, "memory_mb": self.memory_mb}, sort_keys=True)
+        """The parsed spec as JSON; ``parse_spec({"sweep": json.loads(...)})`` rebuilds the same sweep."""
+        doc = {"name": self.name, "base": self.base, "replicates": self.replicates, "refine": self.refine,
+               "window": self.window, "snapshots": self.snapshots, "dask": self.dask,
+               "axes": [{"key": a.key, "values": list(a.values), **({"zip": a.zip} if a.zip else {})}
+                        for a in self.axes],
+               "observables": list(self.observables) if self.observables else None,
+               "max_ensemble": self.max_ensemble, "memory_mb": self.memory_mb}
+        return json.dumps({k: v for k, v in doc.items() if v is not None}, sort_keys=True)
 
 
 # --------------------------------------------------------------------------- parsing

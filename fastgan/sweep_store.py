@@ -246,14 +246,7 @@ def open_sweep(out_dir: str):
     if os.path.isfile(path) and os.path.getmtime(path) >= newest:
         with xr.open_dataset(path, engine="h5netcdf") as ds:
             return ds.load()
-    spec = doc["spec"]
-    store.sweep = parse_spec({"sweep": {"name": spec["name"], "base": spec["base"], "replicates": spec["replicates"],
-                                        "axes": [{"key": a["key"], "values": a["values"],
-                                                  **({"zip": a["zip"]} if a.get("zip") else {})} for a in spec["axes"]],
-                                        **({"observables": spec["observables"]} if spec.get("observables") else {}),
-                                        **({"window": spec["window"]} if spec.get("window") else {}),
-                                        **({"snapshots": True} if spec.get("snapshots") else {}),
-                                        **({"refine": spec["refine"]} if spec.get("refine") else {})}})
+    store.sweep = parse_spec({"sweep": doc["spec"]})          # spec_json round-trips
     return store.dataset()
 
 

@@ -40,6 +40,8 @@ def test_axes_generators_zip_and_replicate_seeds():
     r = sw.runs[-1]
     assert (r.config.training.lr_gen, r.config.training.lr_disc) == pytest.approx((0.04, 0.3))
     assert {x.config.training.seed for x in sw.runs} == {3, 4}                   # base seed + replicate
+    again = parse_spec({"sweep": json.loads(sw.spec_json())})                    # the stored spec round-trips
+    assert again.spec_json() == sw.spec_json() and [r.run_id for r in again.runs] == [r.run_id for r in sw.runs]
 
 
 @pytest.mark.parametrize("spec,needle", [
