@@ -420,15 +420,20 @@ def execute(sw: Sweep, out_dir: str, backend: str | None = None, progress: bool 
     store = SweepStore(out_dir, sw)
     store.prepare()
     be = backend_mod.resolve(backend, sw.runs[0].config.backend)
-    out = _compute(sw, store, sw.runs, be, dask, progress)
+    client, cleanup = _dask_client(dask, sw) if dask else (None, lambda: None)
+    try:
+        out = _compute(sw, store, sw.runs, be, client, progress)
+    finally:
+        cleanup()
     t3 = time.perf_counter()
     store.consolidate()
     out.update(runs_total=len(sw.runs), backend=be, executor=dask or "inline", consolidate_s=time.perf_counter() - t3)
     return out
 
 
-def _compute(sw: Sweep, store, runs: list, be: str, dask, progress) -> dict:
-    """Compute the runs among ``runs`` that the store lacks, writing one part per ensemble."""
+def _compute(sw: Sweep, store, runs: list, be: str, client, progress) -> dict:
+    """Compute the runs among ``runs`` that the store lacks (inline, or on the Dask ``client``),
+    writing one part per ensemble."""
     import time
 
     from .progress import Progress
@@ -442,7 +447,7 @@ def _compute(sw: Sweep, store, runs: list, be: str, dask, progress) -> dict:
     meta = {"backend": be, "fastgan_version": package_version(), "git_commit": git_commit()}
     with Progress(len(todo), unit="runs", desc=sw.name, scale=steps / max(1, len(todo)), scale_unit="run-steps",
                   enabled=progress) as bar:
-        for ens, results, dt in _results(ensembles, be, dask, sw):
+        for ens, results, dt in _results(ensembles, be, client):
             t2 = time.perf_counter()
             store.write_part(ensemble_id(ens), results, dict(meta, compute_s=dt), snapshots=sw.snapshots)
             t_compute += dt
@@ -489,15 +494,19 @@ def refine(sw: Sweep, out_dir: str, backend: str | None = None, progress: bool |
 
     def F(points):
         batch = [runs_at(line, x) for line, x in points]
-        got = _compute(sw, store, [r for b in batch for r in b], be, dask, progress)
+        got = _compute(sw, store, [r for b in batch for r in b], be, client, progress)
         stats["runs_computed"] += got["runs_computed"]
         stats["compute_s"] += got["compute_s"]
         res = store.read_results()
         return [float(np.mean([window_average(res[r.run_id], R["metric"], sw.window) for r in b])) for b in batch]
 
     t0 = time.perf_counter()
-    found, n_evals = analysis.bisect_boundaries(F, {line: (lo, hi) for line in lines}, threshold, R["tol"], log,
-                                                R["max_evals"])
+    client, cleanup = _dask_client(dask, sw) if dask else (None, lambda: None)   # one cluster for every round
+    try:
+        found, n_evals = analysis.bisect_boundaries(F, {line: (lo, hi) for line in lines}, threshold, R["tol"], log,
+                                                    R["max_evals"])
+    finally:
+        cleanup()
     doc = {"axis": ax.key, "metric": R["metric"], "threshold": threshold, "tol": R["tol"], "log": log,
            "other_axes": others, "evaluations": n_evals, "runs": n_evals * sw.replicates,
            "grid_runs": len(sw.runs), "seconds": time.perf_counter() - t0, **stats,
@@ -509,27 +518,23 @@ def refine(sw: Sweep, out_dir: str, backend: str | None = None, progress: bool |
     return doc
 
 
-def _results(ensembles, backend, dask, sw):
-    """(ensemble, results, compute seconds) as they complete: inline, or from Dask workers."""
+def _results(ensembles, backend, client):
+    """(ensemble, results, compute seconds) as they complete: inline (client None), or from Dask workers."""
     import time
-    if not dask:
+    if client is None:
         for ens in ensembles:
             t0 = time.perf_counter()
             yield ens, run_ensemble([r.config for r in ens], backend), time.perf_counter() - t0
         return
-    client, cleanup = _dask_client(dask, sw)
-    try:
-        from distributed import as_completed
-        futures = {}
-        for ens in ensembles:
-            fut = client.submit(_timed_dicts, [r.config.to_dict() for r in ens], backend, pure=False, retries=3,
-                                key=f"fastgan-{ensemble_id(ens)}")
-            futures[fut] = ens
-        for fut in as_completed(futures):
-            results, dt = fut.result()
-            yield futures[fut], results, dt
-    finally:
-        cleanup()
+    from distributed import as_completed
+    futures = {}
+    for ens in ensembles:
+        fut = client.submit(_timed_dicts, [r.config.to_dict() for r in ens], backend, pure=False, retries=3,
+                            key=f"fastgan-{ensemble_id(ens)}")
+        futures[fut] = ens
+    for fut in as_completed(futures):
+        results, dt = fut.result()
+        yield futures[fut], results, dt
 
 
 def jobqueue_cluster(section: dict):

@@ -98,3 +98,17 @@ def test_jobqueue_section_builds_the_batch_cluster(kind, directive):
 def _sweep_spec_with_dask(section):
     return {"sweep": {"name": "d", "base": BASE, "dask": section,
                       "axes": [{"key": "coupling.ratio", "values": [0.0, 0.1]}]}}
+
+
+def test_refine_on_a_local_cluster_matches_inline(tmp_path):
+    from fastgan.sweep import refine
+    base = {"generator": {"n_particles": 50}, "discriminator": {"width": 8},
+            "training": {"n_iterations": 2, "lr_gen": 0.0, "seed": 5},
+            "record": {"every": 1, "snapshots": 0, "discriminator": False}}
+    spec = {"sweep": {"name": "r", "base": base, "observables": ["nearest_mode_distance"],
+                      "refine": {"axis": "generator.init_std", "metric": "nearest_mode_distance", "threshold": 0.1,
+                                 "tol": 0.05},
+                      "axes": [{"key": "generator.init_std", "geomspace": [0.01, 0.5, 40]}]}}
+    on_dask = refine(parse_spec(spec), str(tmp_path / "d"), backend="numpy", progress=False, dask="local:1")
+    inline = refine(parse_spec(spec), str(tmp_path / "i"), backend="numpy", progress=False)
+    assert on_dask["lines"] == inline["lines"] and on_dask["evaluations"] == inline["evaluations"]
