@@ -107,40 +107,49 @@ def nsgan_field(ops, Z, bw, logmix, data=None, exact=None):
     return ratio_field_at(ops, Z, Z, bw, logmix, data=data, exact=exact)
 
 
+def _log_densities(ops, q, Z, bw, logmix, data, exact, grad: bool):
+    """(log p_data, log p_g, grad log p_data, grad log p_g) at q (B, d, n); p_g the KDE of the particles
+    Z (B, d, N) (gradients taken at q with the particles fixed; None when ``grad`` is false)."""
+    xp = ops.xp
+    B, _, N = Z.shape
+    lwZ = xp.full((B, N), -math.log(N), dtype=Z.dtype)
+    lQ = ops.kde_log_density(q, Z, lwZ, bw, logmix)
+    gQ = ops.kde_grad_sum(q, Z, lwZ, None, -lQ, bw, logmix) if grad else None
+    if exact is not None:
+        lP, gP = mixture_log_density(xp, q, *exact, grad=grad)
+        lP, gP = lP.astype(q.dtype), (None if gP is None else gP.astype(q.dtype))
+    else:
+        X, logwX = data
+        lP = ops.kde_log_density(q, X, logwX, bw, logmix)
+        gP = ops.kde_grad_sum(q, X, logwX, None, -lP, bw, logmix) if grad else None
+    return lP, lQ, gP, gQ
+
+
 def ratio_field_at(ops, q, Z, bw, logmix, data=None, exact=None):
     """d* and grad log d* at points q (B, d, n) given particles Z (B, d, N) (the field, plots,
     analytic checks): grad log d* = (1 - d*)(grad log p_data - grad log p_g), d* = sigmoid(log p_data
     - log p_g), p_g's gradient taken at q with the particles fixed."""
     xp = ops.xp
-    B, _, N = Z.shape
-    lwZ = xp.full((B, N), -math.log(N), dtype=Z.dtype)
-    lQ = ops.kde_log_density(q, Z, lwZ, bw, logmix)
-    gQ = ops.kde_grad_sum(q, Z, lwZ, None, -lQ, bw, logmix)
-    if exact is not None:
-        lP, gP = mixture_log_density(xp, q, *exact)
-        lP, gP = lP.astype(q.dtype), gP.astype(q.dtype)
-    else:
-        X, logwX = data
-        lP = ops.kde_log_density(q, X, logwX, bw, logmix)
-        gP = ops.kde_grad_sum(q, X, logwX, None, -lP, bw, logmix)
+    lP, lQ, gP, gQ = _log_densities(ops, q, Z, bw, logmix, data, exact, grad=True)
     return _sigmoid(xp, lP - lQ), _sigmoid(xp, lQ - lP)[:, None, :] * (gP - gQ)
 
 
 def kde_dstar(cfg, params: dict, particles, x) -> np.ndarray:
     """d* (1, n) at points x (1, d, n) for one run from its exported kde parameters and particles (N, d)."""
     from .config import resolved_dict
-    from .kernels import kde_numpy
+    from .kernels.ops import load_ops
     from .targets import make_target
     bw = np.asarray(params["bandwidth"], dtype=np.float64)[None]
     lm = np.full(bw.shape, -math.log(bw.shape[1]))
     Z = np.ascontiguousarray(np.asarray(particles, dtype=np.float64).T[None])
-    lQ = kde_numpy.kde_log_density(x, Z, np.full((1, Z.shape[2]), -math.log(Z.shape[2])), bw, lm)
+    exact = data = None
     if resolved_dict(cfg)["discriminator"]["data_density"] == "exact":
         t = make_target(cfg)
-        lP = mixture_log_density(np, x, t.means[None], _log(t.weights)[None], t.stds[None], grad=False)[0]
+        exact = (t.means[None], _log(t.weights)[None], t.stds[None])
     else:
-        X = np.ascontiguousarray(np.asarray(params["data"], dtype=np.float64).T[None])
-        lP = kde_numpy.kde_log_density(x, X, np.asarray(params["data_log_weights"], dtype=np.float64)[None], bw, lm)
+        data = (np.ascontiguousarray(np.asarray(params["data"], dtype=np.float64).T[None]),
+                np.asarray(params["data_log_weights"], dtype=np.float64)[None])
+    lP, lQ, _, _ = _log_densities(load_ops("numpy"), x, Z, bw, lm, data, exact, grad=False)
     return _sigmoid(np, lP - lQ)
 
 
