@@ -1,4 +1,4 @@
-"""Command line: ``fastgan run | sweep | status | plot | ntk measure | config | info | dirac``.
+"""Command line: ``fastgan run | sweep | status | plot | reproduce | ntk measure | config | info | dirac``.
 
 Every user error (bad config key or value, existing output, unavailable backend) ends with one
 line ``fastgan: error: ...`` on stderr and exit status 2, before anything is written.
@@ -73,6 +73,20 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--keys", action="store_true", help="list every configuration key with its default")
 
     sub.add_parser("info", help="backends, devices, versions and cache paths")
+
+    rp = sub.add_parser("reproduce", help="reproduce a figure of the source papers (data, figure, report)")
+    rp.add_argument("name", nargs="?", default=None, help="experiment name (see --list)")
+    rp.add_argument("--list", action="store_true", help="list the experiments")
+    scale = rp.add_mutually_exclusive_group()
+    scale.add_argument("--quick", dest="scale", action="store_const", const="quick",
+                       help="reduced scale, at most 5 minutes on 2 CPU cores (the default)")
+    scale.add_argument("--full", dest="scale", action="store_const", const="full", help="the paper's scale")
+    scale.add_argument("--tiny", dest="scale", action="store_const", const="tiny",
+                       help="smoke-test scale (seconds; numbers not meaningful)")
+    rp.add_argument("--out", default=None, help="output folder (default: NAME)")
+    rp.add_argument("--backend", choices=("auto", "numpy", "numba", "cuda"), default=None)
+    rp.add_argument("--force", action="store_true", help="replace an existing output folder")
+    rp.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
     d = sub.add_parser("dirac", help="Dirac-GAN: |theta(T)| against the regulariser beta (Fig. 18)")
     d.add_argument("--beta-min", type=float, default=0.1)
@@ -208,6 +222,23 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_reproduce(args) -> int:
+    from . import reproduce
+    if args.list:
+        print(reproduce.listing())
+        return 0
+    if not args.name:
+        raise FastganError("reproduce: give an experiment NAME or --list")
+    scale = args.scale or "quick"
+    out = args.out or args.name
+    ctx = reproduce.run(args.name, scale, out, backend=args.backend, force=args.force,
+                        progress=False if args.quiet else None)
+    if not args.quiet:
+        print(ctx.report.text(f"{args.name} --{scale}").rstrip())
+        print(f"wrote {out}/ ({', '.join(sorted(os.path.basename(p) for p in ctx.outputs))}, report.txt, report.json)")
+    return 0
+
+
 def cmd_status(args) -> int:
     from .sweep_store import status
     print(status(args.dir))
@@ -239,7 +270,7 @@ def cmd_ntk(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "ntk": cmd_ntk, "plot": cmd_plot, "config": cmd_config, "info": cmd_info, "dirac": cmd_dirac,
-            "sweep": cmd_sweep, "status": cmd_status}
+            "sweep": cmd_sweep, "status": cmd_status, "reproduce": cmd_reproduce}
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,120 @@
+"""``fastgan reproduce``: the figures of the source papers as named, runnable experiments.
+
+    fastgan reproduce --list
+    fastgan reproduce NAME [--tiny | --quick | --full] --out DIR
+
+Each experiment writes into DIR its data (HDF5), its figure(s) (PNG, and GIF animations where the
+paper shows dynamics) and ``report.txt`` / ``report.json``: the quantities compared with the paper and
+our verdict. The outputs are written to a temporary folder beside DIR and moved into place when the
+experiment has finished, so a crash never leaves a half-written DIR and an existing DIR is only
+replaced with --force. Modules (one per paper and theme) register themselves on import.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import shutil
+import tempfile
+import time
+
+from ..errors import FastganError
+from .common import REGISTRY, SCALES, Context, Experiment, allow_nonfinite, experiment, figure  # noqa: F401
+
+MODULES = ("egan_dynamics", "egan_phase", "egan_regularisation", "egan_fourier", "ipm", "kgan", "gradfields",
+           "ntk_figs")
+
+_loaded = False
+
+
+def _load() -> None:
+    global _loaded
+    if not _loaded:
+        for m in MODULES:
+            importlib.import_module(f"{__name__}.{m}")
+        _loaded = True
+
+
+def experiments() -> dict[str, Experiment]:
+    """Every registered experiment by name, in paper and figure order."""
+    _load()
+    return dict(sorted(REGISTRY.items(), key=lambda kv: (kv[1].paper, _fig_key(kv[1].figures), kv[0])))
+
+
+def _fig_key(figures: str) -> int:
+    digits = "".join(ch if ch.isdigit() else " " for ch in figures).split()
+    return int(digits[0]) if digits else 10 ** 6
+
+
+def get(name: str) -> Experiment:
+    exps = experiments()
+    if name not in exps:
+        import difflib
+        close = difflib.get_close_matches(name, list(exps), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else " (fastgan reproduce --list shows them)"
+        raise FastganError(f"reproduce NAME = {name!r}: no such experiment{hint}")
+    return exps[name]
+
+
+def listing() -> str:
+    rows = [f"{'name':<20s} {'paper':<6s} {'figures':<14s} title"]
+    for e in experiments().values():
+        rows.append(f"{e.name:<20s} {e.paper:<6s} {e.figures:<14s} {e.title}")
+    return "\n".join(rows)
+
+
+def check_out_dir(out_dir: str, force: bool) -> None:
+    """Refuse an existing non-empty DIR (unless forced) and a missing parent, before any work."""
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise FastganError(f"--out = {out_dir!r}: exists and is not a folder")
+    if os.path.isdir(out_dir) and os.listdir(out_dir) and not force:
+        raise FastganError(f"--out = {out_dir!r}: folder exists and is not empty (use --force to replace it)")
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    if not os.path.isdir(parent):
+        raise FastganError(f"--out = {out_dir!r}: folder {parent!r} does not exist")
+
+
+def run(name: str, scale: str, out_dir: str, backend: str | None = None, force: bool = False,
+        progress: bool | None = None) -> Context:
+    """Run one experiment at ``scale`` into ``out_dir``; returns its finished Context."""
+    from ..store import git_commit, package_version
+    exp = get(name)
+    if scale not in SCALES:
+        raise FastganError(f"scale = {scale!r}: expected one of {', '.join(SCALES)}")
+    if exp.needs:
+        missing = [m for m in exp.needs if importlib.util.find_spec(m) is None]
+        if missing:
+            raise FastganError(f"reproduce {name}: needs {', '.join(missing)} (pip install 'fastgan[ntk]')")
+    check_out_dir(out_dir, force)
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(out_dir))}-", suffix=".partial", dir=parent)
+    try:
+        ctx = Context(exp, scale, tmp, backend=backend, progress=progress)
+        t0 = time.perf_counter()
+        exp.func(ctx)
+        elapsed = time.perf_counter() - t0
+        meta = {"experiment": exp.name, "paper": exp.paper, "figures": exp.figures, "title": exp.title,
+                "scale": scale, "backend": backend or "auto", "seconds": round(elapsed, 2),
+                "fastgan_version": package_version(), "git_commit": git_commit(),
+                "outputs": sorted(os.path.relpath(p, tmp) for p in ctx.outputs)}
+        header = (f"fastgan reproduce {exp.name} --{scale}: papers/{exp.paper} {exp.figures} -- {exp.title}\n"
+                  f"({elapsed:.1f} s, backend {backend or 'auto'}, fastgan {meta['fastgan_version']} "
+                  f"{meta['git_commit']})")
+        with open(os.path.join(tmp, "report.txt"), "w") as f:
+            f.write(ctx.report.text(header))
+        with open(os.path.join(tmp, "report.json"), "w") as f:
+            f.write(ctx.report.as_json(meta))
+        if os.path.isdir(out_dir):
+            old = out_dir.rstrip(os.sep) + ".old-" + os.path.basename(tmp)
+            os.replace(out_dir, old)
+            os.replace(tmp, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out_dir)
+        ctx.out_dir = out_dir
+        ctx.outputs = [os.path.join(out_dir, os.path.relpath(p, tmp)) for p in ctx.outputs]
+        return ctx
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

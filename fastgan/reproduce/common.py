@@ -1,0 +1,195 @@
+"""The pieces every reproduction shares: the registry, the run context and the report.
+
+An experiment is a function ``f(ctx)`` registered with :func:`experiment`. It reads its scale from
+``ctx.scale`` ("tiny" for CI smoke tests, "quick" for at most 5 minutes on 2 CPU cores, "full" for the
+paper's scale; :meth:`Context.pick` chooses among three values), runs the simulator, and leaves in
+``ctx.out_dir`` its data (:meth:`Context.save_h5`), its figure(s) (:meth:`Context.save_figure`) and its
+comparisons with the paper in ``ctx.report`` (written as ``report.txt`` and ``report.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SCALES = ("tiny", "quick", "full")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A named, runnable reproduction of figures of one paper."""
+
+    name: str
+    paper: str          # "001": the file prefix in ../shared/papers (see its README)
+    figures: str        # "Figs. 5, 6"
+    title: str          # one line: what is reproduced
+    func: Callable
+    needs: tuple = ()   # optional modules it imports (e.g. ("torch",)); missing ones skip the smoke test
+
+
+REGISTRY: dict[str, Experiment] = {}
+
+
+def experiment(name: str, paper: str, figures: str, title: str, needs: tuple = ()):
+    """Register ``f(ctx)`` as the reproduction ``name``."""
+    def deco(func):
+        if name in REGISTRY:
+            raise ValueError(f"experiment {name!r} registered twice")
+        REGISTRY[name] = Experiment(name, paper, figures, title, func, tuple(needs))
+        return func
+    return deco
+
+
+def _finite_number(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(float(v))
+
+
+@dataclass
+class Comparison:
+    quantity: str
+    ours: str
+    paper: str
+    agree: bool | None      # None: no verdict (e.g. the paper states no number)
+    note: str = ""
+
+
+@dataclass
+class Report:
+    """What an experiment measured and how it compares with the paper."""
+
+    summary: str = ""                                   # one sentence for the gallery
+    lines: list = field(default_factory=list)           # free text, in order
+    values: dict = field(default_factory=dict)          # name -> finite number (checked by the smoke tests)
+    comparisons: list = field(default_factory=list)
+
+    def line(self, text: str = "") -> None:
+        self.lines.append(str(text))
+
+    def value(self, name: str, value, fmt: str = ".4g", unit: str = "") -> float:
+        """Record a number (it must be finite: a NaN here is a bug or a blow-up to report as text)."""
+        v = float(value)
+        if not math.isfinite(v):
+            raise ValueError(f"report value {name!r} = {v}: not finite")
+        self.values[name] = v
+        self.lines.append(f"{name} = {v:{fmt}}{(' ' + unit) if unit else ''}")
+        return v
+
+    def compare(self, quantity: str, ours, paper, agree: bool | None, note: str = "") -> None:
+        """One comparison with the paper; ``agree`` is our verdict (None: nothing to judge against)."""
+        self.comparisons.append(Comparison(quantity, str(ours), str(paper),
+                                           None if agree is None else bool(agree), note))
+
+    def text(self, header: str) -> str:
+        out = [header, ""]
+        if self.summary:
+            out += [self.summary, ""]
+        if self.comparisons:
+            out.append("Comparison with the paper:")
+            for c in self.comparisons:
+                verdict = {True: "agrees", False: "DISAGREES", None: "no verdict"}[c.agree]
+                out.append(f"  - {c.quantity}: ours {c.ours}; paper {c.paper} [{verdict}]"
+                           + (f" -- {c.note}" if c.note else ""))
+            out.append("")
+        if self.lines:
+            out.append("Measured:")
+            out += [f"  {ln}" if ln else "" for ln in self.lines]
+        return "\n".join(out) + "\n"
+
+    def as_json(self, meta: dict) -> str:
+        return json.dumps({**meta, "summary": self.summary, "values": self.values, "lines": self.lines,
+                           "comparisons": [c.__dict__ for c in self.comparisons]}, indent=2, sort_keys=True)
+
+
+class Context:
+    """Where and at what scale one experiment runs; collects its outputs."""
+
+    def __init__(self, experiment: Experiment, scale: str, out_dir: str, backend: str | None = None,
+                 progress: bool | None = None):
+        if scale not in SCALES:
+            raise ValueError(f"scale {scale!r}: expected one of {SCALES}")
+        self.experiment, self.scale, self.out_dir = experiment, scale, out_dir
+        self.backend, self.progress = backend, progress
+        self.report = Report()
+        self.outputs: list[str] = []
+
+    # -- scale
+    def pick(self, tiny, quick, full):
+        """The value for this scale."""
+        return {"tiny": tiny, "quick": quick, "full": full}[self.scale]
+
+    @property
+    def tiny(self) -> bool:
+        return self.scale == "tiny"
+
+    # -- outputs
+    def path(self, filename: str) -> str:
+        return os.path.join(self.out_dir, filename)
+
+    def save_h5(self, data: dict, filename: str = "data.h5", attrs: dict | None = None) -> str:
+        """Write nested dicts of arrays / numbers / strings as HDF5 groups and datasets.
+
+        A float dataset that may legitimately hold NaN or Inf (e.g. a diverged run's trace, kept as
+        evidence) must say so: wrap it as ``allow_nonfinite(array)``; every other float dataset is
+        checked finite by the smoke tests.
+        """
+        import h5py
+
+        def put(group, d):
+            for k, v in d.items():
+                if isinstance(v, dict):
+                    put(group.create_group(str(k)), v)
+                elif isinstance(v, _NonFinite):
+                    ds = group.create_dataset(str(k), data=np.asarray(v.array))
+                    ds.attrs["allow_nonfinite"] = True
+                elif isinstance(v, str):
+                    group.attrs[str(k)] = v
+                else:
+                    group.create_dataset(str(k), data=np.asarray(v))
+
+        path = self.path(filename)
+        with h5py.File(path, "w") as f:
+            f.attrs["experiment"] = self.experiment.name
+            f.attrs["scale"] = self.scale
+            for k, v in (attrs or {}).items():
+                f.attrs[k] = json.dumps(v) if isinstance(v, (dict, list, tuple)) else v
+            put(f, data)
+        self.outputs.append(path)
+        return path
+
+    def save_figure(self, fig, filename: str = "figure.png", dpi: int = 90) -> str:
+        """Save a matplotlib figure (PNG) and close it."""
+        import matplotlib.pyplot as plt
+        path = self.path(filename)
+        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+        plt.close(fig)
+        self.outputs.append(path)
+        return path
+
+    def add_output(self, path: str) -> str:
+        """Declare a file written some other way (an animation, a sweep folder)."""
+        self.outputs.append(path)
+        return path
+
+
+@dataclass
+class _NonFinite:
+    array: object
+
+
+def allow_nonfinite(array) -> _NonFinite:
+    """Mark a dataset for :meth:`Context.save_h5` that may hold NaN/Inf on purpose."""
+    return _NonFinite(array)
+
+
+def figure(ncols: int = 1, nrows: int = 1, size: tuple = (4.2, 3.6), **kw):
+    """A headless (Agg) figure with ncols x nrows panels of ``size`` inches each."""
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False, **kw)
+    return fig, axes
