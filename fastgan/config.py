@@ -119,6 +119,17 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "g2": Field("float", AUTO, "explicit off-diagonal NTK value (with coupling.g1)", optional=True),
         "gram": Field("str", AUTO, "Gram matrix file (.npy, .npz/.h5 key 'gram', .txt), N x N, for kind = gram",
                       optional=True),
+        "gram_arch": Field("str", AUTO, "kind = gram without a file: the analytic infinite-width NTK of a relu or erf "
+                           "generator at N seeds uniform on a sphere, drawn from training.seed (papers/001 SPEC §5)",
+                           choices=("relu", "erf"), optional=True),
+        "gram_setting": Field("str", AUTO, "gram_arch initialisation: appendix-g (one hidden layer, App. G; default), "
+                              "fig2 (one hidden layer, Fig. 2) or deep (the mu-parametrised network of Fig. 21, seeds "
+                              "on the sphere of radius sqrt(gram_dim))", choices=("appendix-g", "fig2", "deep"),
+                              optional=True),
+        "gram_dim": Field("int", AUTO, "gram_arch: latent dimension of the seeds (default 256)", _ge(2), optional=True),
+        "gram_depth": Field("int", AUTO, "gram_setting = deep: hidden layers (default 6)", _ge(1), optional=True),
+        "gram_mu": Field("float", AUTO, "gram_setting = deep: mu of the pre-activations mu b + sqrt((1 - mu^2)/n) W a "
+                         "(default 0.5)", _between(0.0, 1.0), optional=True),
         "normalize": Field("bool", False, "rescale a Gram matrix so that 1'G1/N = N (the paper's normalisation)"),
         "length_scale": Field("float", 1.0, "data-space length scale of the spatial coupling", POS),
         "spatial_kernel": Field("str", "rbf", "data-space kernel of the spatial coupling", choices=("rbf", "laplacian")),
@@ -551,9 +562,11 @@ def validate(cfg: Config, *, check_files: bool = True) -> None:
         if c.g2 > c.g1 or c.g1 + (n - 1) * c.g2 < 0:
             raise ConfigError("coupling.g2", c.g2, f"with coupling.g1 = {c.g1} the NTK is not positive semi-definite "
                               "(need g2 <= g1 and g1 + (N-1) g2 >= 0)")
-    if c.kind == "gram":
+    _validate_gram_spec(c)
+    if c.kind == "gram" and c.gram_arch is None:
         if c.gram is None:
-            raise ConfigError("coupling.gram", None, "required for coupling.kind = gram (a Gram matrix file)")
+            raise ConfigError("coupling.gram", None, "required for coupling.kind = gram (a Gram matrix file), "
+                              "unless coupling.gram_arch names an analytic NTK")
         if check_files and not os.path.isfile(c.gram):
             raise ConfigError("coupling.gram", c.gram, "file not found")
 
@@ -565,8 +578,29 @@ def validate(cfg: Config, *, check_files: bool = True) -> None:
         # Loading checks the file's shape and contents; the error names the key.
         from . import couplings, targets
         targets.make_target(cfg)
-        if c.kind == "gram":
+        if c.kind == "gram" and c.gram_arch is None:
             couplings.load_gram(c.gram, g.n_particles, key="coupling.gram")
+
+
+GRAM_SPEC_KEYS = ("gram_setting", "gram_dim", "gram_depth", "gram_mu")
+
+
+def _validate_gram_spec(c) -> None:
+    """The analytic Gram coupling: coupling.gram_arch and the keys that refine it."""
+    if c.gram_arch is None:
+        for k in GRAM_SPEC_KEYS:
+            if getattr(c, k) is not None:
+                raise ConfigError(f"coupling.{k}", getattr(c, k), "only refines coupling.gram_arch (unset)")
+        return
+    if c.kind != "gram":
+        raise ConfigError("coupling.gram_arch", c.gram_arch, f"needs coupling.kind = gram, not {c.kind}")
+    if c.gram is not None:
+        raise ConfigError("coupling.gram_arch", c.gram_arch, "give either a Gram file (coupling.gram) or an "
+                          "analytic NTK (coupling.gram_arch), not both")
+    if c.gram_setting != "deep":
+        for k in ("gram_depth", "gram_mu"):
+            if getattr(c, k) is not None:
+                raise ConfigError(f"coupling.{k}", getattr(c, k), "only for coupling.gram_setting = deep")
 
 
 def _validate_discriminator(cfg: Config, d: int | None) -> None:
@@ -700,6 +734,11 @@ def resolved_dict(cfg: Config) -> dict:
                 disc[key] = None   # another family's key: not part of this run's identity
     g1, g2 = coupling_constants(cfg)
     c["g1"], c["g2"] = g1, g2
+    if c["gram_arch"] is None:
+        for key in ("gram_arch",) + GRAM_SPEC_KEYS:
+            del c[key]               # not part of the identity of runs without an analytic Gram coupling
+    else:
+        c.update(gram_spec(cfg))
     if disc["l2"] is None and kind == "mlp":
         disc["l2"] = 1.0 / disc["width"]
     if disc["init"] is None and kind == "mlp":
@@ -763,6 +802,17 @@ def coupling_constants(cfg: Config) -> tuple[float, float]:
     n = cfg.generator.n_particles
     g1 = n / (1.0 + r * (n - 1))
     return g1, r * g1
+
+
+def gram_spec(cfg: Config) -> dict:
+    """The resolved analytic Gram coupling: gram_arch, gram_setting, gram_dim and, for deep, gram_depth
+    and gram_mu (``coupling.gram_arch`` must be set)."""
+    c = cfg.coupling
+    setting = c.gram_setting or "appendix-g"
+    deep = setting == "deep"
+    return {"gram_arch": c.gram_arch, "gram_setting": setting, "gram_dim": c.gram_dim or 256,
+            "gram_depth": (6 if c.gram_depth is None else c.gram_depth) if deep else None,
+            "gram_mu": (0.5 if c.gram_mu is None else c.gram_mu) if deep else None}
 
 
 def describe_keys() -> str:

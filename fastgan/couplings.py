@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import coupling_constants
+from .config import coupling_constants, gram_spec
 from .errors import ConfigError
 
 
@@ -83,6 +83,28 @@ def normalise_gram(g: np.ndarray) -> np.ndarray:
     return g * (n * n / g.sum())
 
 
+def _gram_source(cfg) -> tuple:
+    """What a run's Gram matrix depends on (runs that share it share one matrix)."""
+    c = cfg.coupling
+    if c.gram_arch is None:
+        return ("file", c.gram, c.normalize)
+    return ("analytic", tuple(sorted(gram_spec(cfg).items())), cfg.generator.n_particles, cfg.training.seed,
+            c.normalize)
+
+
+def _gram_matrix(cfg) -> np.ndarray:
+    """A run's N x N Gram matrix: from coupling.gram, or the analytic NTK of coupling.gram_arch at N seeds
+    drawn from training.seed (fastgan.ntk.spec_gram)."""
+    c = cfg.coupling
+    if c.gram_arch is None:
+        return load_gram(c.gram, cfg.generator.n_particles)
+    from .ntk import spec_gram
+    s = gram_spec(cfg)
+    extra = {} if s["gram_setting"] != "deep" else {"depth": s["gram_depth"], "mu": s["gram_mu"]}
+    return spec_gram(s["gram_arch"], s["gram_setting"], cfg.generator.n_particles, s["gram_dim"],
+                     cfg.training.seed, **extra)
+
+
 @dataclass
 class Coupling:
     """Per-run coupling constants of an ensemble of B runs (same kind and N)."""
@@ -104,12 +126,11 @@ class Coupling:
         gram = None
         if kind == "gram":
             mats = {}
-            for c in configs:
-                k = (c.coupling.gram, c.coupling.normalize)
+            keys = [_gram_source(c) for c in configs]
+            for c, k in zip(configs, keys):
                 if k not in mats:
-                    m = load_gram(c.coupling.gram, c.generator.n_particles)
+                    m = _gram_matrix(c)
                     mats[k] = normalise_gram(m) if c.coupling.normalize else m
-            keys = [(c.coupling.gram, c.coupling.normalize) for c in configs]
             gram = mats[keys[0]][None] if len(mats) == 1 else np.stack([mats[k] for k in keys])
         kernels = {c.coupling.spatial_kernel for c in configs}
         if kind == "spatial" and len(kernels) != 1:

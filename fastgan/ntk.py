@@ -69,6 +69,10 @@ class NTKSetup:
     def with_(self, **changes) -> "NTKSetup":
         return replace(self, **changes)
 
+    def kernel(self, cos_angle, norm1=1.0, norm2=None, dim: int = 1):
+        """Infinite-width NTK at inputs of norms (norm1, norm2) with cosine ``cos_angle`` (broadcast)."""
+        return analytic_ntk_one_hidden(self, cos_angle, norm1, norm2, dim)
+
 
 # Appendix G / Fig. 20: G(x) = sqrt(2/W) a σ(w x + b), w ~ N(0, .046), b = 0 (trained), a ~ N(0, 2.25).
 APPENDIX_G_RELU = NTKSetup("relu", sw2=0.046, sb2=0.0, sa2=2.25, param="standard", out_scale=2.0)
@@ -135,20 +139,21 @@ class G1G2(NamedTuple):
     g2_std: float        # its standard deviation over that angle distribution
 
 
-def analytic_g1_g2(setup: NTKSetup, dim: int, radius: float = 1.0, n_quad: int = 64) -> G1G2:
-    """(g1, g2) for inputs uniform on the sphere of ``radius`` in ``dim`` dimensions, plus the mean and
-    std of Θ over the sphere's angle distribution: t = cos φ has density ∝ (1 − t²)^((dim−3)/2),
-    integrated by Gauss–Jacobi quadrature."""
+def analytic_g1_g2(setup, dim: int, radius: float = 1.0, n_quad: int = 64) -> G1G2:
+    """(g1, g2) of ``setup`` (an :class:`NTKSetup` or a deep :class:`fastgan.ntk_deep.DeepSetup`) for
+    inputs uniform on the sphere of ``radius`` in ``dim`` dimensions, plus the mean and std of Θ over
+    the sphere's angle distribution: t = cos φ has density ∝ (1 − t²)^((dim−3)/2), integrated by
+    Gauss–Jacobi quadrature."""
     from scipy.special import roots_jacobi
 
     if dim < 2:
         raise ValueError("dim must be >= 2")
-    g1 = float(analytic_ntk_one_hidden(setup, 1.0, radius, radius, dim))
-    g2 = float(analytic_ntk_one_hidden(setup, 0.0, radius, radius, dim))
+    g1 = float(setup.kernel(1.0, radius, radius, dim))
+    g2 = float(setup.kernel(0.0, radius, radius, dim))
     alpha = (dim - 3) / 2.0
     t, w = roots_jacobi(n_quad, alpha, alpha)
     w = w / w.sum()
-    vals = analytic_ntk_one_hidden(setup, t, radius, radius, dim)
+    vals = setup.kernel(t, radius, radius, dim)
     mean = float(np.dot(w, vals))
     std = float(np.sqrt(max(np.dot(w, (vals - mean) ** 2), 0.0)))
     return G1G2(g1, g2, mean, std)
@@ -164,18 +169,19 @@ def sample_sphere(n: int, dim: int, radius: float = 1.0, seed=None) -> np.ndarra
     return radius * z / np.linalg.norm(z, axis=1, keepdims=True)
 
 
-def analytic_gram(setup: NTKSetup, X) -> np.ndarray:
-    """Infinite-width NTK Gram matrix at the inputs X (n, dim), at their actual norms and angles."""
+def analytic_gram(setup, X) -> np.ndarray:
+    """Infinite-width NTK Gram matrix of ``setup`` (one hidden layer or deep) at the inputs X (n, dim),
+    at their actual norms and angles."""
     X = np.asarray(X, dtype=np.float64)
     norms = np.linalg.norm(X, axis=1)
     safe = np.where(norms > 0, norms, 1.0)
     cos = (X @ X.T) / np.outer(safe, safe)
     np.fill_diagonal(cos, 1.0)
-    gram = analytic_ntk_one_hidden(setup, cos, norms[:, None], norms[None, :], X.shape[1])
+    gram = setup.kernel(cos, norms[:, None], norms[None, :], X.shape[1])
     return 0.5 * (gram + gram.T)
 
 
-def gram_from_analytic(setup: NTKSetup, n: int, dim: int, radius: float = 1.0, seed=None) -> np.ndarray:
+def gram_from_analytic(setup, n: int, dim: int, radius: float = 1.0, seed=None) -> np.ndarray:
     """(n, n) coupling Γ_ab from the infinite-width NTK at n seeds drawn uniformly on the sphere:
     diagonal = g1 exactly, off-diagonal spread around g2 as finite ``dim`` gives. Symmetric PSD."""
     return analytic_gram(setup, sample_sphere(n, dim, radius, seed))
@@ -264,18 +270,46 @@ def empirical_ntk_one_hidden(X, W: int, setup: NTKSetup, seed=0, dtype=None, chu
 
 PRESETS = {"appendix-g": {"relu": "APPENDIX_G_RELU", "erf": "APPENDIX_G_ERF"},
            "fig2": {"relu": "FIG2_RELU", "erf": "FIG2_ERF"}}
+SETTINGS = tuple(PRESETS) + ("deep",)
+LATENT_STREAM = 0x4E544B     # mixed with a run's training.seed to draw its latent seeds
+
+
+def preset_setup(setting: str, act: str, depth: int = 6, mu: float = 0.5):
+    """The network of a named setting: ``appendix-g`` / ``fig2`` (one hidden layer, :class:`NTKSetup`)
+    or ``deep`` (the μ-parametrised network of Fig. 21 with ``depth`` hidden layers, a
+    :class:`fastgan.ntk_deep.DeepSetup`)."""
+    if act not in ACTIVATIONS:
+        raise ValueError(f"act must be one of {ACTIVATIONS}, got {act!r}")
+    if setting == "deep":
+        from .ntk_deep import DeepSetup
+        return DeepSetup.mu_param(mu, depth, act)
+    if setting not in PRESETS:
+        raise ValueError(f"setting must be one of {SETTINGS}, got {setting!r}")
+    return globals()[PRESETS[setting][act]]
+
+
+def preset_radius(setting: str, dim: int) -> float:
+    """Radius of the latent sphere: 1 (Appendix G, Fig. 2), sqrt(dim) for the deep network (Fig. 21)."""
+    return float(np.sqrt(dim)) if setting == "deep" else 1.0
+
+
+def spec_gram(arch: str, setting: str, n: int, dim: int, seed: int, depth: int = 6, mu: float = 0.5) -> np.ndarray:
+    """The analytic (n, n) Gram matrix that ``coupling.gram_arch`` asks for: the infinite-width NTK of
+    ``preset_setup(setting, arch, depth, mu)`` at n seeds uniform on the sphere of
+    ``preset_radius(setting, dim)``, drawn from the run's ``seed`` (training.seed)."""
+    X = sample_sphere(n, dim, preset_radius(setting, dim), seed=[LATENT_STREAM, int(seed)])
+    return analytic_gram(preset_setup(setting, arch, depth, mu), X)
 
 
 def measure_gram(setting: str, act: str, n: int, dim: int, radius: float = 1.0, width: int | None = None,
                  seed: int = 0) -> tuple[np.ndarray, dict]:
     """An (n, n) NTK Gram matrix for n latent seeds uniform on the sphere: the empirical NTK of one
-    network of ``width`` hidden units (torch), or the analytic infinite-width kernel (width None).
+    network of ``width`` hidden units (torch), or the analytic infinite-width kernel (width None), for
+    the one-hidden-layer settings ``appendix-g`` and ``fig2``.
     Returns (gram, metadata with g1, g2 and their spreads)."""
     if setting not in PRESETS:
         raise ValueError(f"setting must be one of {tuple(PRESETS)}, got {setting!r}")
-    setup = globals()[PRESETS[setting][act]] if act in PRESETS[setting] else None
-    if setup is None:
-        raise ValueError(f"act must be one of {ACTIVATIONS}, got {act!r}")
+    setup = preset_setup(setting, act)
     X = sample_sphere(n, dim, radius, seed)
     if width is None:
         gram = analytic_gram(setup, X)
