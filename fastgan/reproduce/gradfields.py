@@ -145,9 +145,9 @@ def grad_fields(ctx) -> None:
 
 def _plot_fields(ctx, data: dict, axis: np.ndarray, h: float, n_samples: int) -> None:
     g = len(axis)
-    fig, ax = figure(3, 3, size=(2.9, 2.6), layout="constrained")
+    fig, ax = figure(3, 3, size=(2.7, 2.4), layout="constrained")
     sub = np.zeros((g, g), bool)
-    sub[:: max(1, g // 13), :: max(1, g // 13)] = True
+    sub[:: max(1, g // 12), :: max(1, g // 12)] = True
     sub = sub.reshape(-1)
     for row, (name, d) in enumerate(data.items()):
         grid = d["grid"]
@@ -367,7 +367,7 @@ def _earlystop_row(run, schedule_h, T: int) -> tuple[dict, dict]:
                hq_at_fire=float(o["high_quality_fraction"][i_q]) if t_q >= 0 else float("nan"))
     traces = {"time": t, "q_d": o["q_d"], "steepness": S, "modes_covered": o["modes_covered"],
               "high_quality_fraction": o["high_quality_fraction"], "mode_collapse": o["mode_collapse"],
-              "snapshots": run.particles}
+              "snapshots": run.particles.astype(np.float32)}
     return row, traces
 
 
