@@ -28,6 +28,10 @@ With the Appendix G setting (standard, c = 2, sw2 = 0.046, sb2 = 0 but biases tr
 unit sphere in 256 dims) this gives (g1, g2) ≈ (4.55, 1.14) for ReLU and (10.64, 5.25) for erf,
 matching the paper's ≈ (4.5, 1.1) and (10.6, 5.2); see ``APPENDIX_G_RELU`` / ``APPENDIX_G_ERF``.
 
+Deep networks (any depth, the μ-parametrisation of Fig. 21) are in :mod:`fastgan.ntk_deep`, the
+Appendix G training with its NTK tracked in :mod:`fastgan.ntk_train`; :func:`spec_gram` builds the
+Gram matrix that ``coupling.gram_arch`` asks for.
+
 numpy/scipy only at import time; torch is imported inside :func:`empirical_ntk_one_hidden`.
 """
 

@@ -1,11 +1,21 @@
 """Deep NTKs (fastgan.ntk_deep; papers/001 Fig. 21) and the Appendix G training trace (fastgan.ntk_train)."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from fastgan.ntk import (APPENDIX_G_ERF, NTKSetup, analytic_g1_g2, analytic_gram, analytic_ntk_one_hidden,
                          sample_sphere)
 from fastgan.ntk_deep import DeepSetup, analytic_ntk_deep
+
+
+def test_imports_do_not_pull_torch():
+    code = ("import sys, fastgan.ntk_deep, fastgan.ntk_train, fastgan.reproduce.ntk_figs; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def _great_circle(k: int, dim: int, radius: float) -> np.ndarray:
