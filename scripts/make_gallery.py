@@ -58,8 +58,8 @@ def section(docs: list) -> str:
             rel = f"docs/gallery/{name}/{f}"
             out.append(f"![{name} {f}]({rel})" if not f.endswith(".mp4") else f"[{f}]({rel})")
         out.append("")
-        out.append(f"`fastgan reproduce {name} --quick --out {name}` ({doc['seconds']:.0f} s). "
-                   f"{doc['summary']} [report](docs/gallery/{name}/report.txt)")
+        out.append(f"`fastgan reproduce {name} --quick --out {name}`  ")
+        out.append(f"{doc['summary']} [report](docs/gallery/{name}/report.txt)")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 
