@@ -72,11 +72,11 @@ def travelling_speed(eta_d: float, eta_g: float, lam: float, sigma: float, p_gen
 
 
 def _value(report, name: str, v, fmt: str = ".4g", unit: str = "") -> None:
-    """report.value for a finite number, else a line saying it is undefined here."""
+    """report.value for a finite number, else a line saying there is none (e.g. an event that never happened)."""
     if v is not None and math.isfinite(float(v)):
         report.value(name, v, fmt, unit)
     else:
-        report.line(f"{name}: undefined at this scale")
+        report.line(f"{name}: none in this run")
 
 
 # --------------------------------------------------------------------------- Fig. 1: isolated regions
