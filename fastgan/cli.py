@@ -49,12 +49,17 @@ def _parser() -> argparse.ArgumentParser:
     nt = sub.add_parser("ntk", help="neural tangent kernels of real generators")
     ntsub = nt.add_subparsers(dest="ntk_cmd", required=True)
     me = ntsub.add_parser("measure", help="write the NTK Gram matrix of N latent seeds (for coupling.kind = gram)")
-    me.add_argument("--setting", choices=("appendix-g", "fig2"), default="appendix-g",
-                    help="initialisation of papers/001 Appendix G (default) or Fig. 2")
+    me.add_argument("--setting", choices=("appendix-g", "fig2", "deep"), default="appendix-g",
+                    help="one hidden layer initialised as in papers/001 Appendix G (default) or Fig. 2, or the "
+                         "deep mu-parametrised network of Fig. 21 (--depth, --mu)")
     me.add_argument("--act", choices=("relu", "erf"), default="relu")
     me.add_argument("--n", type=int, required=True, help="number of seeds (= generator.n_particles)")
     me.add_argument("--dim", type=int, default=256, help="latent dimension (default 256)")
-    me.add_argument("--radius", type=float, default=1.0, help="radius of the latent sphere (default 1)")
+    me.add_argument("--radius", type=float, default=None,
+                    help="radius of the latent sphere (default 1; sqrt(dim) for --setting deep)")
+    me.add_argument("--depth", type=int, default=None, help="hidden layers of --setting deep (default 6)")
+    me.add_argument("--mu", type=float, default=None,
+                    help="mu of --setting deep: pre-activations mu b + sqrt((1 - mu^2)/n) W alpha (default 0.5)")
     me.add_argument("--width", type=int, default=None,
                     help="hidden width of the measured network (torch); omit for the analytic infinite-width NTK")
     me.add_argument("--seed", type=int, default=0)
@@ -248,12 +253,21 @@ def cmd_status(args) -> int:
 def cmd_ntk(args) -> int:
     from .ntk import measure_gram, write_gram
     from .store import check_writable
-    for name in ("n", "dim", "width"):
+    for name in ("n", "dim", "width", "depth"):
         v = getattr(args, name)
         if v is not None and v < 1:
             raise FastganError(f"--{name} = {v}: must be >= 1")
-    if not args.radius > 0:
+    if args.n < 2:
+        raise FastganError(f"--n = {args.n}: a Gram matrix needs at least 2 seeds")
+    if args.radius is not None and not args.radius > 0:
         raise FastganError(f"--radius = {args.radius}: must be > 0")
+    for name, default in (("depth", 6), ("mu", 0.5)):
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+        elif args.setting != "deep":
+            raise FastganError(f"--{name} applies to --setting deep only (got --setting {args.setting})")
+    if not 0.0 <= args.mu <= 1.0:
+        raise FastganError(f"--mu = {args.mu}: must lie in [0, 1]")
     check_writable(args.out, args.force)
     if args.width is not None:
         try:
@@ -261,9 +275,12 @@ def cmd_ntk(args) -> int:
         except ImportError:
             raise FastganError("--width: measuring a network's NTK needs torch (pip install 'fastgan[ntk]'); "
                                "omit --width for the analytic kernel") from None
-    gram, meta = measure_gram(args.setting, args.act, args.n, args.dim, args.radius, args.width, args.seed)
+    gram, meta = measure_gram(args.setting, args.act, args.n, args.dim, args.radius, args.width, args.seed,
+                              args.depth, args.mu)
     write_gram(args.out, gram, meta, force=args.force)
     kind = f"width {args.width}" if args.width else "infinite width"
+    if args.setting == "deep":
+        kind += f", depth {args.depth}, mu {args.mu:g}"
     print(f"NTK Gram matrix {args.n} x {args.n} ({args.setting}, {args.act}, {kind}): g1 = {meta['g1']:.4g} "
           f"(std {meta['g1_std']:.2g}), g2 = {meta['g2']:.4g} (std {meta['g2_std']:.2g}); wrote {args.out}")
     return 0

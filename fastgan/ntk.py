@@ -305,23 +305,29 @@ def spec_gram(arch: str, setting: str, n: int, dim: int, seed: int, depth: int =
     return analytic_gram(preset_setup(setting, arch, depth, mu), X)
 
 
-def measure_gram(setting: str, act: str, n: int, dim: int, radius: float = 1.0, width: int | None = None,
-                 seed: int = 0) -> tuple[np.ndarray, dict]:
-    """An (n, n) NTK Gram matrix for n latent seeds uniform on the sphere: the empirical NTK of one
-    network of ``width`` hidden units (torch), or the analytic infinite-width kernel (width None), for
-    the one-hidden-layer settings ``appendix-g`` and ``fig2``.
+def measure_gram(setting: str, act: str, n: int, dim: int, radius: float | None = None, width: int | None = None,
+                 seed: int = 0, depth: int = 6, mu: float = 0.5) -> tuple[np.ndarray, dict]:
+    """An (n, n) NTK Gram matrix for n latent seeds uniform on the sphere of ``radius`` (None: the
+    setting's own, :func:`preset_radius`): the empirical NTK of one network of ``width`` hidden units
+    (torch), or the analytic infinite-width kernel (width None). Settings: the one-hidden-layer
+    ``appendix-g`` and ``fig2``, and ``deep`` (``depth`` hidden layers of ``width``, μ-parametrised
+    with ``mu``, scalar output: the Gram matrix of each output component).
     Returns (gram, metadata with g1, g2 and their spreads)."""
-    if setting not in PRESETS:
-        raise ValueError(f"setting must be one of {tuple(PRESETS)}, got {setting!r}")
-    setup = preset_setup(setting, act)
+    setup = preset_setup(setting, act, depth, mu)
+    radius = preset_radius(setting, dim) if radius is None else float(radius)
     X = sample_sphere(n, dim, radius, seed)
     if width is None:
         gram = analytic_gram(setup, X)
+    elif setting == "deep":
+        from .ntk_deep import empirical_ntk_deep
+        gram = np.asarray(empirical_ntk_deep(X, setup, width=width, seed=seed + 1), dtype=np.float64)
     else:
         gram = np.asarray(empirical_ntk_one_hidden(X, width, setup, seed=seed + 1), dtype=np.float64)
     st = extract_g1_g2(gram)
     meta = {"setting": setting, "act": act, "n": n, "dim": dim, "radius": radius, "width": width or 0,
             "seed": seed, "g1": st.g1, "g2": st.g2, "g1_std": st.g1_std, "g2_std": st.g2_std}
+    if setting == "deep":
+        meta.update(depth=int(depth), mu=float(mu))
     return gram, meta
 
 

@@ -1,5 +1,6 @@
 """`fastgan ntk measure` and simulations with measured / analytic Gram couplings."""
 
+import importlib.util
 import subprocess
 import sys
 
@@ -58,3 +59,46 @@ def test_gram_with_equal_off_diagonals_reproduces_the_coarse_coupling(tmp_path):
                             backend="numpy")
     np.testing.assert_allclose(full.particles, coarse.particles, rtol=0, atol=1e-11)
     assert np.abs(coarse.particles[-1] - coarse.particles[0]).max() > 1e-3
+
+
+def test_measure_deep_network(tmp_path):
+    """--setting deep: the μ-parametrised network of Fig. 21 (inputs on the sphere of radius sqrt(dim));
+    analytic file = the infinite-width recursion at those seeds, a finite network lands near it."""
+    from fastgan.ntk import sample_sphere
+    from fastgan.ntk_deep import DeepSetup, analytic_ntk_deep
+    out = tmp_path / "deep.h5"
+    proc = _cli("ntk", "measure", "--setting", "deep", "--depth", 3, "--mu", 0.7, "--n", 10, "--dim", 32,
+                "--seed", 4, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "depth 3, mu 0.7" in proc.stdout
+    setup = DeepSetup.mu_param(0.7, 3)
+    X = sample_sphere(10, 32, np.sqrt(32), seed=4)
+    norms = np.linalg.norm(X, axis=1)
+    cos = np.clip((X @ X.T) / np.outer(norms, norms), -1, 1)
+    expected = analytic_ntk_deep(setup, cos, norms[:, None], norms[None, :], 32)
+    with h5py.File(out) as f:
+        assert f.attrs["setting"] == "deep" and f.attrs["depth"] == 3 and f.attrs["mu"] == pytest.approx(0.7)
+        assert f.attrs["radius"] == pytest.approx(np.sqrt(32))
+        np.testing.assert_allclose(f["gram"][()], expected, rtol=1e-9)
+        analytic = f["gram"][()]
+    if importlib.util.find_spec("torch") is not None:
+        emp = tmp_path / "deep_w.h5"
+        proc = _cli("ntk", "measure", "--setting", "deep", "--depth", 3, "--mu", 0.7, "--n", 10, "--dim", 32,
+                    "--seed", 4, "--width", 2048, "--out", emp)
+        assert proc.returncode == 0, proc.stderr
+        with h5py.File(emp) as f:
+            g = f["gram"][()]
+        assert np.allclose(g, g.T) and np.abs(g / analytic - 1).max() < 0.08
+
+
+@pytest.mark.parametrize("args, key", [(("--setting", "deep", "--mu", 1.5), "--mu"),
+                                       (("--depth", 3), "--depth"),
+                                       (("--setting", "deep", "--depth", 0), "--depth"),
+                                       (("--n", 1), "--n")])
+def test_measure_rejects_bad_deep_options(tmp_path, args, key):
+    base = {"--n": 8}
+    base.update(dict(zip(args[::2], args[1::2])))
+    flat = [x for kv in base.items() for x in kv]
+    proc = _cli("ntk", "measure", *flat, "--out", tmp_path / "x.h5")
+    assert proc.returncode == 2 and key in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x.h5").exists()
