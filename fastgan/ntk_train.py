@@ -48,9 +48,17 @@ class TrainingTrace:
     mode_collapse: np.ndarray
     meta: dict = field(default_factory=dict)
 
-    def drift(self) -> tuple[float, float]:
-        """Largest relative change of (g1, g2) from their values at the first measurement."""
-        return (float(np.max(np.abs(self.g1 / self.g1[0] - 1))), float(np.max(np.abs(self.g2 / self.g2[0] - 1))))
+    def drift(self, stat: str = "mean") -> tuple[float, float]:
+        """Largest relative change of (g1, g2) from their values at the first measurement; ``stat``
+        "median" uses the medians of the two peaks instead of their means (papers/001 Fig. 20 marks
+        the medians)."""
+        if stat == "mean":
+            g1, g2 = self.g1, self.g2
+        elif stat == "median":
+            g1, g2 = np.median(self.diag, axis=1), np.median(self.offdiag, axis=1)
+        else:
+            raise ValueError(f"stat must be 'mean' or 'median', got {stat!r}")
+        return (float(np.max(np.abs(g1 / g1[0] - 1))), float(np.max(np.abs(g2 / g2[0] - 1))))
 
 
 def ntk_blocks(Z, w, b, a, act: str, chunk: int = 8192):
@@ -101,13 +109,15 @@ def train_appendix_g(setup: NTKSetup = APPENDIX_G_RELU, width: int = 2 ** 16, n_
                      n_iterations: int = 600, measure_at=None, lr: float = 1e-3, rms_alpha: float = 0.9,
                      n_disc: int = 5, lr_disc: float = 0.25, disc_width: int = 2048, target_std: float = 0.02,
                      seed: int = 0, device: str = "cpu", dtype=None, threads: int | None = None,
-                     progress=None) -> TrainingTrace:
+                     progress=None, optimiser: str = "rmsprop") -> TrainingTrace:
     """Train the Appendix G generator (``setup``: its activation and initialisation; the standard
     parametrisation with out_scale 2 and trained biases) and measure its NTK at the iterations
     ``measure_at`` (default 7 evenly spaced, incl. 0 and the end). RMSProp as in optax / Keras
     (decay ``rms_alpha`` = 0.9; torch's default 0.99 makes the first steps ~10 lr). ``threads``: torch
     CPU threads meanwhile (None: unchanged; 1 suits small widths, whose many small ops only pay for
-    synchronisation). ``progress(i, total)`` is called after every generator step."""
+    synchronisation). ``progress(i, total)`` is called after every generator step. ``optimiser``:
+    "rmsprop" (the paper's) or "sgd" (plain gradient descent at rate ``lr``: the lazy regime of NTK
+    theory, whose parameter steps shrink as W^-1/2 — the control for the drift)."""
     import torch
 
     before = torch.get_num_threads()
@@ -115,16 +125,18 @@ def train_appendix_g(setup: NTKSetup = APPENDIX_G_RELU, width: int = 2 ** 16, n_
         torch.set_num_threads(int(threads))
     try:
         return _train(torch, setup, width, n_seeds, dim, n_iterations, measure_at, lr, rms_alpha, n_disc, lr_disc,
-                      disc_width, target_std, seed, device, dtype, progress)
+                      disc_width, target_std, seed, device, dtype, progress, optimiser)
     finally:
         torch.set_num_threads(before)
 
 
 def _train(torch, setup, width, n_seeds, dim, n_iterations, measure_at, lr, rms_alpha, n_disc, lr_disc,
-           disc_width, target_std, seed, device, dtype, progress) -> TrainingTrace:
+           disc_width, target_std, seed, device, dtype, progress, optimiser) -> TrainingTrace:
 
     if setup.param != "standard" or setup.out_scale != 2.0 or not setup.train_bias:
         raise ValueError("the Appendix G generator is G = sqrt(2/W) a σ(w z + b) with trained biases")
+    if optimiser not in ("rmsprop", "sgd"):
+        raise ValueError(f"optimiser must be 'rmsprop' or 'sgd', got {optimiser!r}")
     dtype = torch.float32 if dtype is None else dtype
     dev = torch.device(device)
     measure_at = sorted(set(int(i) for i in (np.linspace(0, n_iterations, 7) if measure_at is None else measure_at)))
@@ -144,7 +156,8 @@ def _train(torch, setup, width, n_seeds, dim, n_iterations, measure_at, lr, rms_
     dw, db, da = randn(disc_width, 2), randn(disc_width, std=3.0), randn(disc_width)
     dscale, l2 = float(np.sqrt(2.0 / disc_width)), 1.0 / disc_width
     modes = torch.as_tensor(_ring(), dtype=dtype, device=dev)
-    opt = torch.optim.RMSprop([w, b, a], lr=lr, alpha=rms_alpha)
+    opt = (torch.optim.RMSprop([w, b, a], lr=lr, alpha=rms_alpha) if optimiser == "rmsprop"
+           else torch.optim.SGD([w, b, a], lr=lr))
 
     def generate():
         return gscale * _torch_act(setup.act, torch, Z @ w.T + b)[0] @ a
@@ -192,6 +205,6 @@ def _train(torch, setup, width, n_seeds, dim, n_iterations, measure_at, lr, rms_
     outputs = np.stack(snaps)
     return TrainingTrace(its, diag.mean(1), off.mean(1), diag.std(1), off.std(1), np.array([r[3] for r in rows]),
                          diag, off, outputs, np.array([_mode_collapse(x, ring) for x in outputs]),
-                         {"act": setup.act, "width": width, "n_seeds": n_seeds, "dim": dim, "lr": lr,
+                         {"act": setup.act, "width": width, "n_seeds": n_seeds, "dim": dim, "optimiser": optimiser, "lr": lr,
                           "rms_alpha": rms_alpha, "n_disc": n_disc, "lr_disc": lr_disc, "disc_width": disc_width,
                           "seed": seed})

@@ -46,22 +46,33 @@ def collect(name: str, runs: str) -> dict | None:
     return doc
 
 
-def section(docs: list) -> str:
-    out = ["Every figure below was made at quick scale on 2 CPU cores by the command under it "
-           "(`fastgan reproduce --list` names them all; `--full` runs the paper's scale). Each folder "
-           "holds the report comparing our numbers with the paper's.", ""]
-    for doc in docs:
-        name = doc["experiment"]
-        out.append(f"### {name}: papers/{doc['paper']} {doc['figures']} ({doc['title']})")
-        out.append("")
-        for f in doc["gallery_files"]:
-            rel = f"docs/gallery/{name}/{f}"
-            out.append(f"![{name} {f}]({rel})" if not f.endswith(".mp4") else f"[{f}]({rel})")
-        out.append("")
-        out.append(f"`fastgan reproduce {name} --quick --out {name}`  ")
-        out.append(f"{doc['summary']} [report](docs/gallery/{name}/report.txt)")
-        out.append("")
+def existing_blocks(section_text: str) -> dict:
+    """The README's current gallery entries, ``{name: block}`` (a block runs from its '### NAME:'
+    header to the next one)."""
+    blocks, parts = {}, section_text.split("\n### ")
+    for part in parts[1:]:
+        blocks[part.split(":", 1)[0]] = "### " + part.rstrip() + "\n"
+    return blocks
+
+
+def block(doc: dict) -> str:
+    name = doc["experiment"]
+    out = [f"### {name}: papers/{doc['paper']} {doc['figures']} ({doc['title']})"]
+    out.append("")
+    for f in doc["gallery_files"]:
+        rel = f"docs/gallery/{name}/{f}"
+        out.append(f"![{name} {f}]({rel})" if not f.endswith(".mp4") else f"[{f}]({rel})")
+    out.append("")
+    out.append(f"`fastgan reproduce {name} --quick --out {name}`  ")
+    out.append(f"{doc['summary']} [report](docs/gallery/{name}/report.txt)")
     return "\n".join(out).rstrip() + "\n"
+
+
+def section(blocks: list) -> str:
+    head = ("Every figure below was made at quick scale on 2 CPU cores by the command under it "
+            "(`fastgan reproduce --list` names them all; `--full` runs the paper's scale). Each folder "
+            "holds the report comparing our numbers with the paper's.\n")
+    return "\n".join([head] + blocks)
 
 
 def main() -> int:
@@ -71,25 +82,30 @@ def main() -> int:
     ap.add_argument("--run", action="store_true", help="run missing experiments at quick scale first")
     args = ap.parse_args()
     names = args.names or list(reproduce.experiments())
-    docs = []
-    for name in names:
-        if args.run and not os.path.isfile(os.path.join(args.runs, name, "report.json")):
-            subprocess.run([sys.executable, "-m", "fastgan", "reproduce", name, "--quick", "--out",
-                            os.path.join(args.runs, name), "--force", "--quiet"], check=True, cwd=ROOT)
-        doc = collect(name, args.runs)
-        if doc is None:
-            print(f"make_gallery: {name}: no quick run in {args.runs} (skipped)", file=sys.stderr)
-            continue
-        docs.append(doc)
     readme = os.path.join(ROOT, "README.md")
     text = open(readme).read()
     start, end = "<!-- gallery -->\n", "<!-- /gallery -->"
     if start not in text or end not in text:
         raise SystemExit("README.md: no <!-- gallery --> markers")
     i, j = text.index(start) + len(start), text.index(end)
+    blocks = existing_blocks(text[i:j])
+    fresh = 0
+    for name in names:
+        if args.run and not os.path.isfile(os.path.join(args.runs, name, "report.json")):
+            subprocess.run([sys.executable, "-m", "fastgan", "reproduce", name, "--quick", "--out",
+                            os.path.join(args.runs, name), "--force", "--quiet"], check=True, cwd=ROOT)
+        doc = collect(name, args.runs)
+        if doc is None:
+            kept = "kept its current entry" if name in blocks else "skipped"
+            print(f"make_gallery: {name}: no quick run in {args.runs} ({kept})", file=sys.stderr)
+            continue
+        blocks[name] = block(doc)
+        fresh += 1
+    order = list(reproduce.experiments())
+    shown = [blocks[n] for n in order if n in blocks] + [b for n, b in blocks.items() if n not in order]
     with open(readme, "w") as f:
-        f.write(text[:i] + section(docs) + text[j:])
-    print(f"gallery: {len(docs)} experiments, README.md updated")
+        f.write(text[:i] + section(shown) + text[j:])
+    print(f"gallery: {fresh} experiments updated, {len(shown)} shown, README.md updated")
     return 0
 
 
