@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit, prange
 
 from .launch import CPU_TILE
-from .linear_numba import FASTMATH, _cos, _sin
+from .linear_numba import FASTMATH, _cos, _sin, wide_vectors
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
@@ -36,6 +36,7 @@ def _step(w1, w2, u, v, rate, x, w, lr, lam, chunk, c1, s1, c2, s2):
     B, K1, K2 = w1.shape
     n = x.shape[2]
     for task in prange(B * (K1 + K2)):                 # pass 1: factor rows (1-D views: vectorised)
+        wide_vectors()
         r = task // (K1 + K2)
         if lr[r] == 0:
             continue
@@ -60,6 +61,7 @@ def _step(w1, w2, u, v, rate, x, w, lr, lam, chunk, c1, s1, c2, s2):
                 cr[j] = wr[j] * _cos(ph)
                 sr[j] = wr[j] * _sin(ph)
     for task in prange(B * K1):                         # pass 2: one grid row per task
+        wide_vectors()
         r = task // K1
         if lr[r] == 0:
             continue
@@ -102,6 +104,7 @@ def _per_sample(w1, w2, u, v, x, grad, out, tile):
     n = x.shape[2]
     ntile = (n + tile - 1) // tile
     for task in prange(B * ntile):
+        wide_vectors()
         r = task // ntile
         lo = (task % ntile) * tile
         hi = min(n, lo + tile)

@@ -45,7 +45,7 @@ from numba import njit, prange, types
 from numba.extending import intrinsic
 
 from .launch import CPU_TILE
-from .linear_numba import _CUT, _SAFE, FASTMATH, _exp, _log
+from .linear_numba import _CUT, _SAFE, FASTMATH, _exp, _log, wide_vectors
 
 
 # ----------------------------------------------------------------------------- host helpers (CPU and GPU)
@@ -140,6 +140,7 @@ def _log_density(q, x, logw, cs, hs, cut, out, rows, cols):
     dt = q.dtype
     ntile = (n + rows - 1) // rows
     for task in prange(B * ntile):
+        wide_vectors()
         r = task // ntile
         lo = (task % ntile) * rows
         hi = min(n, lo + rows)
@@ -202,6 +203,7 @@ def _grad_sum(q, x, logw, la, lb, use_la, use_lb, cs, hs, is2, cut, out, rows, c
     dt = q.dtype
     ntile = (n + rows - 1) // rows
     for task in prange(B * ntile):
+        wide_vectors()
         r = task // ntile
         lo = (task % ntile) * rows
         hi = min(n, lo + rows)

@@ -91,6 +91,21 @@ def _split64(typingctx, x):
     return types.UniTuple(types.float64, 2)(x), codegen
 
 
+@intrinsic
+def wide_vectors(typingctx):
+    """Call first thing in a kernel's (prange) body: marks the LLVM function it is compiled into with
+    ``"prefer-vector-width"="512"``, so that on AVX-512 machines LLVM vectorises its loops with 512-bit
+    registers. LLVM's tuning for AVX-512 server cores prefers 256 bits (to avoid the clock drop of
+    older cores), and NUMBA_CPU_FEATURES=-prefer-256-bit would change that for every numba function
+    in the process; the function attribute scopes it to the compute-bound transcendental kernels,
+    where it measured 1.5x (float32 RFF step). Without AVX-512 the attribute changes nothing.
+    (llvmlite's attribute set only accepts flag attributes; this key-value one is added past its check.)"""
+    def codegen(context, builder, sig, args):
+        set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        return context.get_dummy_value()
+    return types.none(), codegen
+
+
 def _cos(x):
     raise NotImplementedError
 
@@ -298,6 +313,7 @@ def _trig_step(theta, omega, phase, amp, rate, xg, wg, xt, wt, lr, lam, tile, ch
     B, L = theta.shape
     ntile = (L + tile - 1) // tile
     for task in prange(B * ntile):
+        wide_vectors()
         r = task // ntile
         if lr[r] == 0:
             continue
@@ -330,6 +346,7 @@ def _trig_per_sample(theta, omega, phase, amp, x, grad, out, tile):
     n = x.shape[2]
     ntile = (n + tile - 1) // tile
     for task in prange(B * ntile):
+        wide_vectors()
         r = task // ntile
         lo = (task % ntile) * tile
         hi = min(n, lo + tile)
@@ -484,6 +501,7 @@ def _kernel_sums(x, centres, weights, bw, kind, alpha, grad, cut, out, rows, col
     C = centres.shape[2]
     ntile = (n + rows - 1) // rows
     for task in prange(B * ntile):
+        wide_vectors()
         r = task // ntile
         lo = (task % ntile) * rows
         hi = min(n, lo + rows)

@@ -191,3 +191,33 @@ def test_fourier_grid_numba_matches_the_generic_reference(rng, dtype):
     np.testing.assert_allclose(a2, b2, **tol(dtype))
     assert np.array_equal(a1[1], w1[1]) and np.array_equal(a2[1], w2[1])
     assert load_ops("numba").fourier_grid_disc_step is FGN.fourier_grid_disc_step
+
+
+def test_wide_vectors_marks_the_kernel_for_512_bit_code():
+    """``wide_vectors()`` in a prange body puts "prefer-vector-width"="512" on the function LLVM
+    vectorises; on an AVX-512 host (numba targeting it) its loops then use zmm registers."""
+    import os
+
+    import llvmlite.binding as llvm
+    from numba import njit, prange
+
+    def make(wide):
+        @njit(parallel=True, fastmath=LN.FASTMATH)
+        def f(x, out):
+            for t in prange(x.shape[0]):
+                if wide:
+                    LN.wide_vectors()
+                acc = np.float32(0)
+                row = x[t]
+                for i in range(row.shape[0]):
+                    acc += row[i] * row[i]
+                out[t] = acc
+        return f
+
+    x, out = np.ones((3, 1001), np.float32), np.zeros(3, np.float32)
+    wide = make(True)
+    wide(x, out)
+    assert np.all(out == 1001)
+    assert '"prefer-vector-width"="512"' in "".join(wide.inspect_llvm().values())
+    if llvm.get_host_cpu_features().get("avx512f") and not os.environ.get("NUMBA_CPU_NAME"):
+        assert "zmm" in "".join(wide.inspect_asm().values())
