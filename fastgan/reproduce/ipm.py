@@ -7,7 +7,7 @@ its parameters with kernel K (eqs. 2-6), trained together with the generator (eq
 
 - Fig. 1 (ipm-fig1): four isolated regions with excess masses Delta_i (eq. 15) of 0, -1/4, +1/8, +1/4
   (examples/ipm_regions.toml, exact RBF kernel): Delta >= 0 converges (Theorem 1), the four points of
-  V2 settle on the ring of Theorem 2 (at eta_g = 0.3; at the example's 0.5 the square sheds a point), a
+  V2 settle on the ring of Theorem 2 (at the example's eta_g = 0.3; at 0.5 the square sheds a point), a
   point with no true point in reach travels in a straight line at the speed of Theorem 3.
 - Figs. 2, 3 (ipm-fig2, ipm-fig3): 4 true points on the unit circle (d = 2) and 10 random points on the
   unit sphere (d = 10), as many generated points from N(0, I/d), random-Fourier-feature discriminator,
@@ -88,14 +88,14 @@ REGION_INIT = [[-2.8, 3.1], [3.15, 3.1], [2.9, 3.15], [2.85, 2.9], [3.1, 2.85], 
 REGIONS = {"precision": "float64", "target.kind": "points", "target.points": REGION_POINTS,
            "target.masses": REGION_MASSES, "generator.n_particles": 8, "generator.masses": [0.125] * 8,
            "generator.init_points": REGION_INIT, "discriminator.kind": "kernel", "discriminator.kernel": "rbf",
-           "discriminator.bandwidth": 0.5, "training.lr_disc": 0.05, "training.lr_gen": 0.5, "training.lam": 0.5,
+           "discriminator.bandwidth": 0.5, "training.lr_disc": 0.05, "training.lr_gen": 0.3, "training.lam": 0.5,
            "training.update_order": "simultaneous", "record.escape_radius": 8.0}
 REGION_SIGMA, REGION_HALF_GAP = 0.5, 3.0       # regions V_i: balls of radius 3 (half the spacing 6) around x_i
 FAR_START = [7.0, 0.0]                          # an outside point beyond the regions (run "far")
 # name -> (eta_g, start of the outside point, what it shows)
 REGION_RUNS = {
-    "ring": (0.3, REGION_INIT[7], "eta_g = 0.3"),
-    "printed": (0.5, REGION_INIT[7], "eta_g = 0.5 (the example as printed)"),
+    "ring": (0.3, REGION_INIT[7], "eta_g = 0.3, the example"),
+    "fast": (0.5, REGION_INIT[7], "eta_g = 0.5"),
     "far": (0.3, FAR_START, "eta_g = 0.3, outside point started at (7, 0)"),
 }
 
@@ -182,7 +182,7 @@ def _draw_regions(ctx, runs, summ, rho) -> None:
         a.title.set_fontsize(8)
     a = ax[0, 3]
     c = pts[1]
-    for name, col in (("ring", "C3"), ("printed", "C4")):
+    for name, col in (("ring", "C3"), ("fast", "C4")):
         P = runs[name].particles
         for j in summ[name]["in_v2"]:
             a.plot(P[:, j, 0] - c[0], P[:, j, 1] - c[1], color=col, lw=0.6, alpha=0.7)
@@ -193,7 +193,7 @@ def _draw_regions(ctx, runs, summ, rho) -> None:
                                 label=f"Thm 2 ring, n = {n}: {rho[n]:.3f} sigma"))
     a.plot(0, 0, "o", color="g", ms=8)
     a.set(xlim=(-0.8, 0.8), ylim=(-0.8, 0.8), aspect="equal", xlabel="x1 - 3", ylabel="x2 - 3",
-          title="V2 zoom: 'ring' (red), 'printed' (purple)")
+          title="V2 zoom: 'ring' (red), 'fast' (purple)")
     a.title.set_fontsize(8)
     a.legend(fontsize=6, loc="lower left")
     ctx.save_figure(fig, "regions.png")
@@ -201,7 +201,7 @@ def _draw_regions(ctx, runs, summ, rho) -> None:
 
 def _report_regions(ctx, runs, summ, rho, v_th) -> None:
     r = ctx.report
-    ring, printed, far = summ["ring"], summ["printed"], summ["far"]
+    ring, fast, far = summ["ring"], summ["fast"], summ["far"]
     for k, s in summ.items():
         r.line(f"run {k!r} ({REGION_RUNS[k][2]}): final excess masses {np.round(s['excess'], 4).tolist()}, "
                f"W2 {s['w2'][0]:.3f} -> {s['w2'][-1]:.3f}, V2 holds {len(s['in_v2'])} points")
@@ -219,13 +219,13 @@ def _report_regions(ctx, runs, summ, rho, v_th) -> None:
     r.compare("V2 (Delta = -1/4, four points): approximate mode collapse ring radius",
               f"{len(rad)} points at {np.round(rad, 4).tolist()} sigma",
               f"stable equilibrium within c sigma (Thm 2); regular square at rho_4 = {rho[4]:.4f} sigma", ok4,
-              f"eta_g = 0.3 (mu = 6) instead of the example's 0.5; at 0.5 V2 ends with {len(printed['radii'])} points")
-    rad3 = printed["radii"]
+              f"eta_g = 0.3 (mu = 6); at 0.5 (mu = 10) V2 ends with {len(fast['radii'])} points")
+    rad3 = fast["radii"]
     r.value("theorem2_rho3", rho[3], ".5f", "sigma")
     if len(rad3):
-        r.value("printed_V2_radius_mean", rad3.mean(), ".5f", "sigma")
+        r.value("fast_V2_radius_mean", rad3.mean(), ".5f", "sigma")
     ok3 = len(rad3) == 3 and abs(rad3.mean() / rho[3] - 1) < 0.01
-    r.compare("V2 at the example's rates (eta_g = 0.5)",
+    r.compare("V2 at the faster generator rate eta_g = 0.5",
               f"{len(rad3)} points left, at {np.round(rad3, 4).tolist()} sigma",
               f"Thm 2 ring for the points that stay: rho_3 = {rho[3]:.4f} sigma", ok3 if len(rad3) == 3 else None,
               "not in the paper: at mu = 10 the square sheds a point, which travels off" if len(rad3) == 3 else
