@@ -228,21 +228,30 @@ def compare_fits(x, y, sigma=None) -> FitComparison:
 class Bisection(NamedTuple):
     """estimate: the crossing interpolated in the final bracket (in log x when log); bracket
     (lo, hi) with metric(lo) < threshold <= metric(hi); points [(x, metric)] in evaluation order;
-    converged: the bracket reached tol within max_evals."""
+    converged: the bracket reached tol within max_evals. status: "bracketed"; or, for a line given up
+    (``unbracketed="skip"``, estimate NaN, not converged): "above" (metric >= threshold already at lo:
+    the crossing lies below the range), "below" (metric < threshold still at hi: above the range),
+    "nan" (a metric was NaN, e.g. a diverged run; the bracket is the last one before it)."""
 
     estimate: float
     bracket: tuple[float, float]
     points: list
     converged: bool
+    status: str = "bracketed"
 
 
 def bisect_boundaries(F: Callable[[list], Sequence[float]], lines: Mapping[Hashable, tuple], threshold: float,
-                      tol: float, log: bool = False, max_evals: int = 64) -> tuple[dict, int]:
+                      tol: float, log: bool = False, max_evals: int = 64,
+                      unbracketed: str = "raise") -> tuple[dict, int]:
     """Bisect several lines in lock-step. lines {line: (lo, hi)} or {line: (lo, hi, metric(lo),
     metric(hi))} when the endpoint values are known (e.g. from a coarse grid); F([(line, x), ...])
     returns their metrics as one batch. Each line needs metric(lo) < threshold <= metric(hi) and
     stops when hi - lo <= tol (hi / lo - 1 <= tol when log) or after max_evals evaluations of it.
+    A line without that bracket, or with a NaN metric, raises ValueError (``unbracketed="raise"``) or
+    is given up with its reason in ``Bisection.status`` while the others go on (``"skip"``).
     Returns ({line: Bisection}, total number of evaluations)."""
+    if unbracketed not in ("raise", "skip"):
+        raise ValueError(f"unbracketed: 'raise' or 'skip', got {unbracketed!r}")
     if not (np.isfinite(tol) and tol > 0):
         raise ValueError(f"tol: must be positive and finite, got {tol}")
     if not np.isfinite(threshold):
@@ -258,7 +267,12 @@ def bisect_boundaries(F: Callable[[list], Sequence[float]], lines: Mapping[Hasha
             raise ValueError(f"lo, hi: line {line!r} needs finite lo < hi{' and lo > 0 for log' if log else ''}, "
                              f"got ({lo}, {hi})")
         state[line] = {"lo": lo, "hi": hi, "points": [(lo, float(spec[2])), (hi, float(spec[3]))] if len(spec) == 4
-                       else [], "evals": 0}
+                       else [], "evals": 0, "status": "bracketed"}
+
+    def give_up(line, status, message):
+        if unbracketed == "raise":
+            raise ValueError(message)
+        state[line]["status"] = status
 
     def evaluate(pending):
         if not pending:
@@ -267,8 +281,6 @@ def bisect_boundaries(F: Callable[[list], Sequence[float]], lines: Mapping[Hasha
         if len(got) != len(pending):
             raise ValueError(f"F: returned {len(got)} metrics for {len(pending)} points")
         for (line, x), m in zip(pending, got):
-            if math.isnan(m):
-                raise ValueError(f"F: metric is NaN at x={x} on line {line!r}")
             state[line]["points"].append((x, m))
             state[line]["evals"] += 1
         return len(pending)
@@ -276,10 +288,12 @@ def bisect_boundaries(F: Callable[[list], Sequence[float]], lines: Mapping[Hasha
     total = evaluate([(line, x) for line, s in state.items() if not s["points"] for x in (s["lo"], s["hi"])])
     for line, s in state.items():
         (lo, m_lo), (hi, m_hi) = s["points"][:2]
-        if not m_lo < threshold:
-            raise ValueError(f"lo: metric({lo}) = {m_lo} on line {line!r} is not below threshold {threshold}")
-        if not m_hi >= threshold:
-            raise ValueError(f"hi: metric({hi}) = {m_hi} on line {line!r} is below threshold {threshold}")
+        if math.isnan(m_lo) or math.isnan(m_hi):
+            give_up(line, "nan", f"F: metric is NaN at x={lo if math.isnan(m_lo) else hi} on line {line!r}")
+        elif not m_lo < threshold:
+            give_up(line, "above", f"lo: metric({lo}) = {m_lo} on line {line!r} is not below threshold {threshold}")
+        elif not m_hi >= threshold:
+            give_up(line, "below", f"hi: metric({hi}) = {m_hi} on line {line!r} is below threshold {threshold}")
         s.update(m_lo=m_lo, m_hi=m_hi)
 
     def narrow(s):
@@ -287,19 +301,25 @@ def bisect_boundaries(F: Callable[[list], Sequence[float]], lines: Mapping[Hasha
 
     while True:
         active = [(line, math.sqrt(s["lo"] * s["hi"]) if log else 0.5 * (s["lo"] + s["hi"]))
-                  for line, s in state.items() if not narrow(s) and s["evals"] < max_evals]
+                  for line, s in state.items() if s["status"] == "bracketed" and not narrow(s)
+                  and s["evals"] < max_evals]
         if not active:
             break
         total += evaluate(active)
         for line, x in active:
             s = state[line]
             m = s["points"][-1][1]
-            if m < threshold:
+            if math.isnan(m):
+                give_up(line, "nan", f"F: metric is NaN at x={x} on line {line!r}")
+            elif m < threshold:
                 s.update(lo=x, m_lo=m)
             else:
                 s.update(hi=x, m_hi=m)
-    results = {line: Bisection(float(_interp(s["lo"], s["hi"], s["m_lo"], s["m_hi"], threshold, log)),
-                               (s["lo"], s["hi"]), s["points"], narrow(s)) for line, s in state.items()}
+    results = {}
+    for line, s in state.items():
+        ok = s["status"] == "bracketed"
+        est = float(_interp(s["lo"], s["hi"], s["m_lo"], s["m_hi"], threshold, log)) if ok else math.nan
+        results[line] = Bisection(est, (s["lo"], s["hi"]), s["points"], ok and narrow(s), s["status"])
     return results, total
 
 

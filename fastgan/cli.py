@@ -205,16 +205,26 @@ def cmd_dirac(args) -> int:
     return 0
 
 
+REFINE_STATUS = {"above": "{metric} >= {threshold:.4g} already at the low end (the boundary lies below)",
+                 "below": "{metric} < {threshold:.4g} still at the high end (the boundary lies above)",
+                 "nan": "a run diverged or its {metric} is NaN (line given up)"}
+
+
 def cmd_sweep(args) -> int:
     from .sweep import execute, load_spec, refine
     sw = load_spec(args.spec)
     if args.refine:
         doc = refine(sw, args.out, backend=args.backend, progress=False if args.quiet else None, dask=args.dask)
         if not args.quiet:
+            lo, hi = doc["range"]
             for ln in doc["lines"]:
                 where = ", ".join(f"{k} = {v}" for k, v in ln["coords"].items())
-                print(f"{where}: {doc['axis']} boundary {ln['boundary']:.4g} in [{ln['bracket'][0]:.4g}, "
-                      f"{ln['bracket'][1]:.4g}]{'' if ln['converged'] else ' (not converged)'}")
+                if ln["status"] == "bracketed":
+                    print(f"{where}: {doc['axis']} boundary {ln['boundary']:.4g} in [{ln['bracket'][0]:.4g}, "
+                          f"{ln['bracket'][1]:.4g}]{'' if ln['converged'] else ' (not converged)'}")
+                else:
+                    print(f"{where}: no boundary in {doc['axis']} = [{lo:.4g}, {hi:.4g}]: "
+                          + REFINE_STATUS[ln["status"]].format(metric=doc["metric"], threshold=doc["threshold"]))
             print(f"{doc['runs']} runs evaluated ({doc['runs_computed']} computed now) against {doc['grid_runs']} "
                   f"for the full grid; wrote {os.path.join(args.out, 'boundary.json')}")
         return 0

@@ -504,15 +504,17 @@ def refine(sw: Sweep, out_dir: str, backend: str | None = None, progress: bool |
     client, cleanup = _dask_client(dask, sw) if dask else (None, lambda: None)   # one cluster for every round
     try:
         found, n_evals = analysis.bisect_boundaries(F, {line: (lo, hi) for line in lines}, threshold, R["tol"], log,
-                                                    R["max_evals"])
+                                                    R["max_evals"], unbracketed="skip")
     finally:
         cleanup()
     doc = {"axis": ax.key, "metric": R["metric"], "threshold": threshold, "tol": R["tol"], "log": log,
-           "other_axes": others, "evaluations": n_evals, "runs": n_evals * sw.replicates,
+           "other_axes": others, "range": [lo, hi], "evaluations": n_evals, "runs": n_evals * sw.replicates,
            "grid_runs": len(sw.runs), "seconds": time.perf_counter() - t0, **stats,
-           "lines": [{"coords": {d: sw.coords[d][i] for d, i in zip(others, line)}, "boundary": b.estimate,
+           "lines": [{"coords": {d: sw.coords[d][i] for d, i in zip(others, line)},
+                      "boundary": b.estimate if b.status == "bracketed" else None, "status": b.status,
                       "bracket": list(b.bracket), "converged": bool(b.converged),
-                      "points": [[float(x), float(m)] for x, m in b.points]} for line, b in found.items()]}
+                      "points": [[float(x), float(m) if m == m else None] for x, m in b.points]}
+                     for line, b in found.items()]}
     store.write_json("boundary.json", doc)
     store.consolidate()
     return doc

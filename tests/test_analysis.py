@@ -177,7 +177,8 @@ def test_bisect_boundary_finds_crossing_cheaply(log):
         return float(_step(r, b))
 
     res = bisect_boundary(f, lo, hi, THR, tol, log=log)
-    est, (blo, bhi), points, converged = res
+    est, (blo, bhi), points, converged, status = res
+    assert status == "bracketed"
     assert converged and blo < b <= bhi and len(points) == len(calls)
     if log:
         assert bhi / blo - 1 <= tol and abs(est / b - 1) <= tol
@@ -231,3 +232,24 @@ def test_bisect_bad_arguments():
         bisect_boundary(lambda r: float("nan") if 0.3 < r < 0.7 else f(r), 1e-3, 1.0, THR, 1e-3)
     with pytest.raises(ValueError, match=r"lines\[0\]"):
         bisect_boundaries(lambda pts: [], {0: (1.0,)}, THR, 1e-3)
+
+
+def test_bisect_skip_gives_up_unbracketed_lines_and_goes_on():
+    """unbracketed="skip": a line already above the threshold at lo, one still below at hi and one
+    whose metric turns NaN mid-way are given up with their reason; the others bisect as usual."""
+    truth = {"ok": 0.05, "above": 1e-4, "below": 5.0, "nan": 0.2}
+
+    def F(points):
+        return [math.nan if line == "nan" and 0.1 < x < 0.5 else float(_step(x, truth[line])) for line, x in points]
+
+    res, total = bisect_boundaries(F, {k: (1e-3, 1.0) for k in truth}, THR, 1e-3, log=True, unbracketed="skip")
+    assert res["ok"].status == "bracketed" and res["ok"].converged and abs(res["ok"].estimate / 0.05 - 1) < 1e-3
+    assert res["above"].status == "above" and res["below"].status == "below" and res["nan"].status == "nan"
+    for k in ("above", "below", "nan"):
+        assert math.isnan(res[k].estimate) and not res[k].converged
+    assert len(res["above"].points) == len(res["below"].points) == 2            # no evaluation wasted on them
+    lo, hi = res["nan"].bracket
+    assert lo < 0.2 <= hi and math.isnan(res["nan"].points[-1][1])
+    assert total == sum(len(r.points) for r in res.values())
+    with pytest.raises(ValueError, match="unbracketed"):
+        bisect_boundaries(F, {"ok": (1e-3, 1.0)}, THR, 1e-3, unbracketed="ignore")

@@ -250,6 +250,43 @@ def test_refine_bisects_to_the_boundary_with_few_runs(tmp_path):
     assert json.loads((tmp_path / "r" / "boundary.json").read_text())["axis"] == "generator.init_std"
 
 
+def test_refine_reports_lines_without_a_boundary(tmp_path):
+    """A line whose metric is above the threshold over the whole range (particles at the 45-degree
+    point of a 3-mode ring are ~1.5 from every mode) is reported as such, in boundary.json and on the
+    command line, while the 8-mode line is bisected as usual."""
+    base = {"generator": {"n_particles": 20, "init_mean": [1.4142135623730951, 1.4142135623730951]},
+            "discriminator": {"width": 8},
+            "training": {"n_iterations": 2, "lr_gen": 0.0, "seed": 5}, "record": {"every": 1, "snapshots": 0,
+                                                                                  "discriminator": False}}
+    spec = {"sweep": {"name": "u", "base": base, "observables": ["nearest_mode_distance"],
+                      "refine": {"axis": "generator.init_std", "metric": "nearest_mode_distance",
+                                 "threshold": 0.1, "tol": 0.05},
+                      "axes": [{"key": "generator.init_std", "geomspace": [0.01, 0.5, 8]},
+                               {"key": "target.n_modes", "values": [8, 3]}]}}
+    from fastgan.sweep import refine
+    doc = refine(parse_spec(spec), str(tmp_path / "u"), backend="numpy", progress=False)
+    by = {ln["coords"]["target.n_modes"]: ln for ln in doc["lines"]}
+    assert by[8]["status"] == "bracketed" and by[8]["converged"] and 0.01 < by[8]["boundary"] < 0.5
+    assert by[3]["status"] == "above" and by[3]["boundary"] is None and len(by[3]["points"]) == 2
+    stored = json.loads((tmp_path / "u" / "boundary.json").read_text())
+    assert stored["lines"] == json.loads(json.dumps(doc["lines"])) and stored["range"] == [0.01, 0.5]
+    path = tmp_path / "u.toml"
+    path.write_text("\n".join([
+        "[sweep]", 'name = "u"', 'observables = ["nearest_mode_distance"]',
+        "[sweep.refine]", 'axis = "generator.init_std"', 'metric = "nearest_mode_distance"', "threshold = 0.1",
+        "tol = 0.05", "[sweep.base.generator]", "n_particles = 20", "init_mean = [1.4142135623730951, 1.4142135623730951]",
+        "[sweep.base.discriminator]", "width = 8",
+        "[sweep.base.training]", "n_iterations = 2", "lr_gen = 0.0", "seed = 5",
+        "[sweep.base.record]", "every = 1", "snapshots = 0", "discriminator = false",
+        "[[sweep.axes]]", 'key = "generator.init_std"', "geomspace = [0.01, 0.5, 8]",
+        "[[sweep.axes]]", 'key = "target.n_modes"', "values = [8, 3]"]) + "\n")
+    proc = _cli("sweep", path, "--out", tmp_path / "u", "--backend", "numpy", "--refine")
+    assert proc.returncode == 0, proc.stderr
+    assert "target.n_modes = 3: no boundary in generator.init_std = [0.01, 0.5]: nearest_mode_distance >= 0.1 " \
+           "already at the low end" in proc.stdout
+    assert "target.n_modes = 8: generator.init_std boundary" in proc.stdout and "0 computed now" in proc.stdout
+
+
 def test_snapshots_are_kept_on_request(tmp_path):
     base = json.loads(json.dumps(BASE))
     base["record"]["snapshots"] = 3
