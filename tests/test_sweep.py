@@ -62,16 +62,23 @@ def test_bad_specs_name_the_problem(spec, needle):
     assert needle in str(exc.value) and "\n" not in str(exc.value)
 
 
-def _write_spec(tmp_path, filename="spec.toml", **kw):
-    spec = _spec(**kw)["sweep"]
-    lines = ["[sweep]"] + [f"{k} = {json.dumps(v)}" for k, v in spec.items() if k not in ("axes", "base")]
+def _spec_toml(spec):
+    """TOML text of a [sweep] table (scalars, lists, the base and refine tables, the axes array)."""
+    lines = ["[sweep]"] + [f"{k} = {json.dumps(v)}" for k, v in spec.items() if not isinstance(v, (dict, list))
+                           or (isinstance(v, list) and k != "axes")]
+    if "refine" in spec:
+        lines += ["[sweep.refine]"] + [f"{k} = {json.dumps(v)}" for k, v in spec["refine"].items()]
     lines += ["[sweep.base]"]
     for sec, vals in spec["base"].items():
         lines += [f"[sweep.base.{sec}]"] + [f"{k} = {json.dumps(v)}" for k, v in vals.items()]
     for ax in spec["axes"]:
         lines += ["[[sweep.axes]]"] + [f"{k} = {json.dumps(v)}" for k, v in ax.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _write_spec(tmp_path, filename="spec.toml", **kw):
     path = tmp_path / filename
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text(_spec_toml(_spec(**kw)["sweep"]))
     return path
 
 
@@ -220,18 +227,23 @@ def test_phase_diagram_plot_and_boundary_fit(tmp_path):
     assert proc.returncode == 0 and (out / "phase.png").exists()
 
 
+def _still_particles_spec(name, generator, tol, axes):
+    """A refine spec on particles that never move (lr_gen = 0): nearest-mode distance against init_std."""
+    base = {"generator": generator, "discriminator": {"width": 8},
+            "training": {"n_iterations": 2, "lr_gen": 0.0, "seed": 5},
+            "record": {"every": 1, "snapshots": 0, "discriminator": False}}
+    return {"sweep": {"name": name, "base": base, "observables": ["nearest_mode_distance"],
+                      "refine": {"axis": "generator.init_std", "metric": "nearest_mode_distance",
+                                 "threshold": 0.1, "tol": tol}, "axes": axes}}
+
+
 def test_refine_bisects_to_the_boundary_with_few_runs(tmp_path):
     """--refine on a metric known in closed form: particles that do not move (lr_gen = 0) started at
     the 45-degree mode with spread s have mean nearest-mode distance s E|z| (small s), so the
     boundary of 'distance = 0.1' along s is 0.1 / mean|z|; bisection finds it to the tolerance."""
-    base = {"generator": {"n_particles": 50}, "discriminator": {"width": 8},
-            "training": {"n_iterations": 2, "lr_gen": 0.0, "seed": 5}, "record": {"every": 1, "snapshots": 0,
-                                                                                  "discriminator": False}}
-    spec = {"sweep": {"name": "r", "base": base, "observables": ["nearest_mode_distance"],
-                      "refine": {"axis": "generator.init_std", "metric": "nearest_mode_distance",
-                                 "threshold": 0.1, "tol": 0.01},
-                      "axes": [{"key": "generator.init_std", "geomspace": [0.01, 0.5, 40]},
-                               {"key": "training.n_disc", "values": [1, 2]}]}}
+    spec = _still_particles_spec("r", {"n_particles": 50}, 0.01,
+                                 [{"key": "generator.init_std", "geomspace": [0.01, 0.5, 40]},
+                                  {"key": "training.n_disc", "values": [1, 2]}])
     from fastgan.sweep import refine
     doc = refine(parse_spec(spec), str(tmp_path / "r"), backend="numpy", progress=False)
     unit = fastgan.default_config(**{"generator.n_particles": 50, "discriminator.width": 8, "generator.init_std": 1e-3,
@@ -254,15 +266,9 @@ def test_refine_reports_lines_without_a_boundary(tmp_path):
     """A line whose metric is above the threshold over the whole range (particles at the 45-degree
     point of a 3-mode ring are ~1.5 from every mode) is reported as such, in boundary.json and on the
     command line, while the 8-mode line is bisected as usual."""
-    base = {"generator": {"n_particles": 20, "init_mean": [1.4142135623730951, 1.4142135623730951]},
-            "discriminator": {"width": 8},
-            "training": {"n_iterations": 2, "lr_gen": 0.0, "seed": 5}, "record": {"every": 1, "snapshots": 0,
-                                                                                  "discriminator": False}}
-    spec = {"sweep": {"name": "u", "base": base, "observables": ["nearest_mode_distance"],
-                      "refine": {"axis": "generator.init_std", "metric": "nearest_mode_distance",
-                                 "threshold": 0.1, "tol": 0.05},
-                      "axes": [{"key": "generator.init_std", "geomspace": [0.01, 0.5, 8]},
-                               {"key": "target.n_modes", "values": [8, 3]}]}}
+    spec = _still_particles_spec("u", {"n_particles": 20, "init_mean": [1.4142135623730951, 1.4142135623730951]},
+                                 0.05, [{"key": "generator.init_std", "geomspace": [0.01, 0.5, 8]},
+                                        {"key": "target.n_modes", "values": [8, 3]}])
     from fastgan.sweep import refine
     doc = refine(parse_spec(spec), str(tmp_path / "u"), backend="numpy", progress=False)
     by = {ln["coords"]["target.n_modes"]: ln for ln in doc["lines"]}
@@ -271,15 +277,7 @@ def test_refine_reports_lines_without_a_boundary(tmp_path):
     stored = json.loads((tmp_path / "u" / "boundary.json").read_text())
     assert stored["lines"] == json.loads(json.dumps(doc["lines"])) and stored["range"] == [0.01, 0.5]
     path = tmp_path / "u.toml"
-    path.write_text("\n".join([
-        "[sweep]", 'name = "u"', 'observables = ["nearest_mode_distance"]',
-        "[sweep.refine]", 'axis = "generator.init_std"', 'metric = "nearest_mode_distance"', "threshold = 0.1",
-        "tol = 0.05", "[sweep.base.generator]", "n_particles = 20", "init_mean = [1.4142135623730951, 1.4142135623730951]",
-        "[sweep.base.discriminator]", "width = 8",
-        "[sweep.base.training]", "n_iterations = 2", "lr_gen = 0.0", "seed = 5",
-        "[sweep.base.record]", "every = 1", "snapshots = 0", "discriminator = false",
-        "[[sweep.axes]]", 'key = "generator.init_std"', "geomspace = [0.01, 0.5, 8]",
-        "[[sweep.axes]]", 'key = "target.n_modes"', "values = [8, 3]"]) + "\n")
+    path.write_text(_spec_toml(spec["sweep"]))
     proc = _cli("sweep", path, "--out", tmp_path / "u", "--backend", "numpy", "--refine")
     assert proc.returncode == 0, proc.stderr
     assert "target.n_modes = 3: no boundary in generator.init_std = [0.01, 0.5]: nearest_mode_distance >= 0.1 " \
