@@ -347,8 +347,9 @@ def critical_regularisation(ctx) -> None:
             "critical regularisation with a tanh discriminator: mode collapse against beta (dip)")
 def critical_regularisation_tanh(ctx) -> None:
     every = 10
-    iters = ctx.pick(20, 400, 2000)
-    betas = ctx.pick([0.0, 0.1, 3.0], [0.0, 0.01, 0.1, 0.3, 1.0, 3.0], [0.0] + list(np.geomspace(1e-3, 100.0, 26)))
+    iters = ctx.pick(20, 2000, 2000)
+    betas = ctx.pick([0.0, 0.1, 3.0], [0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0],
+                     [0.0] + list(np.geomspace(1e-3, 100.0, 26)))
     seeds = ctx.pick([0], [0], [0, 1, 2])
     keys = {"coupling.ratio": 0.2, "discriminator.activation": "tanh", "training.n_disc": 5,
             "training.n_iterations": iters, "generator.n_particles": ctx.pick(24, 200, 200),
