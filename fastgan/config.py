@@ -179,6 +179,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
                               "of a fixed data sample (training.batch_size points; a point set's own points). Default: "
                               "exact for nsgan on a target with a density, else kde", choices=("exact", "kde"),
                               optional=True),
+        "data_resample": Field("bool", False, "kde, data_density = kde: draw a fresh data sample of "
+                               "training.batch_size points every iteration (papers/002 Algorithm 1, line 3) instead "
+                               "of one fixed sample; a point set is then minibatched with replacement by mass"),
         "history": Field("int", AUTO, "kernel: capacity H of the ring buffer of past generated positions (steps); "
                          "older terms are dropped. Default: the H with (1 - lr_disc lam)^H <= 1e-6, at most 4096",
                          _ge(1), optional=True),
@@ -634,9 +637,13 @@ def _validate_discriminator(cfg: Config, d: int | None) -> None:
             raise ConfigError("discriminator.n_features", disc.n_features, "[cos, sin] pairs need an even count")
     if kind == "kde":
         _validate_kde(cfg)
-    elif disc.schedule is not None:
-        raise ConfigError("discriminator.schedule", _plain(disc.schedule), "only kde discriminators take a bandwidth "
-                          "schedule")
+    else:
+        if disc.schedule is not None:
+            raise ConfigError("discriminator.schedule", _plain(disc.schedule), "only kde discriminators take a "
+                              "bandwidth schedule")
+        if disc.data_resample:
+            raise ConfigError("discriminator.data_resample", True, "only kde discriminators hold a data sample "
+                              "(the other families draw target samples every step already)")
     if kind in ("rff", "kernel"):
         std = max(_component_stds(t))
         if std > 0:
@@ -678,6 +685,10 @@ def _validate_kde(cfg: Config) -> None:
         if _target_has_density(cfg.target) is False:
             raise ConfigError("discriminator.data_density", "exact", f"target.kind = {cfg.target.kind} has no density "
                               "(zero-width points): use data_density = kde")
+    density = disc.data_density or ("exact" if disc.model == "nsgan" and _target_has_density(cfg.target) else "kde")
+    if disc.data_resample and density == "exact":
+        raise ConfigError("discriminator.data_resample", True, "p_data is the exact target density here (no sample "
+                          "to redraw): set discriminator.data_density = kde")
 
 
 # --------------------------------------------------------------------------- resolution
@@ -732,6 +743,8 @@ def resolved_dict(cfg: Config) -> dict:
         for key in keys:
             if key not in mine:
                 disc[key] = None   # another family's key: not part of this run's identity
+    if not disc["data_resample"]:
+        del disc["data_resample"]  # not part of the identity of runs with a fixed (or no) data sample
     g1, g2 = coupling_constants(cfg)
     c["g1"], c["g2"] = g1, g2
     if c["gram_arch"] is None:
@@ -753,7 +766,7 @@ FAMILY_KEYS = {   # discriminator keys each family reads (others are dropped fro
     "fourier": ("gamma", "gamma_value", "freq_count", "freq_min", "freq_max", "freq_signs"),
     "rff": ("n_features", "features", "bandwidth", "kernel"),
     "kernel": ("bandwidth", "kernel", "history"),
-    "kde": ("bandwidth", "model", "schedule", "floor", "data_density"),
+    "kde": ("bandwidth", "model", "schedule", "floor", "data_density", "data_resample"),
 }
 
 

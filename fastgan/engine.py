@@ -65,7 +65,8 @@ def shape_key(cfg: Config, target=None) -> tuple:
     bw = rd["discriminator"]["bandwidth"]
     batch = cfg.training.batch_size or cfg.generator.n_particles
     return tuple(_resolved_get(rd, k) for k in SHAPE_KEYS) + (
-        t.dim, t.n_components, t.n_modes, batch, None if bw is None else len(bw))
+        t.dim, t.n_components, t.n_modes, batch, None if bw is None else len(bw),
+        bool(rd["discriminator"].get("data_resample")))
 
 
 def record_times(n_iterations: int, every: int) -> np.ndarray:

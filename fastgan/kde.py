@@ -26,7 +26,11 @@ log p_g). Particles move by Z <- Z + s grad log d*(Z).
 
 The data: a target with a density is represented by a fixed sample of M = training.batch_size
 points drawn once from the run's target stream (iteration 0); a point set (or file of samples)
-by its points with their masses.
+by its points with their masses. With discriminator.data_resample the engine draws a fresh batch of
+M points every iteration instead (papers/002 Algorithm 1, line 3; the counter-based target streams
+of the MLP runs, so every backend draws the same points), weights 1/M; a point set is then
+minibatched with replacement by mass. The fixed sample still serves until the first draw (the
+simultaneous update order evaluates the particles' force before it) and is what ``export`` keeps.
 """
 
 from __future__ import annotations
@@ -219,6 +223,8 @@ class KDEFamily:
         self.schedules = [bandwidth_schedule(q["discriminator"], q["training"]["lr_gen"]) for q in r]
         self.phi = np.array([q["discriminator"]["floor"] for q in r], dtype=np.float64)
         self.q_modes = np.array([q["record"]["q_modes"] for q in r], dtype=np.int64)
+        self.samples_target = bool(r[0]["discriminator"].get("data_resample", False))   # the engine draws X
+        self.batch = int(r[0]["training"]["batch_size"])         # the size of a drawn batch (shape key)
         data, logw = [], []
         for cfg, t, q in zip(configs, targets, r):
             if t.has_density:
@@ -259,7 +265,10 @@ class _KDEBound:
         self.logmix = xp.asarray(np.full((len(fam.schedules), S), -math.log(S), dtype=dt))
         self.exact = None if fam.exact is None else tuple(xp.asarray(a.astype(dt)) for a in fam.exact)
         self.current = None
-        self.lPX = None          # log P(X) at the current bandwidths (the data do not move)
+        self.lPX = None          # log P(X) at the current bandwidths and data
+        self.uniform = None
+        if fam.samples_target:   # log weights of a drawn batch
+            self.uniform = xp.asarray(np.full((fam.data.shape[0], fam.batch), -math.log(fam.batch), dtype=dt))
 
     def begin_iteration(self, p, it: int):
         """Set the bandwidths of iteration ``it`` (piecewise-constant schedules); returns the (B,)
@@ -273,7 +282,10 @@ class _KDEBound:
         return np.array([step for _, step in now], dtype=np.float64)
 
     def step(self, p, xg, xt, lr, lam, u_reg) -> None:
-        """No trained parameters: the discriminator is the density ratio of the KDEs."""
+        """No trained parameters: the discriminator is the density ratio of the KDEs; with
+        data_resample, the engine's fresh target batch xt (B, d, M) becomes the data."""
+        if self.fam.samples_target:
+            self.X, self.logwX, self.lPX = xt, self.uniform, None
 
     def grad_x(self, p, x):
         """The force on each particle: -grad K_n (kernel_gan) or grad log d* (nsgan)."""
