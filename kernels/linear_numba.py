@@ -233,12 +233,17 @@ def _exp32(x):
     return np.float32(0.0) if x < np.float32(-87.0) else v
 
 
-@overload(_exp, jit_options={"fastmath": _SAFE})
-def _ov_exp(x):
-    if x == types.float32:
-        return lambda x: _exp32(x)
-    if x == types.float64:
-        return lambda x: _exp64(x)
+def _per_dtype(generic, f32, f64) -> None:
+    """Register ``generic(x)`` in numba code as ``f32(x)`` for float32 and ``f64(x)`` for float64."""
+    @overload(generic, jit_options={"fastmath": _SAFE})
+    def impl(x):
+        if x == types.float32:
+            return lambda x: f32(x)
+        if x == types.float64:
+            return lambda x: f64(x)
+
+
+_per_dtype(_exp, _exp32, _exp64)
 
 
 @njit(cache=True, fastmath=_SAFE, inline="never")
@@ -300,12 +305,7 @@ def _tanh64(x):
     return small if ax < 0.3 else big
 
 
-@overload(_tanh, jit_options={"fastmath": _SAFE})
-def _ov_tanh(x):
-    if x == types.float32:
-        return lambda x: _tanh32(x)
-    if x == types.float64:
-        return lambda x: _tanh64(x)
+_per_dtype(_tanh, _tanh32, _tanh64)
 
 
 # ----------------------------------------------------------------------------- trigonometric features
