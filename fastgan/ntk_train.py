@@ -205,6 +205,6 @@ def _train(torch, setup, width, n_seeds, dim, n_iterations, measure_at, lr, rms_
     outputs = np.stack(snaps)
     return TrainingTrace(its, diag.mean(1), off.mean(1), diag.std(1), off.std(1), np.array([r[3] for r in rows]),
                          diag, off, outputs, np.array([_mode_collapse(x, ring) for x in outputs]),
-                         {"act": setup.act, "width": width, "n_seeds": n_seeds, "dim": dim, "optimiser": optimiser, "lr": lr,
-                          "rms_alpha": rms_alpha, "n_disc": n_disc, "lr_disc": lr_disc, "disc_width": disc_width,
-                          "seed": seed})
+                         {"act": setup.act, "width": width, "n_seeds": n_seeds, "dim": dim, "optimiser": optimiser,
+                          "lr": lr, "rms_alpha": rms_alpha, "n_disc": n_disc, "lr_disc": lr_disc,
+                          "disc_width": disc_width, "seed": seed})

@@ -64,8 +64,7 @@ def test_bad_specs_name_the_problem(spec, needle):
 
 def _spec_toml(spec):
     """TOML text of a [sweep] table (scalars, lists, the base and refine tables, the axes array)."""
-    lines = ["[sweep]"] + [f"{k} = {json.dumps(v)}" for k, v in spec.items() if not isinstance(v, (dict, list))
-                           or (isinstance(v, list) and k != "axes")]
+    lines = ["[sweep]"] + [f"{k} = {json.dumps(v)}" for k, v in spec.items() if k not in ("axes", "base", "refine")]
     if "refine" in spec:
         lines += ["[sweep.refine]"] + [f"{k} = {json.dumps(v)}" for k, v in spec["refine"].items()]
     lines += ["[sweep.base]"]
