@@ -80,7 +80,7 @@ def bench_fourier(B=16, dtype=np.float32, min_time=0.3, backends=("numpy", "numb
     NumPy reference, the oracle of both forms."""
     from fastgan.kernels import fourier_grid
     from fastgan.kernels.ops import load_ops
-    from fastgan.linear_families import fourier_axis, fourier_gamma
+    from fastgan.families.fourier import fourier_axis, fourier_gamma
     g = np.random.default_rng(1)
     ax = fourier_axis(25, 0.01, 20.0, "both")
     K = ax.size

@@ -32,7 +32,7 @@ def _source_checkout_kernels() -> None:
 
 _source_checkout_kernels()
 
-from .config import Config, default_config, from_dict, load_config  # noqa: E402
+from .runconfig import Config, default_config, from_dict, load_config  # noqa: E402
 from .errors import BackendError, ConfigError, FastganError  # noqa: E402
 
 __version__ = "0.1.0"

@@ -107,9 +107,11 @@ def _png_for(h5: str) -> str:
 
 
 def cmd_run(args) -> int:
-    from .config import load_config
     from .engine import simulate
-    from .store import OutputExistsError, check_writable, read_run, write_run
+    from .errors import OutputExistsError
+    from .h5io import check_writable
+    from .runconfig import load_config
+    from .store import read_run, write_run
 
     cfg = load_config(args.config, args.overrides)
     check_writable(args.out, args.force)
@@ -144,8 +146,9 @@ def cmd_run(args) -> int:
 
 
 def cmd_plot(args) -> int:
+    from .errors import OutputExistsError
     from .plots import plot_run
-    from .store import OutputExistsError, read_run
+    from .store import read_run
 
     if os.path.isdir(args.run):                        # a sweep folder: the phase diagram
         from .sweep_plots import plot_sweep
@@ -169,13 +172,13 @@ def cmd_plot(args) -> int:
 def cmd_config(args) -> int:
     import json
 
-    from .config import describe_keys, load_config, resolved_dict
+    from .runconfig import describe_keys, load_config
 
     if args.keys:
         print(describe_keys())
         return 0
     cfg = load_config(args.config, args.overrides)
-    print(json.dumps(resolved_dict(cfg), indent=2, sort_keys=True))
+    print(json.dumps(cfg.resolved.as_dict(), indent=2, sort_keys=True))
     print(f"run_id = {cfg.run_id}")
     return 0
 
@@ -261,8 +264,8 @@ def cmd_status(args) -> int:
 
 
 def cmd_ntk(args) -> int:
-    from .ntk import measure_gram, write_gram
-    from .store import check_writable
+    from .ntk_gram import measure_gram, write_gram
+    from .h5io import check_writable
     for name in ("n", "dim", "width", "depth"):
         v = getattr(args, name)
         if v is not None and v < 1:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import coupling_constants, gram_spec
 from .errors import ConfigError
 
 
@@ -83,26 +82,27 @@ def normalise_gram(g: np.ndarray) -> np.ndarray:
     return g * (n * n / g.sum())
 
 
-def _gram_source(cfg) -> tuple:
-    """What a run's Gram matrix depends on (runs that share it share one matrix)."""
-    c = cfg.coupling
+GRAM_SPEC = ("gram_arch", "gram_setting", "gram_dim", "gram_depth", "gram_mu")
+
+
+def _gram_source(r) -> tuple:
+    """What a run's Gram matrix depends on (runs that share it share one matrix); ``r`` resolved."""
+    c = r.coupling
     if c.gram_arch is None:
         return ("file", c.gram, c.normalize)
-    return ("analytic", tuple(sorted(gram_spec(cfg).items())), cfg.generator.n_particles, cfg.training.seed,
-            c.normalize)
+    return ("analytic", tuple(sorted((k, getattr(c, k)) for k in GRAM_SPEC)), r.generator.n_particles,
+            r.training.seed, c.normalize)
 
 
-def _gram_matrix(cfg) -> np.ndarray:
+def _gram_matrix(r) -> np.ndarray:
     """A run's N x N Gram matrix: from coupling.gram, or the analytic NTK of coupling.gram_arch at N seeds
-    drawn from training.seed (fastgan.ntk.spec_gram)."""
-    c = cfg.coupling
+    drawn from training.seed (fastgan.ntk_gram.spec_gram); ``r`` resolved."""
+    c = r.coupling
     if c.gram_arch is None:
-        return load_gram(c.gram, cfg.generator.n_particles)
-    from .ntk import spec_gram
-    s = gram_spec(cfg)
-    extra = {} if s["gram_setting"] != "deep" else {"depth": s["gram_depth"], "mu": s["gram_mu"]}
-    return spec_gram(s["gram_arch"], s["gram_setting"], cfg.generator.n_particles, s["gram_dim"],
-                     cfg.training.seed, **extra)
+        return load_gram(c.gram, r.generator.n_particles)
+    from .ntk_gram import spec_gram
+    extra = {} if c.gram_setting != "deep" else {"depth": c.gram_depth, "mu": c.gram_mu}
+    return spec_gram(c.gram_arch, c.gram_setting, r.generator.n_particles, c.gram_dim, r.training.seed, **extra)
 
 
 @dataclass
@@ -118,11 +118,13 @@ class Coupling:
 
     @classmethod
     def from_configs(cls, configs) -> "Coupling":
+        """From the runs' resolved configs (``Resolved``, or ``Config`` whose ``resolved`` is used)."""
+        configs = [getattr(c, "resolved", c) for c in configs]
         kinds = {c.coupling.kind for c in configs}
         if len(kinds) != 1:
             raise ValueError("an ensemble needs one coupling kind")
         kind = kinds.pop()
-        g = np.array([coupling_constants(c) for c in configs], dtype=np.float64)
+        g = np.array([(c.coupling.g1, c.coupling.g2) for c in configs], dtype=np.float64)
         gram = None
         if kind == "gram":
             mats = {}

@@ -25,49 +25,19 @@ from then on, while the other runs continue.
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import backend as backend_mod
-from .config import Config, coupling_constants, resolved_dict
+from . import families
 from .couplings import Coupling
-from .discriminators import make_family, params_finite
-from .kde import EarlyStop
 from .kernels import rng
-from .observables import HISTOGRAMS, IPM_HISTOGRAMS, IPM_SCALARS, SCALARS, from_stats, ipm_observables
+from .observables import HISTOGRAMS, SCALARS, from_stats
 from .progress import Progress
+from .runconfig import Config
+from .shapes import SHAPE_KEYS, shape_key
 from .targets import make_target, stack_targets
-
-# Fields that must agree inside one ensemble (the "shape" of a run).
-SHAPE_KEYS = ("precision", "generator.n_particles", "discriminator.kind", "discriminator.width",
-              "discriminator.depth", "discriminator.activation", "coupling.kind", "coupling.spatial_kernel",
-              "training.n_iterations", "training.update_order", "record.every", "record.snapshots",
-              "record.discriminator", "discriminator.freq_count", "discriminator.freq_signs",
-              "discriminator.n_features", "discriminator.features", "discriminator.kernel",
-              "discriminator.history", "discriminator.model", "discriminator.data_density")
-
-
-def _resolved_get(rd: dict, dotted: str):
-    if "." not in dotted:
-        return rd[dotted]
-    sec, key = dotted.split(".")
-    v = rd[sec][key]
-    return tuple(v) if isinstance(v, list) else v
-
-
-def shape_key(cfg: Config, target=None) -> tuple:
-    """Runs with equal shape keys can share an ensemble (resolved values: a default history
-    capacity depends on the rates)."""
-    t = target or make_target(cfg)
-    rd = resolved_dict(cfg)
-    bw = rd["discriminator"]["bandwidth"]
-    batch = cfg.training.batch_size or cfg.generator.n_particles
-    return tuple(_resolved_get(rd, k) for k in SHAPE_KEYS) + (
-        t.dim, t.n_components, t.n_modes, batch, None if bw is None else len(bw),
-        bool(rd["discriminator"].get("data_resample")))
-
 
 def record_times(n_iterations: int, every: int) -> np.ndarray:
     """Recorded iterations: 0, every, 2 every, ..., and the last one."""
@@ -122,50 +92,45 @@ class Ensemble:
         if not configs:
             raise ValueError("an ensemble needs at least one run")
         self.configs = list(configs)
-        self.targets = [make_target(c) for c in self.configs]
+        self.resolved = [c.resolved for c in self.configs]
+        self.targets = [make_target(r) for r in self.resolved]
         keys = {shape_key(c, t) for c, t in zip(self.configs, self.targets)}
         if len(keys) != 1:
-            raise ValueError("runs in one ensemble must share shapes: " + ", ".join(SHAPE_KEYS))
-        c0 = self.configs[0]
-        self.backend = backend_mod.resolve(backend, c0.backend)
+            raise ValueError("runs in one ensemble must share shapes: " + ", ".join(SHAPE_KEYS)
+                             + " and the discriminator family's shape")
+        r0 = self.resolved[0]
+        self.backend = backend_mod.resolve(backend, self.configs[0].backend)
         self.ops = backend_mod.get_ops(self.backend)
-        self.dtype = np.dtype(c0.precision)
+        self.dtype = np.dtype(r0.precision)
         self.B = len(self.configs)
-        self.N = c0.generator.n_particles
-        self.M = c0.training.batch_size or self.N
-        self.T = c0.training.n_iterations
+        self.N = r0.generator.n_particles
+        self.M = r0.training.batch_size
+        self.T = r0.training.n_iterations
         self.dim = self.targets[0].dim
-        self.resolved = [resolved_dict(c) for c in self.configs]
         self.points = np.stack([t.means for t in self.targets])                       # (B, K, d)
-        self.family = make_family(self.configs, self.dim, self.points, self.N, self.targets)
-        self.coupling = Coupling.from_configs(self.configs)
+        self.weights = np.stack([t.weights for t in self.targets])
+        self.coupling = Coupling.from_configs(self.resolved)
         self.velocity = self.coupling.bind(self.ops, self.dtype)
 
-        f64 = lambda key: np.array([_resolved_get(r, key) for r in self.resolved], dtype=np.float64)  # noqa: E731
-        self.lr_disc = f64("training.lr_disc")
-        self.lr_gen = f64("training.lr_gen")
-        self.beta = f64("training.beta")
-        self.n_disc = np.array([r["training"]["n_disc"] for r in self.resolved], dtype=np.int64)
-        self.l2 = self.family.penalty(self.configs)
-        self.simultaneous = c0.training.update_order == "simultaneous"
-        masses = [r["generator"]["masses"] for r in self.resolved]
+        f64 = lambda get: np.array([get(r) for r in self.resolved], dtype=np.float64)  # noqa: E731
+        self.lr_disc = f64(lambda r: r.training.lr_disc)
+        self.lr_gen = f64(lambda r: r.training.lr_gen)
+        self.beta = f64(lambda r: r.training.beta)
+        self.n_disc = np.array([r.training.n_disc for r in self.resolved], dtype=np.int64)
+        self.simultaneous = r0.training.update_order == "simultaneous"
+        masses = [r.generator.masses for r in self.resolved]      # fixed masses of the families that have them
         self.gen_masses = None if masses[0] is None else np.array(masses, dtype=np.float64)   # (B, N)
-        self.seeds = [c.training.seed for c in self.configs]
+        self.seeds = [r.training.seed for r in self.resolved]
         self.comp_base = rng.base_keys(self.seeds, rng.STREAM_TARGET_COMPONENT)
         self.noise_base = rng.base_keys(self.seeds, rng.STREAM_TARGET_NOISE)
         self.means, self.cum, self.stds = stack_targets(self.targets)
-        self.weights = np.stack([t.weights for t in self.targets])
         self.modes = np.stack([t.modes for t in self.targets]) if self.targets[0].modes is not None else None
+        self.family = families.get(r0.discriminator.kind)
+        self.model = self.family.model(self)
+        self.l2 = self.model.penalty()
         self.env = _DiscEnv(self)
-        self.disc = self.family.bind(self.ops, self.env)
+        self.disc = self.model.bind(self.ops, self.env)
         self.begin_iteration = getattr(self.disc, "begin_iteration", None)   # e.g. kde bandwidth schedules
-        self.history_tail = None
-        if self.family.name == "kernel":   # weight of the oldest term the ring buffer drops (<= 1e-6 by default)
-            self.history_tail = np.clip(1.0 - self.lr_disc * self.l2, 0.0, 1.0) ** self.family.H
-            if self.history_tail.max() > 1e-3:
-                warnings.warn(f"discriminator.history = {self.family.H} drops kernel terms of relative weight up to "
-                              f"{self.history_tail.max():.3g} ((1 - lr_disc lam)^H): the dual form is truncated; "
-                              "raise discriminator.history or use discriminator.kind = rff", stacklevel=3)
 
     # ------------------------------------------------------------------ state
     def initial_particles(self) -> np.ndarray:
@@ -174,11 +139,11 @@ class Ensemble:
         z = rng.np_normal(rng.np_step_keys(base, 0, 0), self.N * self.dim).reshape(self.B, self.N, self.dim)
         x = np.empty_like(z)
         for b, r in enumerate(self.resolved):
-            g = r["generator"]
-            if g["init_points"] is not None:
-                x[b] = np.asarray(g["init_points"], dtype=np.float64)
+            g = r.generator
+            if g.init_points is not None:
+                x[b] = np.asarray(g.init_points, dtype=np.float64)
             else:
-                x[b] = np.asarray(g["init_mean"], dtype=np.float64)[None, :] + g["init_std"] * z[b]
+                x[b] = np.asarray(g.init_mean, dtype=np.float64)[None, :] + g.init_std * z[b]
         return np.ascontiguousarray(x.transpose(0, 2, 1))
 
     # ------------------------------------------------------------------ loop
@@ -213,7 +178,7 @@ class Ensemble:
             if not active.any():
                 break
             lr = xp.asarray(np.where(active, self.lr_disc, 0.0).astype(dt))
-            if self.family.samples_target:
+            if self.model.samples_target:
                 xt = ops.sample_mixture(st.comp_base, st.noise_base, it, k, st.means, st.cum, st.stds, self.M, dt)
             else:
                 xt = self.env.xt
@@ -240,21 +205,20 @@ class Ensemble:
 
 
 class _DiscEnv:
-    """Constants a discriminator family binds to (device arrays): sample weights of the generated
-    points ``wg`` (B, N) and of the target ``wt`` (B, M or K), the target's points ``xt`` (B, d, K)
-    for the families that see them exactly, and the generated masses ``gen_mass`` (B, 1, N) or None."""
+    """Constants a discriminator model binds to (device arrays): sample weights of the generated
+    points ``wg`` (B, N) and of the target ``wt`` (B, M or K) (uniform for sampled batches, the masses
+    for a model that sees the target's points), the target's points ``xt`` (B, d, K) for the latter
+    (None otherwise: a model that holds its own data gets none of them), and the generated masses
+    ``gen_mass`` (B, 1, N) or None."""
 
     def __init__(self, ens: "Ensemble"):
         xp, dt = ens.ops.xp, ens.dtype
         self.dtype, self.B = dt, ens.B
-        if ens.family.name == "kde":          # the kde family holds its own data sample
-            self.wg = self.wt = self.xt = self.gen_mass = None
-            return
-        if ens.family.samples_target:
+        self.wg = self.wt = self.xt = None
+        if ens.model.samples_target:
             self.wg = xp.asarray(np.full((ens.B, ens.N), 1.0 / ens.N, dtype=dt))
             self.wt = xp.asarray(np.full((ens.B, ens.M), 1.0 / ens.M, dtype=dt))
-            self.xt = None
-        else:
+        elif ens.model.target_points:
             self.wg = xp.asarray(ens.gen_masses.astype(dt))
             self.wt = xp.asarray(ens.weights.astype(dt))
             self.xt = xp.asarray(np.ascontiguousarray(ens.points.transpose(0, 2, 1)).astype(dt))
@@ -268,7 +232,7 @@ class _LoopState:
     def __init__(self, ens: Ensemble):
         xp, dt = ens.ops.xp, ens.dtype
         self.X = xp.asarray(ens.initial_particles().astype(dt))
-        self.p = {k: xp.asarray(v) for k, v in ens.family.init(ens.configs, dt).items()}
+        self.p = {k: xp.asarray(v) for k, v in ens.model.init(dt).items()}
         self.means, self.cum, self.stds = (xp.asarray(a) for a in (ens.means, ens.cum, ens.stds))
         self.comp_base, self.noise_base = xp.asarray(ens.comp_base), xp.asarray(ens.noise_base)
         if ens.modes is not None:   # device copies for the observables op
@@ -296,17 +260,12 @@ class _Recorder:
         self.obs = {k: np.full((B, T), np.nan) for k in SCALARS} if ens.modes is not None else {}
         K = ens.modes.shape[1] if ens.modes is not None else 0
         self.hist = {k: np.full((B, T, K), -1, dtype=np.int64) for k in HISTOGRAMS} if K else {}
-        self.ipm = ens.family.name in ("rff", "kernel")     # the isolated points model's observables
-        self.family_obs = getattr(ens.disc, "observables", None)
+        make_observer = getattr(ens.disc, "observer", None)     # the family's own observables
+        self.family_obs = make_observer() if make_observer is not None else None
         if self.family_obs is not None:
-            self.obs.update({k: np.full((B, T), np.nan) for k in ens.family.OBSERVABLES})
-        self.stopper = EarlyStop(ens) if ens.family.name == "kde" else None
-        if self.stopper is not None and self.stopper.steepness:
-            self.obs["steepness"] = np.full((B, T), np.nan)
-        if self.ipm:
-            self.obs.update({k: np.full((B, T), np.nan) for k in IPM_SCALARS})
-            self.hist.update({k: np.full((B, T, ens.points.shape[1]), np.nan) for k in IPM_HISTOGRAMS})
-            self.radius = np.array([c.record.escape_radius for c in ens.configs])
+            self.obs.update({k: np.full((B, T), np.nan) for k in self.family_obs.scalars})
+            self.hist.update({k: np.full((B, T, h.bins), h.fill, dtype=h.dtype)
+                              for k, h in self.family_obs.histograms.items()})
         self.snaps, self.disc_snaps = [], []
         self.i_rec = 0
 
@@ -322,14 +281,7 @@ class _Recorder:
                 self.hist["nearest_mode"][alive, self.i_rec] = np.asarray(counts)[alive]
                 self.hist["high_quality"][alive, self.i_rec] = np.asarray(hq)[alive]
             if self.family_obs is not None:
-                vals = self.family_obs(p, X)
-                if self.stopper is not None:
-                    vals.update(self.stopper.update(t, vals["q_d"], X, alive))
-                for k, v in vals.items():
-                    self.obs[k][:, self.i_rec] = np.where(alive, v, np.nan)
-            if self.ipm:
-                Xh = ens.ops.to_host(X).transpose(0, 2, 1)
-                scal, hist = ipm_observables(Xh, ens.gen_masses, ens.points, ens.weights, self.radius)
+                scal, hist = self.family_obs.take(t, p, X, alive)
                 for k, v in scal.items():
                     self.obs[k][:, self.i_rec] = np.where(alive, v, np.nan)
                 for k, v in hist.items():
@@ -349,7 +301,7 @@ class _Recorder:
         for b, cfg in enumerate(ens.configs):
             disc_snaps = {}
             if self.disc_snaps:
-                per = [ens.family.export(s, b) for s in self.disc_snaps]
+                per = [ens.model.export(s, b) for s in self.disc_snaps]
                 disc_snaps = {k: np.stack([q[k] for q in per]) for k in per[0]}
             out.append(RunResult(
                 config=cfg,
@@ -359,14 +311,13 @@ class _Recorder:
                 particles=parts[b].copy(),
                 particles_time=self.snap_t.copy(),
                 disc_snapshots=disc_snaps,
-                discriminator=ens.family.export(host_p, b),
+                discriminator=ens.model.export(host_p, b),
                 diverged=bool(diverged_at[b] >= 0),
                 diverged_at=int(diverged_at[b]),
                 modes=None if ens.modes is None else ens.modes[b].copy(),
-                provenance={"backend": ens.backend, "precision": str(ens.dtype), "g1": coupling_constants(cfg)[0],
-                            "g2": coupling_constants(cfg)[1], **timings,
-                            **({} if ens.history_tail is None else {"history_tail_weight": float(ens.history_tail[b])}),
-                            **({} if self.stopper is None else self.stopper.provenance(b))},
+                provenance={"backend": ens.backend, "precision": str(ens.dtype), "g1": cfg.resolved.coupling.g1,
+                            "g2": cfg.resolved.coupling.g2, **timings,
+                            **({} if self.family_obs is None else self.family_obs.provenance(b))},
             ))
         return out
 
@@ -381,22 +332,10 @@ def simulate(config: Config, backend: str | None = None, progress: bool | None =
     return simulate_ensemble([config], backend, progress)[0]
 
 
-def ensemble_memory_bytes(cfg: Config) -> int:
-    """State bytes of one run (particles + discriminator + a target batch), for ensemble sizing."""
-    item = np.dtype(cfg.precision).itemsize
-    t = make_target(cfg)
-    disc = resolved_dict(cfg)["discriminator"]
-    W, L, d, N = disc["width"], disc["depth"], t.dim, cfg.generator.n_particles
-    kind = disc["kind"]
-    if kind == "fourier":       # weights (2 K^d) and their rates and frequencies
-        per_axis = disc["freq_count"] * (2 if disc["freq_signs"] == "both" else 1)
-        params = per_axis ** d * (3 + d)
-    elif kind == "rff":         # theta, phase, amp, rate and omega per feature
-        params = len(disc["bandwidth"]) * disc["n_features"] * (4 + d)
-    elif kind == "kernel":      # centres and weights: the true points and the history ring buffer
-        params = (t.n_components + disc["history"] * N) * (d + 1)
-    elif kind == "kde":         # the data sample (or the target's points) with its log weights
-        params = (cfg.training.batch_size or N if t.has_density else t.n_components) * (d + 1)
-    else:
-        params = W * (d + 2) if L == 1 else d * W + (L - 1) * W * W + L * W + W + 1
-    return item * (params + 2 * N * d + (cfg.training.batch_size or N) * d)
+def params_finite(xp, p: dict) -> np.ndarray:
+    """(B,) host bool: every parameter of the run is finite."""
+    ok = None
+    for v in p.values():
+        f = xp.isfinite(v).reshape(v.shape[0], -1).all(axis=1)
+        ok = f if ok is None else ok & f
+    return np.asarray(ok.get() if hasattr(ok, "get") else ok)

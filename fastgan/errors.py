@@ -27,3 +27,7 @@ class BackendError(FastganError, RuntimeError):
 def _show(value) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+class OutputExistsError(FastganError, FileExistsError):
+    """An output exists and was not to be replaced (the message names it)."""

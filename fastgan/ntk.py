@@ -29,8 +29,8 @@ unit sphere in 256 dims) this gives (g1, g2) ≈ (4.55, 1.14) for ReLU and (10.6
 matching the paper's ≈ (4.5, 1.1) and (10.6, 5.2); see ``APPENDIX_G_RELU`` / ``APPENDIX_G_ERF``.
 
 Deep networks (any depth, the μ-parametrisation of Fig. 21) are in :mod:`fastgan.ntk_deep`, the
-Appendix G training with its NTK tracked in :mod:`fastgan.ntk_train`; :func:`spec_gram` builds the
-Gram matrix that ``coupling.gram_arch`` asks for.
+Appendix G training with its NTK tracked in :mod:`fastgan.ntk_train`; :mod:`fastgan.ntk_gram` builds
+the Gram matrices of the named settings (``coupling.gram_arch``, ``fastgan ntk measure``).
 
 numpy/scipy only at import time; torch is imported inside :func:`empirical_ntk_one_hidden`.
 """
@@ -268,75 +268,3 @@ def empirical_ntk_one_hidden(X, W: int, setup: NTKSetup, seed=0, dtype=None, chu
     theta = theta * (setup.out_scale / W)
     theta = 0.5 * (theta + theta.T)
     return theta.cpu().numpy().astype(np.float64)
-
-
-# --------------------------------------------------------------------------- Gram files for the simulator
-
-PRESETS = {"appendix-g": {"relu": "APPENDIX_G_RELU", "erf": "APPENDIX_G_ERF"},
-           "fig2": {"relu": "FIG2_RELU", "erf": "FIG2_ERF"}}
-SETTINGS = tuple(PRESETS) + ("deep",)
-LATENT_STREAM = 0x4E544B     # mixed with a run's training.seed to draw its latent seeds
-
-
-def preset_setup(setting: str, act: str, depth: int = 6, mu: float = 0.5):
-    """The network of a named setting: ``appendix-g`` / ``fig2`` (one hidden layer, :class:`NTKSetup`)
-    or ``deep`` (the μ-parametrised network of Fig. 21 with ``depth`` hidden layers, a
-    :class:`fastgan.ntk_deep.DeepSetup`)."""
-    if act not in ACTIVATIONS:
-        raise ValueError(f"act must be one of {ACTIVATIONS}, got {act!r}")
-    if setting == "deep":
-        from .ntk_deep import DeepSetup
-        return DeepSetup.mu_param(mu, depth, act)
-    if setting not in PRESETS:
-        raise ValueError(f"setting must be one of {SETTINGS}, got {setting!r}")
-    return globals()[PRESETS[setting][act]]
-
-
-def preset_radius(setting: str, dim: int) -> float:
-    """Radius of the latent sphere: 1 (Appendix G, Fig. 2), sqrt(dim) for the deep network (Fig. 21)."""
-    return float(np.sqrt(dim)) if setting == "deep" else 1.0
-
-
-def spec_gram(arch: str, setting: str, n: int, dim: int, seed: int, depth: int = 6, mu: float = 0.5) -> np.ndarray:
-    """The analytic (n, n) Gram matrix that ``coupling.gram_arch`` asks for: the infinite-width NTK of
-    ``preset_setup(setting, arch, depth, mu)`` at n seeds uniform on the sphere of
-    ``preset_radius(setting, dim)``, drawn from the run's ``seed`` (training.seed)."""
-    X = sample_sphere(n, dim, preset_radius(setting, dim), seed=[LATENT_STREAM, int(seed)])
-    return analytic_gram(preset_setup(setting, arch, depth, mu), X)
-
-
-def measure_gram(setting: str, act: str, n: int, dim: int, radius: float | None = None, width: int | None = None,
-                 seed: int = 0, depth: int = 6, mu: float = 0.5) -> tuple[np.ndarray, dict]:
-    """An (n, n) NTK Gram matrix for n latent seeds uniform on the sphere of ``radius`` (None: the
-    setting's own, :func:`preset_radius`): the empirical NTK of one network of ``width`` hidden units
-    (torch), or the analytic infinite-width kernel (width None). Settings: the one-hidden-layer
-    ``appendix-g`` and ``fig2``, and ``deep`` (``depth`` hidden layers of ``width``, μ-parametrised
-    with ``mu``, scalar output: the Gram matrix of each output component).
-    Returns (gram, metadata with g1, g2 and their spreads)."""
-    setup = preset_setup(setting, act, depth, mu)
-    radius = preset_radius(setting, dim) if radius is None else float(radius)
-    X = sample_sphere(n, dim, radius, seed)
-    if width is None:
-        gram = analytic_gram(setup, X)
-    elif setting == "deep":
-        from .ntk_deep import empirical_ntk_deep
-        gram = np.asarray(empirical_ntk_deep(X, setup, width=width, seed=seed + 1), dtype=np.float64)
-    else:
-        gram = np.asarray(empirical_ntk_one_hidden(X, width, setup, seed=seed + 1), dtype=np.float64)
-    st = extract_g1_g2(gram)
-    meta = {"setting": setting, "act": act, "n": n, "dim": dim, "radius": radius, "width": width or 0,
-            "seed": seed, "g1": st.g1, "g2": st.g2, "g1_std": st.g1_std, "g2_std": st.g2_std}
-    if setting == "deep":
-        meta.update(depth=int(depth), mu=float(mu))
-    return gram, meta
-
-
-def write_gram(path: str, gram: np.ndarray, meta: dict, force: bool = False) -> None:
-    """A Gram file that ``coupling.kind = "gram"`` reads (dataset 'gram', metadata as attributes)."""
-    from .store import atomic_h5
-
-    def fill(f):
-        f.create_dataset("gram", data=gram)
-        for k, v in meta.items():
-            f.attrs[k] = v
-    atomic_h5(path, force, fill)

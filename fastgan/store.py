@@ -26,20 +26,16 @@ import datetime as _dt
 import json
 import os
 import subprocess
-import tempfile
 
 import h5py
 import numpy as np
 
-from .config import from_dict, resolved_dict
 from .errors import FastganError
+from .h5io import atomic_h5, check_writable
+from .runconfig import from_dict
 
 FORMAT = "fastgan-run"
 FORMAT_VERSION = 1
-
-
-class OutputExistsError(FastganError, FileExistsError):
-    pass
 
 
 def package_version() -> str:
@@ -67,35 +63,6 @@ def git_commit() -> str:
 def provenance(backend: str, precision: str) -> dict:
     return {"fastgan_version": package_version(), "git_commit": git_commit(), "backend": backend,
             "precision": precision, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-
-
-def check_writable(path: str, force: bool) -> None:
-    """Refuse an existing output (unless forced) and a missing folder, before any work is done."""
-    if os.path.isdir(path):
-        raise OutputExistsError(f"--out = {path!r}: is a directory, expected a file name")
-    if os.path.exists(path) and not force:
-        raise OutputExistsError(f"--out = {path!r}: file exists (use --force to overwrite)")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise OutputExistsError(f"--out = {path!r}: folder {folder!r} does not exist")
-
-
-def atomic_h5(path: str, force: bool, fill) -> None:
-    """Write an HDF5 file through ``fill(h5file)`` to a temporary name, then rename into place."""
-    check_writable(path, force)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastgan-", suffix=".h5.tmp", dir=folder)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            fill(f)
-        if os.path.exists(path) and not force:  # appeared meanwhile
-            raise OutputExistsError(f"--out = {path!r}: file exists (use --force to overwrite)")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_run(path: str, result, force: bool = False, extra_attrs: dict | None = None) -> None:
@@ -138,7 +105,8 @@ def write_run(path: str, result, force: bool = False, extra_attrs: dict | None =
         if result.modes is not None:
             f.create_dataset("target/modes", data=result.modes)
 
-    atomic_h5(path, force, fill)
+    check_writable(path, force)
+    atomic_h5(path, fill, replace=force)
 
 
 def read_run(path: str) -> dict:
@@ -161,7 +129,3 @@ def read_run(path: str) -> dict:
         out["diverged"] = bool(f.attrs["diverged"])
         out["diverged_at"] = int(f.attrs["diverged_at"])
     return out
-
-
-def resolved_config_json(cfg) -> str:
-    return json.dumps(resolved_dict(cfg), sort_keys=True)

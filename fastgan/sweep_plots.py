@@ -80,11 +80,11 @@ def plot_sweep(ds, out_png: str) -> str:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from .config import from_dict, resolved_dict
+    from .runconfig import from_dict
 
     dims = [d for d in ds["diverged"].dims if d != "replicate"]
     spec = json.loads(ds.attrs["spec"])
-    K = resolved_dict(from_dict(spec["base"], check_files=False))["target"]["n_modes"] or 1
+    K = from_dict(spec["base"], check_files=False).resolved.target.n_modes or 1
     names = [n for n in ("mode_collapse", "log_likelihood", "nearest_mode_distance") if n in ds]
     fig, axes = plt.subplots(1, max(1, len(names)), figsize=(4.6 * max(1, len(names)), 4.0), squeeze=False)
     if len(dims) != 2:

@@ -24,30 +24,15 @@ from __future__ import annotations
 import glob
 import json
 import os
-import tempfile
 import time
 
 import h5py
 import numpy as np
 
-from .sweep import Sweep, SweepError
+from .h5io import atomic_h5, atomic_text, atomic_write, stale_temporaries
+from .sweep_spec import Sweep, SweepError
 
 PARTS = "parts"
-
-
-def _atomic(path: str, write) -> str:
-    """``write(tmp)`` to a temporary name beside ``path``, then rename into place (no partial file
-    ever carries the final name); the temporary file is removed on any failure."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=os.path.dirname(path))
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 class SweepStore:
@@ -76,21 +61,13 @@ class SweepStore:
             if not os.path.isdir(parent):
                 raise SweepError(f"--out = {self.dir!r}: folder {parent!r} does not exist")
         os.makedirs(self.parts_dir, exist_ok=True)
-        for stale in glob.glob(os.path.join(self.parts_dir, ".tmp-*")) + glob.glob(os.path.join(self.dir, ".tmp-*")):
+        for stale in stale_temporaries(self.parts_dir) + stale_temporaries(self.dir):
             os.unlink(stale)                            # a crash's unfinished writes
         doc = {"identity": self.sweep.identity, "name": self.sweep.name, "spec": json.loads(self.sweep.spec_json())}
-        self._atomic_text(meta, json.dumps(doc, indent=1, sort_keys=True))
+        atomic_text(meta, json.dumps(doc, indent=1, sort_keys=True))
 
     def write_json(self, name: str, doc: dict) -> str:
-        path = os.path.join(self.dir, name)
-        self._atomic_text(path, json.dumps(doc, indent=1, sort_keys=True, default=float))
-        return path
-
-    def _atomic_text(self, path, text):
-        def write(tmp):
-            with open(tmp, "w") as fh:
-                fh.write(text)
-        _atomic(path, write)
+        return atomic_text(os.path.join(self.dir, name), json.dumps(doc, indent=1, sort_keys=True, default=float))
 
     # ------------------------------------------------------------------ parts
     def part_files(self) -> list[str]:
@@ -112,23 +89,22 @@ class SweepStore:
 
     def write_part(self, name: str, results: list[dict], meta: dict, snapshots: bool = False) -> str:
         """Write one computed ensemble (``sweep.run_ensemble`` output) atomically; returns its path."""
-        def write(tmp):
-            with h5py.File(tmp, "w") as f:
-                f.create_dataset("run_ids", data=np.array([r["run_id"] for r in results], dtype="S"))
-                f.create_dataset("diverged", data=np.array([r["diverged"] for r in results]))
-                f.create_dataset("diverged_at", data=np.array([r["diverged_at"] for r in results], dtype=np.int64))
-                f.create_dataset("time", data=results[0]["time"])      # an ensemble shares its record schedule
-                for k in results[0]["observables"]:
-                    f.create_dataset(f"observables/{k}", data=np.stack([np.asarray(r["observables"][k], dtype=np.float64)
-                                                                        for r in results]))
-                if snapshots:
-                    f.create_dataset("particles_time", data=results[0]["particles_time"])
-                    f.create_dataset("particles", data=np.stack([r["particles"] for r in results]),
-                                     compression="gzip", shuffle=True)
-                for k, v in meta.items():
-                    f.attrs[k] = v
-                f.attrs["complete"] = 1                  # the completion marker: written last
-        return _atomic(os.path.join(self.parts_dir, f"{name}.h5"), write)
+        def fill(f):
+            f.create_dataset("run_ids", data=np.array([r["run_id"] for r in results], dtype="S"))
+            f.create_dataset("diverged", data=np.array([r["diverged"] for r in results]))
+            f.create_dataset("diverged_at", data=np.array([r["diverged_at"] for r in results], dtype=np.int64))
+            f.create_dataset("time", data=results[0]["time"])      # an ensemble shares its record schedule
+            for k in results[0]["observables"]:
+                f.create_dataset(f"observables/{k}", data=np.stack([np.asarray(r["observables"][k], dtype=np.float64)
+                                                                    for r in results]))
+            if snapshots:
+                f.create_dataset("particles_time", data=results[0]["particles_time"])
+                f.create_dataset("particles", data=np.stack([r["particles"] for r in results]),
+                                 compression="gzip", shuffle=True)
+            for k, v in meta.items():
+                f.attrs[k] = v
+            f.attrs["complete"] = 1                  # the completion marker: written last
+        return atomic_h5(os.path.join(self.parts_dir, f"{name}.h5"), fill)
 
     def read_results(self) -> dict:
         """{run_id: {time, observables, diverged, diverged_at}} from the complete parts."""
@@ -212,7 +188,7 @@ class SweepStore:
     def consolidate(self) -> str:
         """Rebuild DIR/sweep.h5 from the parts (written to a temporary name, then renamed)."""
         ds = self.dataset()
-        return _atomic(os.path.join(self.dir, "sweep.h5"), lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
+        return atomic_write(os.path.join(self.dir, "sweep.h5"), lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
 
 
 def window_average(result: dict, name: str, window: dict | None = None) -> float:
@@ -234,7 +210,7 @@ def open_sweep(out_dir: str):
     as coordinates, plus ``replicate`` and ``time``). Built from the parts when the consolidated file
     is missing or older than the newest part (e.g. after an interrupted run)."""
     import xarray as xr
-    from .sweep import parse_spec
+    from .sweep_spec import parse_spec
     meta = os.path.join(out_dir, "sweep.json")
     if not os.path.isfile(meta):
         raise SweepError(f"{out_dir!r}: not a sweep folder (no sweep.json)")

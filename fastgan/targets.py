@@ -112,38 +112,63 @@ def _normalise(key, w, k):
     return w / w.sum()
 
 
+DEFAULT_STD = {"ring": 0.02, "grid": 0.05, "mixture": 0.02, "points": 0.0, "circle": 0.0, "sphere": 0.0}
+DEFAULT_MODES = {"ring": 8, "grid": 25, "circle": 4, "sphere": 10}
+
+
+def target_dim(t) -> int | None:
+    """The dimension of the target described by a [target] section (None for a file: known once loaded)."""
+    if t.kind in ("ring", "grid", "circle"):
+        return 2
+    if t.kind == "sphere":
+        return 10 if t.dim is None else t.dim
+    if t.kind == "mixture":
+        return len(t.means[0])
+    if t.kind == "points":
+        return len(t.points[0])
+    return None
+
+
+def component_stds(t) -> tuple:
+    """The widths of the target's components as the target will have them (a mixture's stds, else
+    target.std or the kind's default), from a [target] section."""
+    if t.kind == "mixture" and t.stds is not None:
+        return tuple(t.stds)
+    return (t.std if t.std is not None else DEFAULT_STD.get(t.kind, 0.0),)
+
+
+def has_density(t) -> bool | None:
+    """Whether every component of the target has a width (None: a file, known once loaded)."""
+    if t.kind == "file":
+        return None
+    return min(component_stds(t)) > 0
+
+
 def make_target(cfg) -> Target:
-    """Build the target of a :class:`~fastgan.config.Config` (errors name the offending key)."""
-    t = cfg.target
+    """Build the target of a run from its resolved config (a ``Resolved``, or a ``Config`` whose
+    ``resolved`` is used); errors name the offending key."""
+    t = getattr(cfg, "resolved", cfg).target
     kind = t.kind
-    if kind == "ring":
-        k = t.n_modes or 8
-        means = ring_modes(k, 2.0 if t.radius is None else t.radius)
-        std = 0.02 if t.std is None else t.std
-        return _mixture(kind, means, None, np.full(k, std), modes=means)
-    if kind == "grid":
-        k = t.n_modes or 25
-        means = grid_modes(k, t.spacing)
-        std = 0.05 if t.std is None else t.std
-        return _mixture(kind, means, None, np.full(k, std), modes=means)
+    if kind in ("ring", "grid"):
+        means = ring_modes(t.n_modes, t.radius) if kind == "ring" else grid_modes(t.n_modes, t.spacing)
+        return _mixture(kind, means, None, np.full(t.n_modes, t.std), modes=means)
     if kind == "mixture":
         means = np.asarray(t.means, dtype=np.float64)
         k = means.shape[0]
-        stds = np.asarray(t.stds, dtype=np.float64) if t.stds is not None else np.full(k, 0.02 if t.std is None else t.std)
+        stds = np.asarray(t.stds, dtype=np.float64) if t.stds is not None else np.full(k, t.std)
         return _mixture(kind, means, _normalise("target.weights", t.weights, k), stds, modes=means)
     if kind == "points":
         pts = np.asarray(t.points, dtype=np.float64)
         k = pts.shape[0]
-        std = 0.0 if t.std is None else t.std
-        return _mixture(kind, pts, _normalise("target.masses", t.masses, k), np.full(k, std), modes=pts)
-    if kind == "circle":   # papers/000 Fig. 2: points evenly on a circle (unit radius by default)
-        k = t.n_modes or 4
-        pts = ring_modes(k, 1.0 if t.radius is None else t.radius)
-        return _mixture(kind, pts, _normalise("target.masses", t.masses, k), np.full(k, t.std or 0.0), modes=pts)
-    if kind == "sphere":   # papers/000 Fig. 3: random points on the unit sphere in d dimensions
-        k, dim = t.n_modes or 10, t.dim or 10
-        pts = sphere_points(k, dim, 1.0 if t.radius is None else t.radius, cfg.training.seed)
-        return _mixture(kind, pts, _normalise("target.masses", t.masses, k), np.full(k, t.std or 0.0), modes=pts)
+        return _mixture(kind, pts, _normalise("target.masses", t.masses, k), np.full(k, t.std), modes=pts)
+    if kind == "circle":   # isolated points model, Fig. 2: points evenly on a circle (unit radius by default)
+        pts = ring_modes(t.n_modes, t.radius)
+        return _mixture(kind, pts, _normalise("target.masses", t.masses, t.n_modes), np.full(t.n_modes, t.std),
+                        modes=pts)
+    if kind == "sphere":   # isolated points model, Fig. 3: random points on the unit sphere in d dimensions
+        pts = sphere_points(t.n_modes, t.dim, t.radius, getattr(cfg, "resolved", cfg).training.seed)
+        return _mixture(kind, pts, _normalise("target.masses", t.masses, t.n_modes), np.full(t.n_modes, t.std),
+                        modes=pts)
     if kind == "file":
         return load_target_file(t.path, std=t.std)
     raise ConfigError("target.kind", kind, "unknown target")  # pragma: no cover

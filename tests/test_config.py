@@ -4,14 +4,18 @@ import math
 import pytest
 
 import fastgan
-from fastgan.config import (coupling_constants, describe_keys, from_dict, load_config, parse_override,
-                            resolved_dict)
+from fastgan.config import parse_override
+from fastgan.runconfig import describe_keys, from_dict, load_config
+
+
+def coupling_constants(cfg):
+    return cfg.resolved.coupling.g1, cfg.resolved.coupling.g2
 from fastgan.errors import ConfigError
 
 
 def test_defaults_validate_and_resolve():
     cfg = fastgan.default_config()
-    d = resolved_dict(cfg)
+    d = cfg.resolved.as_dict()
     assert d["generator"]["init_mean"] == pytest.approx([math.sqrt(2), math.sqrt(2)])
     assert d["discriminator"]["l2"] == pytest.approx(1 / 2048)
     assert d["training"]["batch_size"] == 200

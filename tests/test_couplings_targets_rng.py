@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import fastgan
-from fastgan.config import from_dict
+from fastgan.runconfig import from_dict
 from fastgan.couplings import Coupling, coarse_gram, gram_eigenvalues, load_gram, normalise_gram, ratio_to_g
 from fastgan.errors import ConfigError
 from fastgan.kernels import coupling_numpy as C

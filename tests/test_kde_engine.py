@@ -9,7 +9,7 @@ import pytest
 
 import fastgan
 from fastgan.engine import simulate_ensemble
-from fastgan.kde import steepness_1d
+from fastgan.families.kde_maths import steepness_1d
 
 TWO_MODES_1D = {"target.kind": "mixture", "target.means": [[-1.0], [1.0]], "target.std": 0.1,
                 "generator.n_particles": 120, "generator.init_mean": [0.0], "generator.init_std": 0.3,
@@ -156,7 +156,7 @@ def test_data_resample_draws_a_fresh_batch_every_iteration():
                                backend="numpy", progress=False)[1]
     np.testing.assert_array_equal(packed.particles, b.particles)
     assert cfg.run_id != mixture().run_id
-    assert "data_resample" not in fastgan.config.resolved_dict(mixture())["discriminator"]
+    assert "data_resample" not in mixture().resolved.as_dict()["discriminator"]
 
 
 def test_data_resample_needs_a_kde_sample():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fastgan import analytic
-from fastgan.kde import kernel_gan, mixture_log_density, nsgan_field, ratio_field_at
+from fastgan.families.kde_maths import kernel_gan, mixture_log_density, nsgan_field, ratio_field_at
 from fastgan.kernels import kde_numpy as REF
 from fastgan.kernels.ops import load_ops
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fastgan
-from fastgan.config import default_history, resolved_dict
+from fastgan.families.kernel import default_history
 from fastgan.engine import simulate_ensemble
 from fastgan.errors import ConfigError
 from fastgan.observables import excess_mass, wasserstein2
@@ -44,11 +44,11 @@ def test_bad_linear_config_names_the_key(override, key):
 
 
 def test_defaults_per_family_and_identity():
-    r = resolved_dict(fastgan.default_config())
+    r = fastgan.default_config().resolved.as_dict()
     assert (r["training"]["lr_disc"], r["training"]["lr_gen"], r["training"]["n_disc"]) == (0.25, 0.01, 5)
     assert r["training"]["lam"] is None and r["discriminator"]["gamma"] is None
-    k = resolved_dict(fastgan.default_config(**{"discriminator.kind": "kernel", "target.kind": "circle",
-                                                "generator.n_particles": 4}))
+    k = fastgan.default_config(**{"discriminator.kind": "kernel", "target.kind": "circle",
+                                  "generator.n_particles": 4}).resolved.as_dict()
     assert k["training"]["lr_disc"] == 1e-3 and k["training"]["lam"] == 0.01 and k["training"]["n_disc"] == 1
     assert k["generator"]["masses"] == [0.25] * 4 and k["generator"]["init_std"] == pytest.approx(2 ** -0.5)
     assert k["discriminator"]["width"] is None and k["discriminator"]["bandwidth"] == [1.0]
@@ -155,7 +155,7 @@ def test_truncated_history_is_reported():
 
 
 def test_state_size_per_family():
-    from fastgan.engine import ensemble_memory_bytes
+    from fastgan.shapes import ensemble_memory_bytes
     k = fastgan.default_config(**{"discriminator.kind": "kernel", "target.kind": "circle", "generator.n_particles": 4,
                                   "discriminator.history": 100, "precision": "float64"})
     assert ensemble_memory_bytes(k) == 8 * ((4 + 100 * 4) * 3 + 3 * 4 * 2)

@@ -14,7 +14,7 @@ from scipy.optimize import brentq
 import fastgan
 from fastgan.engine import Ensemble, _LoopState
 from fastgan.kernels import fourier_grid, linear_numpy
-from fastgan.linear_families import fourier_axis, fourier_gamma
+from fastgan.families.fourier import fourier_axis, fourier_gamma
 
 # Short histories are deliberate here: a moving point's old terms vanish through the kernel
 # (exp(-m^2 v^2 / 2 sigma^2)), not through the decay the truncation warning measures.
@@ -53,7 +53,7 @@ def test_rff_frozen_generator_contracts_to_fixed_point_at_exact_rate(features):
                "discriminator.features": features, "discriminator.bandwidth": [0.5, 2.0]})
     ens = Ensemble([cfg], "numpy")
     st = _LoopState(ens)
-    fam = ens.family
+    fam = ens.model
     feats = lambda x: fam.amp[0] * np.cos(x @ fam.omega[0] + fam.phase[0])      # noqa: E731  a(x) (n, L)
     p_true = np.array([0.2, 0.5, 0.3])
     theta_star = (p_true @ feats(np.array(POINTS)) - np.array([0.25, 0.6]) @ feats(np.array(GEN))) / lam
@@ -185,7 +185,7 @@ def test_fourier_grid_and_rates_of_the_paper():
     np.testing.assert_allclose(fourier_gamma("exp", k), 668.8 * np.exp(-2.05 * k))
     np.testing.assert_allclose(fourier_gamma("const", k, 3.5), 3.5)
     cfg = fastgan.default_config(**{"discriminator.kind": "fourier", "training.n_iterations": 1})
-    fam = Ensemble([cfg], "numpy").family
+    fam = Ensemble([cfg], "numpy").model
     assert fam.omega.shape == (1, 2, 2500)
 
 
@@ -202,7 +202,7 @@ def test_fourier_frozen_generator_each_frequency_contracts_at_its_own_rate(dim):
     ens = Ensemble([cfg], "numpy")
     st = _LoopState(ens)
     X = st.X[0].T.copy()
-    fam = ens.family
+    fam = ens.model
     om = fam.omega[0]                                                     # (d, K^d)
     feats = lambda x: np.concatenate([np.sin(x @ om), np.cos(x @ om)], 1)   # noqa: E731  [sin block, cos block]
     w_star = -(feats(X).mean(0) - feats(np.array(pts))[0]) / lam
@@ -253,11 +253,10 @@ def test_fourier_defaults_converge_at_small_ratio_and_collapse_at_large():
 @pytest.mark.parametrize("features", ["cos", "cossin"])
 def test_rff_features_approximate_the_multiscale_rbf_kernel(features):
     """a(x).a(y) -> sum_s exp(-|x - y|^2 / 2 sigma_s^2) with D features per bandwidth (error ~ 1/sqrt(D))."""
-    from fastgan.linear_families import RandomFeatures
     sig = [0.5, 2.0]
     cfg = fastgan.default_config(**{"discriminator.kind": "rff", "target.kind": "circle", "discriminator.features": features,
                                     "discriminator.n_features": 40000, "discriminator.bandwidth": sig})
-    fam = RandomFeatures([cfg], 2)
+    fam = Ensemble([cfg], "numpy").model
     pts = np.random.default_rng(4).normal(size=(6, 2))
     a = fam.amp[0] * np.cos(pts @ fam.omega[0] + fam.phase[0])
     r2 = ((pts[:, None] - pts[None]) ** 2).sum(-1)

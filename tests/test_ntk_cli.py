@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import fastgan
-from fastgan.ntk import write_gram
+from fastgan.ntk_gram import write_gram
 
 
 def _cli(*args):

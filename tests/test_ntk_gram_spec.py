@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 import fastgan
-from fastgan.config import ConfigError
+from fastgan.errors import ConfigError
 from fastgan.couplings import Coupling, normalise_gram
-from fastgan.ntk import LATENT_STREAM, analytic_gram, extract_g1_g2, preset_setup, sample_sphere, spec_gram
+from fastgan.ntk import analytic_gram, extract_g1_g2, sample_sphere
+from fastgan.ntk_gram import LATENT_STREAM, preset_setup, spec_gram
 
 BASE = {"generator.n_particles": 20, "discriminator.width": 32, "training.n_iterations": 30, "record.snapshots": 2}
 
@@ -33,7 +34,7 @@ def test_config_builds_the_gram_coupling():
     np.testing.assert_allclose(c.gram[0], want, rtol=1e-13)
     assert c.gram.shape == (2, 20, 20) and not np.allclose(c.gram[0], c.gram[1])
     # the resolved config carries the defaults, and the run simulates
-    cp = fastgan.config.resolved_dict(cfg)["coupling"]
+    cp = cfg.resolved.as_dict()["coupling"]
     assert (cp["gram_setting"], cp["gram_depth"], cp["gram_dim"]) == ("deep", 6, 64)
     r = fastgan.simulate(cfg, backend="numpy")
     assert not r.diverged and np.abs(r.particles[-1] - r.particles[0]).max() > 0
@@ -41,10 +42,10 @@ def test_config_builds_the_gram_coupling():
 
 def test_defaults_and_identity():
     cfg = _cfg(**{"coupling.gram_arch": "relu"})
-    cp = fastgan.config.resolved_dict(cfg)["coupling"]
+    cp = cfg.resolved.as_dict()["coupling"]
     assert (cp["gram_setting"], cp["gram_dim"], cp["gram_depth"], cp["gram_mu"]) == ("appendix-g", 256, None, None)
     # runs without an analytic Gram keep their identity (the new keys are not part of it)
-    assert "gram_arch" not in fastgan.config.resolved_dict(fastgan.default_config())["coupling"]
+    assert "gram_arch" not in fastgan.default_config().resolved.as_dict()["coupling"]
     assert cfg.run_id != _cfg(**{"coupling.gram_arch": "erf"}).run_id
 
 
@@ -66,7 +67,7 @@ def test_errors_name_the_key(kw, key):
 
 
 def test_keys_listed():
-    from fastgan.config import describe_keys
+    from fastgan.runconfig import describe_keys
     text = describe_keys()
     for k in ("gram_arch", "gram_setting", "gram_dim", "gram_depth", "gram_mu"):
         assert f"coupling.{k}" in text

@@ -19,8 +19,7 @@ def _defaults(**dotted):
 
 
 def test_defaults_are_the_documented_ones():
-    from fastgan.config import resolved_dict
-    r = resolved_dict(fastgan.default_config())
+    r = fastgan.default_config().resolved.as_dict()
     assert (r["generator"]["n_particles"], r["discriminator"]["width"], r["discriminator"]["activation"],
             r["training"]["n_disc"], r["training"]["n_iterations"]) == (200, 2048, "relu", 5, 3000)
     assert (r["training"]["lr_disc"], r["training"]["lr_gen"]) == (0.25, 0.01)

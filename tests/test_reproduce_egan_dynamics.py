@@ -7,7 +7,6 @@ import math
 import numpy as np
 
 import fastgan
-from fastgan.config import coupling_constants
 from fastgan.reproduce.egan_dynamics import dominant_mode_hops, gyration_radius, paper_coupling, settle_time
 from fastgan.reproduce.egan_regularisation import classify_regimes, dirac_critical_beta
 
@@ -15,7 +14,8 @@ from fastgan.reproduce.egan_regularisation import classify_regimes, dirac_critic
 def test_paper_coupling_keeps_the_per_particle_velocity_of_2000_particles():
     for n in (50, 200, 2000):
         keys = paper_coupling(n, 0.2)
-        g1, g2 = coupling_constants(fastgan.default_config(**{"generator.n_particles": n, **keys}))
+        c = fastgan.default_config(**{"generator.n_particles": n, **keys}).resolved.coupling
+        g1, g2 = c.g1, c.g2
         assert math.isclose((g1 - g2) / n, 0.8) and math.isclose(g2, 400.0)     # V = 0.8 grad D_a + 400 <grad D>
     g1, g2 = paper_coupling(2000, 0.2).values()
     assert math.isclose(g2 / g1, 0.2)                                           # exactly the paper's 1/5 at N = 2000

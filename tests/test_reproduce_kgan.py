@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from fastgan.kde import kernel_gan
+from fastgan.families.kde_maths import kernel_gan
 from fastgan.kernels.ops import load_ops
 from fastgan.reproduce.gradfields import _gaussian_profile, mean_steepness
 from fastgan.reproduce.kgan import _first_crossing, _montage, _objective_terms

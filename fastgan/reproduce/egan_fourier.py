@@ -204,7 +204,6 @@ def _draw(ctx, d: _Diagram) -> None:
 
 
 def _report(ctx, d: _Diagram) -> None:
-    from ..config import resolved_dict
     shape, paper_slope, T_paper, fig_name = d.paper
     s, r = d.scale, ctx.report
     r.value("iterations", s["T"], ".0f")
@@ -214,8 +213,8 @@ def _report(ctx, d: _Diagram) -> None:
             r.value(f"boundary_ratio_n_disc_{nd}", d.found[nd].estimate, ".4g")
         else:
             r.line(f"n_disc = {nd}: no crossing between g2/g1 = {lo} (MC {m_lo:.2f}) and {hi} (MC {m_hi:.2f})")
-    t = resolved_dict(d.base)["training"]
-    setting = (f"alpha_D = {t['lr_disc']:g}, lambda = {t['lam']:g}, alpha_G = {t['lr_gen']:g} (the paper states none), "
+    t = d.base.resolved.training
+    setting = (f"alpha_D = {t.lr_disc:g}, lambda = {t.lam:g}, alpha_G = {t.lr_gen:g} (the paper states none), "
                f"N = {d.base.generator.n_particles}, T = {s['T']} (paper {T_paper}), "
                f"{s['replicates']} seed(s) per point")
     r.line(setting)

@@ -26,7 +26,7 @@ def _ops(ctx):
 def _field(ops, q: np.ndarray, particles: np.ndarray, h: float, means, weights, std: float):
     """(d* (n,), grad log d* (n, d)) at points q (n, d) for particles (N, d), p_g their KDE of bandwidth h,
     p_data the exact isotropic mixture (means (K, d), weights (K,), component std)."""
-    from ..kde import ratio_field_at
+    from ..families.kde_maths import ratio_field_at
     xp = ops.xp
 
     def arr(v):

@@ -174,7 +174,7 @@ def _objective_terms(ops, X: np.ndarray, Y: np.ndarray, sigma: float) -> tuple[n
 
 def _engine_objective(ops, X: np.ndarray, Y: np.ndarray, sigma: float) -> np.ndarray:
     """K_n (R,) of the engine's Kernel-GAN op (kde.kernel_gan) for X, Y (R, n, d)."""
-    from ..kde import kernel_gan
+    from ..families.kde_maths import kernel_gan
     R, n, _ = X.shape
     xp = ops.xp
     xt, yt = (xp.asarray(np.ascontiguousarray(a.transpose(0, 2, 1))) for a in (X, Y))

@@ -342,7 +342,8 @@ def gram_vs_coarse(ctx) -> None:
     import fastgan
 
     from ..analysis import locate_crossings, time_average
-    from ..ntk import analytic_g1_g2, extract_g1_g2, preset_radius, preset_setup, spec_gram
+    from ..ntk import analytic_g1_g2, extract_g1_g2
+    from ..ntk_gram import preset_radius, preset_setup, spec_gram
     depth, dim, N = 6, 256, 200
     mus = np.array(ctx.pick([0.0, 0.06, 0.15], [0.0, 0.025, 0.04, 0.055, 0.075, 0.1],
                             [0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1, 0.115, 0.13, 0.15]))

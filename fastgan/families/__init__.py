@@ -1,0 +1,22 @@
+"""The discriminator families, one module each, and the registry that maps ``discriminator.kind`` to
+its family (see :mod:`.base` for the protocol; :mod:`.common`, :mod:`.ipm`, :mod:`.trig` and
+:mod:`.kde_maths` hold what several families or the reproductions share). Adding a family: write its
+module (with a module-level ``FAMILY``) and name it on the registry line below."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from . import mlp, fourier, rff, kernel, kde  # noqa: E401, I001  the registry line, in display order
+from .base import Family
+
+FAMILIES: dict[str, Family] = {m.FAMILY.name: m.FAMILY for m in list(globals().values())
+                               if isinstance(m, ModuleType) and isinstance(getattr(m, "FAMILY", None), Family)}
+
+
+def get(kind: str) -> Family:
+    """The family registered as ``kind`` (a KeyError names the registered ones)."""
+    try:
+        return FAMILIES[kind]
+    except KeyError:
+        raise KeyError(f"unknown discriminator family {kind!r} (registered: {', '.join(FAMILIES)})") from None

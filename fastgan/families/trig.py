@@ -1,0 +1,30 @@
+"""The bound ops of a discriminator linear in trigonometric features,
+f(x) = sum_l theta_l amp_l cos(omega_l . x + phase_l) (the non-separable Fourier grid and random
+Fourier features share them): a step, grad_x and forward over the op table."""
+
+from __future__ import annotations
+
+
+class TrigBound:
+    """step / grad_x / forward of a trigonometric-feature discriminator over the op table."""
+
+    def __init__(self, ops, env, omega, phase, amp, rate):
+        self.ops, self.env = ops, env
+        self.c = (omega, phase, amp)
+        self.rate = rate
+
+    def step(self, p, xg, xt, lr, lam, u_reg):
+        e = self.env
+        self.ops.trig_disc_step(p["theta"], *self.c, self.rate, xg, e.wg, xt, e.wt, lr, lam)
+
+    def grad_x(self, p, x):
+        return self.ops.trig_grad_x(p["theta"], *self.c, x)
+
+    def forward(self, p, x):
+        return self.ops.trig_forward(p["theta"], *self.c, x)
+
+
+def lam_penalty(ens):
+    """(B,) lambda of L += (lambda / 2) |theta|^2 (training.lam, resolved)."""
+    import numpy as np
+    return np.array([r.training.lam for r in ens.resolved], dtype=np.float64)
