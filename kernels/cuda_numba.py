@@ -1,10 +1,11 @@
 """Numba-CUDA twins of every hot op (reference: the ``*_numpy`` modules), one namespace.
 
 The kernels live in ``cuda_numba_mlp`` (the one-hidden-layer MLP: step, grad_x, forward),
-``cuda_numba_misc`` (target sampling, the three couplings, mode statistics) and
-``cuda_numba_linear`` (the linear discriminators: trig features, kernel sums); their module
-docstrings describe the GPU design. ``cuda_numba_common`` holds the array-module / stream /
-launch plumbing. Each host wrapper has exactly the signature and semantics of its reference:
+``cuda_numba_misc`` (target sampling, the three couplings, mode statistics), ``cuda_numba_linear``
+(the linear discriminators: trig features, kernel sums) and ``cuda_numba_kde`` (KDE reductions);
+their module docstrings describe the GPU design. The per-query reductions are built by
+``cuda_numba_tiled``; ``cuda_numba_common`` holds the array-module / stream / launch plumbing and
+the registry of kernel sets (dimension limits, compile-only targets). Each host wrapper has exactly the signature and semantics of its reference:
 arrays are CuPy arrays on a real GPU and NumPy arrays under the CUDA simulator
 (``NUMBA_ENABLE_CUDASIM=1``), in-place updates land in the caller's arrays, ``mode_stats``
 returns host arrays.
@@ -16,19 +17,13 @@ machine that has libNVVM but no device.
 
 from __future__ import annotations
 
+from .cuda_numba_common import KERNEL_SETS, check_dim, ptx_targets  # noqa: F401
 from .cuda_numba_kde import kde_grad_sum, kde_log_density  # noqa: F401
 from .cuda_numba_linear import (kernel_sum, kernel_sum_grad, trig_disc_step, trig_forward,  # noqa: F401
                                 trig_grad_x)
 from .cuda_numba_mlp import MAX_DIM, mlp_disc_step, mlp_forward, mlp_grad_x  # noqa: F401
 from .cuda_numba_misc import (coupled_velocity_coarse, coupled_velocity_gram, coupled_velocity_spatial,  # noqa: F401
                               mode_stats, sample_mixture)
-
-
-def ptx_targets(dtypes=("float32", "float64"), dims=(1, 2, 3)):
-    """(name, python function, numba signature) of every kernel."""
-    from . import cuda_numba_kde, cuda_numba_linear, cuda_numba_misc, cuda_numba_mlp
-    return (cuda_numba_mlp.ptx_targets(dtypes, dims) + cuda_numba_misc.ptx_targets(dtypes, dims)
-            + cuda_numba_linear.ptx_targets(dtypes, dims) + cuda_numba_kde.ptx_targets(dtypes, dims))
 
 
 def compile_ptx_all(cc=None, dtypes=("float32", "float64"), dims=(1, 2, 3)) -> dict:

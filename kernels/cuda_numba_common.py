@@ -1,4 +1,4 @@
-"""Shared plumbing of the Numba-CUDA twins (``cuda_numba_mlp``, ``cuda_numba_misc``).
+"""Shared plumbing of the Numba-CUDA twins (``cuda_numba_mlp``, ``_misc``, ``_linear``, ``_kde``).
 
 Array module: the host wrappers take "device arrays of the backend". On a real GPU those are CuPy
 arrays (handed to Numba-CUDA kernels through ``__cuda_array_interface__``); under the CUDA
@@ -19,9 +19,14 @@ over its tasks, so any (grid, block) pair is correct.
 last bit. Where results must be bitwise equal to the NumPy reference (target samples, squared
 distances deciding the nearest mode) the product goes through ``libdevice.dmul_rn``, which is
 never contracted. The simulator has no libdevice; there a plain product is the same thing.
+
+Kernel sets: every module registers its kernels once (:func:`register_kernels`): the dimension
+limit (:func:`check_dim`) and the compile-only targets (:func:`ptx_targets`) come from there.
 """
 
 from __future__ import annotations
+
+from typing import Callable, NamedTuple
 
 import numpy as np
 from numba import cuda
@@ -103,3 +108,50 @@ def block(name: str) -> int:
 def blocks(n_tasks: int) -> int:
     """Blocks for ``n_tasks`` block-sized tasks, capped by ``launch.GPU_MAX_BLOCKS`` (grid-stride)."""
     return max(1, min(int(launch.GPU_MAX_BLOCKS), int(n_tasks)))
+
+
+# ----------------------------------------------------------------------------- the kernel sets
+
+class KernelSet(NamedTuple):
+    """The Numba-CUDA kernels of one module, registered once for dimension checks and compile-only
+    checks: ``build(dtype_name, d)`` -> a NamedTuple of kernels (d None when they are not
+    specialised per dimension), ``examples(dtype_name, d)`` -> {kernel name: example arguments (their
+    numba types are the compiled signature)}, ``max_dim`` the largest d the kernels support (None:
+    any)."""
+
+    name: str
+    build: Callable
+    examples: Callable
+    max_dim: int | None = None
+
+
+KERNEL_SETS: dict = {}
+
+
+def register_kernels(name: str, build: Callable, examples: Callable, max_dim: int | None = None) -> KernelSet:
+    KERNEL_SETS[name] = ks = KernelSet(name, build, examples, max_dim)
+    return ks
+
+
+def check_dim(name: str, d: int) -> None:
+    """ValueError unless the kernel set ``name`` supports dimension d."""
+    top = KERNEL_SETS[name].max_dim
+    if not 1 <= d <= top:
+        raise ValueError(f"the Numba-CUDA {name} kernels support 1 <= d <= MAX_DIM = {top}, got d = {d}")
+
+
+def ptx_targets(dtypes=("float32", "float64"), dims=(1, 2, 3)) -> list:
+    """(label, python function, numba signature) of every registered kernel, for every dtype and every
+    d in ``dims`` it supports (compile-only checks: ``cuda_numba.compile_ptx_all``)."""
+    import numba
+    out = []
+    for ks in KERNEL_SETS.values():
+        for dn in dtypes:
+            for d in (dims if ks.max_dim is not None else (None,)):
+                if d is not None and d > ks.max_dim:
+                    continue
+                kernels = ks.build(dn, d)
+                for kname, args in ks.examples(dn, d).items():
+                    label = f"{ks.name}.{kname}[{dn}" + ("" if d is None else f",d={d}") + "]"
+                    out.append((label, getattr(kernels, kname).py_func, tuple(numba.typeof(a) for a in args)))
+    return out

@@ -35,13 +35,15 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 import numba
 import numpy as np
-from numba import cuda, float64
+from numba import cuda
 
+from . import cuda_numba_tiled as tiled
 from . import launch
-from .cuda_numba_common import array_module, as_xp, block, blocks, dev, stream
+from .cuda_numba_common import array_module, as_xp, block, blocks, check_dim, dev, register_kernels, stream
 from .kde_numba import bandwidth_terms, check_args
 
 MAX_DIM = 64          # largest data dimension d (register accumulators, shared tile)
@@ -52,9 +54,9 @@ def centre_tile(d: int) -> int:
     return max(1, min(128, 2048 // d))
 
 
-def check_dim(d: int) -> None:
-    if not 1 <= d <= MAX_DIM:
-        raise ValueError(f"the Numba-CUDA KDE kernels support 1 <= d <= MAX_DIM = {MAX_DIM}, got d = {d}")
+class Kernels(NamedTuple):
+    log_density: object
+    grad_sum: object
 
 
 @functools.lru_cache(maxsize=None)
@@ -66,33 +68,24 @@ def _kernels(dtype_name: str, D: int):
     ONE = npdt.type(1)
     NINF = npdt.type(-np.inf)
     CT = centre_tile(D)
-    YS = D * CT
+
+    # centres staged as sh[j * CT + i] (j < D), their log weights sh[D * CT + i] and (gradient, with la)
+    # la sh[(D + 1) * CT + i]; src = (x, logw, la); the per-run constants of bandwidth_terms in par
+    stage_x, stage_w, stage_la = tiled.stage_points(D, CT), tiled.stage_row(CT, D), tiled.stage_row(CT, D + 1)
 
     @cuda.jit(device=True)
-    def stage(x, logw, la, use_la, r, c0, tile, tid, T, ys, lws, las):
-        """Cooperatively copy centres [c0, c0 + cnt) of run r and their log weights (and la) to shared
-        memory, between barriers (the previous tile is consumed; this one is complete); returns cnt."""
-        cnt = x.shape[2] - c0
-        if cnt > tile:
-            cnt = tile
-        cuda.syncthreads()
-        for e in range(tid, cnt, T):
-            lws[e] = logw[r, c0 + e]
-            if use_la:
-                las[e] = la[r, c0 + e]
-        for e in range(tid, D * cnt, T):
-            j = e // cnt
-            i = e - j * cnt
-            ys[j * CT + i] = x[r, j, c0 + i]
-        cuda.syncthreads()
-        return cnt
+    def stage(src, par, r, c0, cnt, tid, T, sh):
+        stage_w(src[1], r, c0, cnt, tid, T, sh)
+        if par[0]:
+            stage_la(src[2], r, c0, cnt, tid, T, sh)
+        stage_x(src[0], r, c0, cnt, tid, T, sh)
 
     @cuda.jit(device=True)
-    def sq_dist(qk, ys, i):
-        dx = qk[0] - ys[i]
+    def sq_dist(qv, sh, i):
+        dx = qv[0] - sh[i]
         r2 = dx * dx
         for j in range(1, D):
-            dx = qk[j] - ys[j * CT + i]
+            dx = qv[j] - sh[j * CT + i]
             r2 += dx * dx
         return r2
 
@@ -101,102 +94,82 @@ def _kernels(dtype_name: str, D: int):
         """logw + log k_s, the same expression (hence rounding) in both kernels."""
         return (c - r2 * h) + lw
 
+    # log density: an online log-sum-exp per thread: part = (sum exp(term - max) of the tile, the running
+    # max), acc[0] = the total; par = (False, cs, hs)
     @cuda.jit(device=True)
-    def load_query(q, r, k, active, qk):
+    def init_lse(part, acc):
+        part[1] = NINF                         # running max of the terms
+        acc[0] = 0.0                           # sum exp(term - max)
+
+    @cuda.jit(device=True)
+    def begin_lse(part, acc):
+        part[0] = ZERO
+
+    @cuda.jit(device=True)
+    def pair_lse(qv, sh, i, c, k, r, par, part, acc):
+        cs, hs = par[1], par[2]
+        r2 = sq_dist(qv, sh, i)
+        for s in range(cs.shape[1]):
+            v = log_term(cs[r, s], r2, hs[r, s], sh[D * CT + i])
+            if v > part[1]:                    # new max: rescale (exp(-inf) = 0 the first time)
+                sc = math.exp(part[1] - v)
+                part[0] = part[0] * sc + ONE
+                acc[0] = acc[0] * sc
+                part[1] = v
+            elif v != NINF:                    # a NaN term lands here and makes the sum NaN
+                part[0] += math.exp(v - part[1])
+
+    @cuda.jit(device=True)
+    def end_lse(part, acc):
+        acc[0] += part[0]
+
+    @cuda.jit(device=True)
+    def finish_lse(qv, part, acc, src, par, r, k, out):
+        tot = acc[0]
+        if tot > 0.0:
+            out[r, k] = part[1] + math.log(tot)
+        elif tot == 0.0:
+            out[r, k] = NINF                   # no centre with a finite weight
+        else:
+            out[r, k] = math.nan
+
+    # gradient: per pair the weight sum_s [exp(term + la_i) + exp(term + lb_k)] / sigma_s^2 times the
+    # differences x_i - q_k; par = (use_la, cs, hs, lb, use_lb, is2), lb_k in qv[D]
+    @cuda.jit(device=True)
+    def load_query_lb(x, par, r, k, active, qv):
         for j in range(D):
-            qk[j] = q[r, j, k] if active else ZERO
+            qv[j] = x[r, j, k] if active else ZERO
+        qv[D] = par[3][r, k] if (par[4] and active) else ZERO
 
-    @cuda.jit
-    def log_density(q, x, logw, cs, hs, tile, out):
-        B = q.shape[0]
-        n = q.shape[2]
-        M = x.shape[2]
-        S = cs.shape[1]
-        T = cuda.blockDim.x
-        tid = cuda.threadIdx.x
-        ys = cuda.shared.array(YS, DT)
-        lws = cuda.shared.array(CT, DT)
-        qk = cuda.local.array(D, DT)
-        nchunk = (n + T - 1) // T
-        for task in range(cuda.blockIdx.x, B * nchunk, cuda.gridDim.x):
-            r = task // nchunk
-            k = (task % nchunk) * T + tid
-            active = k < n
-            load_query(q, r, k, active, qk)
-            mx = NINF                          # running max of the terms
-            tot = float64(0.0)                 # sum exp(term - mx)
-            for c0 in range(0, M, tile):
-                cnt = stage(x, logw, logw, False, r, c0, tile, tid, T, ys, lws, lws)
-                if active:
-                    part = ZERO
-                    for i in range(cnt):
-                        r2 = sq_dist(qk, ys, i)
-                        for s in range(S):
-                            v = log_term(cs[r, s], r2, hs[r, s], lws[i])
-                            if v > mx:         # new max: rescale (exp(-inf) = 0 the first time)
-                                sc = math.exp(mx - v)
-                                part = part * sc + ONE
-                                tot = tot * sc
-                                mx = v
-                            elif v != NINF:    # a NaN term lands here and makes the sum NaN
-                                part += math.exp(v - mx)
-                    tot += part
-            if active:
-                if tot > 0.0:
-                    out[r, k] = mx + math.log(tot)
-                elif tot == 0.0:
-                    out[r, k] = NINF           # no centre with a finite weight
-                else:
-                    out[r, k] = math.nan
+    @cuda.jit(device=True)
+    def pair_grad(qv, sh, i, c, k, r, par, part, acc):
+        use_la, cs, hs, use_lb, is2 = par[0], par[1], par[2], par[4], par[5]
+        r2 = sq_dist(qv, sh, i)
+        gw = ZERO
+        for s in range(cs.shape[1]):
+            e = log_term(cs[r, s], r2, hs[r, s], sh[D * CT + i])
+            w = ZERO
+            if use_la:
+                w += math.exp(e + sh[(D + 1) * CT + i])
+            if use_lb:
+                w += math.exp(e + qv[D])
+            gw += w * is2[r, s]
+        for j in range(D):
+            part[j] += (sh[j * CT + i] - qv[j]) * gw
 
-    @cuda.jit
-    def grad_sum(q, x, logw, la, lb, use_la, use_lb, cs, hs, is2, tile, out):
-        B = q.shape[0]
-        n = q.shape[2]
-        M = x.shape[2]
-        S = cs.shape[1]
-        T = cuda.blockDim.x
-        tid = cuda.threadIdx.x
-        ys = cuda.shared.array(YS, DT)
-        lws = cuda.shared.array(CT, DT)
-        las = cuda.shared.array(CT, DT)
-        qk = cuda.local.array(D, DT)
-        pacc = cuda.local.array(D, DT)
-        acc = cuda.local.array(D, float64)
-        nchunk = (n + T - 1) // T
-        for task in range(cuda.blockIdx.x, B * nchunk, cuda.gridDim.x):
-            r = task // nchunk
-            k = (task % nchunk) * T + tid
-            active = k < n
-            load_query(q, r, k, active, qk)
-            for j in range(D):
-                acc[j] = 0.0
-            lbk = lb[r, k] if (use_lb and active) else ZERO
-            for c0 in range(0, M, tile):
-                cnt = stage(x, logw, la, use_la, r, c0, tile, tid, T, ys, lws, las)
-                if active:
-                    for j in range(D):
-                        pacc[j] = ZERO
-                    for i in range(cnt):
-                        r2 = sq_dist(qk, ys, i)
-                        gw = ZERO
-                        for s in range(S):
-                            e = log_term(cs[r, s], r2, hs[r, s], lws[i])
-                            w = ZERO
-                            if use_la:
-                                w += math.exp(e + las[i])
-                            if use_lb:
-                                w += math.exp(e + lbk)
-                            gw += w * is2[r, s]
-                        for j in range(D):
-                            pacc[j] += (ys[j * CT + i] - qk[j]) * gw
-                    for j in range(D):
-                        acc[j] += pacc[j]
-            if active:
-                for j in range(D):
-                    out[r, j, k] = acc[j]
+    @cuda.jit(device=True)
+    def finish_grad(qv, part, acc, src, par, r, k, out):
+        for j in range(D):
+            out[r, j, k] = acc[j]
 
-    return log_density, grad_sum
+    density = tiled.query_reduction(
+        tiled.Reduction(tiled.coordinates(D, ZERO), init_lse, stage, begin_lse, pair_lse, end_lse, finish_lse),
+        sdt=DT, n_shared=D + 2, cap=CT, qdt=DT, n_query=D, pdt=DT, n_part=2, n_acc=1)
+    grad = tiled.query_reduction(
+        tiled.Reduction(load_query_lb, tiled.zero_acc(D), stage, tiled.zero_part(D, ZERO), pair_grad,
+                        tiled.add_part(D), finish_grad),
+        sdt=DT, n_shared=D + 2, cap=CT, qdt=DT, n_query=D + 1, pdt=DT, n_part=D, n_acc=D)
+    return Kernels(density, grad)
 
 
 def _tile(d: int) -> int:
@@ -209,21 +182,22 @@ def _launch(grad, q, x, logw, la, lb, bandwidths, logmix):
     xp = array_module(q, x, logw, la, lb, bandwidths, logmix)
     dt = check_args(q, x, logw, la, lb, bandwidths, logmix, grad)
     B, d, n = q.shape
-    check_dim(d)
+    check_dim("kde", d)
     out = xp.empty((B, d, n) if grad else (B, n), dtype=dt)
     if out.size == 0:
         return out
     c = lambda v: dev(xp, as_xp(xp, v, dt))              # noqa: E731
     cs, hs, is2 = (dev(xp, v) for v in bandwidth_terms(xp, bandwidths, logmix, d, dt))
-    kern = _kernels(dt.name, d)[int(grad)]
+    kernels = _kernels(dt.name, d)
     T = block("kde")
-    launch_ = kern[blocks(B * -(-n // T)), T, stream(xp)]
+    launch_ = (kernels.grad_sum if grad else kernels.log_density)[blocks(B * -(-n // T)), T, stream(xp)]
     if grad:
         dummy = xp.zeros((1, 1), dtype=dt)
-        launch_(c(q), c(x), c(logw), c(dummy if la is None else la), c(dummy if lb is None else lb),
-                la is not None, lb is not None, cs, hs, is2, _tile(d), dev(xp, out))
+        launch_(c(q), (c(x), c(logw), c(dummy if la is None else la)),
+                (la is not None, cs, hs, c(dummy if lb is None else lb), lb is not None, is2), x.shape[2], _tile(d),
+                dev(xp, out))
     else:
-        launch_(c(q), c(x), c(logw), cs, hs, _tile(d), dev(xp, out))
+        launch_(c(q), (c(x), c(logw), c(logw)), (False, cs, hs), x.shape[2], _tile(d), dev(xp, out))
     return out
 
 
@@ -238,16 +212,12 @@ def kde_grad_sum(q, x, logw, la, lb, bandwidths, logmix):
     return _launch(True, q, x, logw, la, lb, bandwidths, logmix)
 
 
-def ptx_targets(dtypes=("float32", "float64"), dims=(1, 2, 3)):
-    """(name, python function, signature) of every KDE kernel, for compile-only checks."""
-    from numba import types
-    out = []
-    for dn in dtypes:
-        ty = numba.from_dtype(np.dtype(dn))
-        a2, a3 = (types.Array(ty, k, "C") for k in (2, 3))
-        for d in dims:
-            ld, gs = _kernels(dn, d)
-            out.append((f"kde_log_density[{dn},d={d}]", ld.py_func, (a3, a3, a2, a2, a2, types.int64, a2)))
-            out.append((f"kde_grad_sum[{dn},d={d}]", gs.py_func,
-                        (a3, a3, a2, a2, a2, types.boolean, types.boolean, a2, a2, a2, types.int64, a3)))
-    return out
+def _examples(dn: str, d: int) -> dict:
+    """Example arguments of every kernel (their numba types are the compiled signatures)."""
+    dt = np.dtype(dn)
+    a2, a3 = np.zeros((1, 1), dt), np.zeros((1, d, 1), dt)
+    return {"log_density": (a3, (a3, a2, a2), (False, a2, a2), 1, 1, a2),
+            "grad_sum": (a3, (a3, a2, a2), (True, a2, a2, a2, True, a2), 1, 1, a3)}
+
+
+register_kernels("kde", _kernels, _examples, MAX_DIM)

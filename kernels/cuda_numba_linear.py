@@ -48,13 +48,15 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 import numba
 import numpy as np
 from numba import cuda, float64
 
+from . import cuda_numba_tiled as tiled
 from . import launch
-from .cuda_numba_common import array_module, as_xp, block, blocks, dev, stream
+from .cuda_numba_common import array_module, as_xp, block, blocks, check_dim, dev, register_kernels, stream
 
 MAX_DIM = 16          # largest data dimension d (registers / shared memory), as the other twins
 SAMPLE_TILE = 128     # shared-memory capacity of the trig step, in samples (compile-time)
@@ -66,10 +68,12 @@ CENTRE_TILE = 128     # shared-memory capacity of the kernel sums, in centres
 KERNEL_IDS = {"rbf": 0, "laplacian": 1, "rq": 2}
 
 
-def check_dim(d: int) -> None:
-    if not 1 <= d <= MAX_DIM:
-        raise ValueError(f"the Numba-CUDA linear-discriminator kernels support 1 <= d <= MAX_DIM = {MAX_DIM}, "
-                         f"got d = {d}")
+class Kernels(NamedTuple):
+    trig_disc_step: object
+    trig_grad_x: object
+    trig_forward: object
+    kernel_sum: object
+    kernel_sum_grad: object
 
 
 def _kernel_id(kernel) -> int:
@@ -91,8 +95,6 @@ def _kernels(dtype_name: str, D: int):
     FT = FEATURE_TILE
     CT = CENTRE_TILE
     XS = D * SAMPLE_TILE
-    OS = D * FEATURE_TILE
-    YS = D * CENTRE_TILE
 
     # ------------------------------------------------------------------ trigonometric features
 
@@ -161,101 +163,51 @@ def _kernels(dtype_name: str, D: int):
                 g = float64(amp[r, l]) * feat + lam[r] * th
                 theta[r, l] = th - rl * rate[r, l] * g
 
+    coords = tiled.coordinates(D, ZERO)
+
+    def per_sample(stage, pair, finish, n_shared, cap, n):
+        fns = tiled.Reduction(coords, tiled.zero_acc(n), stage, tiled.zero_part(n, ZERO), pair, tiled.add_part(n),
+                              finish)
+        return tiled.query_reduction(fns, sdt=DT, n_shared=n_shared, cap=cap, qdt=DT, n_query=D, pdt=DT, n_part=n,
+                                     n_acc=n)
+
+    # trig grad_x / forward: per-sample reductions over the features, staged as omega sh[j * FT + q]
+    # (j < D), phase sh[D * FT + q] and c = theta amp sh[(D + 1) * FT + q]; src = (theta, omega, phase, amp)
+    stage_omega = tiled.stage_points(D, FT)
+
     @cuda.jit(device=True)
-    def stage_features(theta, omega, phase, amp, r, l0, cnt, tid, T, os_, ps, cs):
-        """Cooperatively copy features [l0, l0 + cnt) of run r into shared memory (c = theta amp)."""
+    def stage_features(src, par, r, l0, cnt, tid, T, sh):
+        theta, omega, phase, amp = src
         for e in range(tid, cnt, T):
-            ps[e] = phase[r, l0 + e]
-            cs[e] = theta[r, l0 + e] * amp[r, l0 + e]
-        for e in range(tid, D * cnt, T):
-            j = e // cnt
-            q = e - j * cnt
-            os_[j * FT + q] = omega[r, j, l0 + q]
+            sh[D * FT + e] = phase[r, l0 + e]
+            sh[(D + 1) * FT + e] = theta[r, l0 + e] * amp[r, l0 + e]
+        stage_omega(omega, r, l0, cnt, tid, T, sh)
 
-    @cuda.jit
-    def trig_grad(theta, omega, phase, amp, x, tile, out):
-        B = theta.shape[0]
-        L = theta.shape[1]
-        n = x.shape[2]
-        T = cuda.blockDim.x
-        tid = cuda.threadIdx.x
-        os_ = cuda.shared.array(OS, DT)
-        ps = cuda.shared.array(FT, DT)
-        cs = cuda.shared.array(FT, DT)
-        xk = cuda.local.array(D, DT)
-        pacc = cuda.local.array(D, DT)
-        acc = cuda.local.array(D, float64)
-        nchunk = (n + T - 1) // T
-        for task in range(cuda.blockIdx.x, B * nchunk, cuda.gridDim.x):
-            r = task // nchunk
-            k = (task % nchunk) * T + tid
-            active = k < n
-            for j in range(D):
-                xk[j] = x[r, j, k] if active else ZERO
-                acc[j] = 0.0
-            for l0 in range(0, L, tile):
-                cnt = L - l0
-                if cnt > tile:
-                    cnt = tile
-                cuda.syncthreads()
-                stage_features(theta, omega, phase, amp, r, l0, cnt, tid, T, os_, ps, cs)
-                cuda.syncthreads()
-                if active:
-                    for j in range(D):
-                        pacc[j] = ZERO
-                    for q in range(cnt):
-                        h = xk[0] * os_[q]
-                        for j in range(1, D):
-                            h += xk[j] * os_[j * FT + q]
-                        h += ps[q]
-                        s = math.sin(h) * cs[q]
-                        for j in range(D):
-                            pacc[j] += s * os_[j * FT + q]
-                    for j in range(D):
-                        acc[j] += pacc[j]
-            if active:
-                for j in range(D):
-                    out[r, j, k] = -acc[j]
+    @cuda.jit(device=True)
+    def feature_phase(qv, sh, q):
+        h = qv[0] * sh[q]
+        for j in range(1, D):
+            h += qv[j] * sh[j * FT + q]
+        return h + sh[D * FT + q]
 
-    @cuda.jit
-    def trig_fwd(theta, omega, phase, amp, x, tile, out):
-        B = theta.shape[0]
-        L = theta.shape[1]
-        n = x.shape[2]
-        T = cuda.blockDim.x
-        tid = cuda.threadIdx.x
-        os_ = cuda.shared.array(OS, DT)
-        ps = cuda.shared.array(FT, DT)
-        cs = cuda.shared.array(FT, DT)
-        xk = cuda.local.array(D, DT)
-        nchunk = (n + T - 1) // T
-        for task in range(cuda.blockIdx.x, B * nchunk, cuda.gridDim.x):
-            r = task // nchunk
-            k = (task % nchunk) * T + tid
-            active = k < n
-            for j in range(D):
-                xk[j] = x[r, j, k] if active else ZERO
-            acc = float64(0.0)
-            for l0 in range(0, L, tile):
-                cnt = L - l0
-                if cnt > tile:
-                    cnt = tile
-                cuda.syncthreads()
-                stage_features(theta, omega, phase, amp, r, l0, cnt, tid, T, os_, ps, cs)
-                cuda.syncthreads()
-                if active:
-                    part = ZERO
-                    for q in range(cnt):
-                        h = xk[0] * os_[q]
-                        for j in range(1, D):
-                            h += xk[j] * os_[j * FT + q]
-                        h += ps[q]
-                        part += math.cos(h) * cs[q]
-                    acc += part
-            if active:
-                out[r, k] = acc
+    @cuda.jit(device=True)
+    def pair_trig_grad(qv, sh, q, c, k, r, par, part, acc):
+        s = math.sin(feature_phase(qv, sh, q)) * sh[(D + 1) * FT + q]
+        for j in range(D):
+            part[j] += s * sh[j * FT + q]
 
-    # ------------------------------------------------------------------ kernel sums
+    @cuda.jit(device=True)
+    def pair_trig_fwd(qv, sh, q, c, k, r, par, part, acc):
+        part[0] += math.cos(feature_phase(qv, sh, q)) * sh[(D + 1) * FT + q]
+
+    # kernel sums: per-sample reductions over the centres, staged as sh[j * CT + q] (j < D) and their
+    # weights sh[D * CT + q]; src = (centres, weights), par = (bandwidths (B, S), kernel id, alpha)
+    stage_centres, stage_weights = tiled.stage_points(D, CT), tiled.stage_row(CT, D)
+
+    @cuda.jit(device=True)
+    def stage_kernel(src, par, r, c0, cnt, tid, T, sh):
+        stage_weights(src[1], r, c0, cnt, tid, T, sh)
+        stage_centres(src[0], r, c0, cnt, tid, T, sh)
 
     @cuda.jit(device=True)
     def profile(r2, sigma, kind, alpha):
@@ -275,109 +227,50 @@ def _kernels(dtype_name: str, D: int):
         return k, k / (base * s2)
 
     @cuda.jit(device=True)
-    def stage_centres(centres, weights, r, c0, cnt, tid, T, ys, wsh):
-        """Cooperatively copy centres [c0, c0 + cnt) of run r and their weights into shared memory."""
-        for e in range(tid, cnt, T):
-            wsh[e] = weights[r, c0 + e]
-        for e in range(tid, D * cnt, T):
-            j = e // cnt
-            q = e - j * cnt
-            ys[j * CT + q] = centres[r, j, c0 + q]
+    def centre_r2(qv, sh, q):
+        dx = qv[0] - sh[q]
+        r2 = dx * dx
+        for j in range(1, D):
+            dx = qv[j] - sh[j * CT + q]
+            r2 += dx * dx
+        return r2
 
-    @cuda.jit
-    def ksum(x, centres, weights, bw, kind, alpha, tile, out):
-        B = x.shape[0]
-        n = x.shape[2]
-        C = centres.shape[2]
-        S = bw.shape[1]
-        T = cuda.blockDim.x
-        tid = cuda.threadIdx.x
-        ys = cuda.shared.array(YS, DT)
-        wsh = cuda.shared.array(CT, DT)
-        xk = cuda.local.array(D, DT)
-        nchunk = (n + T - 1) // T
-        for task in range(cuda.blockIdx.x, B * nchunk, cuda.gridDim.x):
-            r = task // nchunk
-            k = (task % nchunk) * T + tid
-            active = k < n
-            for j in range(D):
-                xk[j] = x[r, j, k] if active else ZERO
-            acc = float64(0.0)
-            for c0 in range(0, C, tile):
-                cnt = C - c0
-                if cnt > tile:
-                    cnt = tile
-                cuda.syncthreads()
-                stage_centres(centres, weights, r, c0, cnt, tid, T, ys, wsh)
-                cuda.syncthreads()
-                if active:
-                    part = ZERO
-                    for q in range(cnt):
-                        dx = xk[0] - ys[q]
-                        r2 = dx * dx
-                        for j in range(1, D):
-                            dx = xk[j] - ys[j * CT + q]
-                            r2 += dx * dx
-                        ks = ZERO
-                        for s in range(S):
-                            kv, gv = profile(r2, bw[r, s], kind, alpha)
-                            ks += kv
-                        part += ks * wsh[q]
-                    acc += part
-            if active:
-                out[r, k] = acc
+    @cuda.jit(device=True)
+    def pair_ksum(qv, sh, q, c, k, r, par, part, acc):
+        bw = par[0]
+        r2 = centre_r2(qv, sh, q)
+        ks = ZERO
+        for s in range(bw.shape[1]):
+            kv, gv = profile(r2, bw[r, s], par[1], par[2])
+            ks += kv
+        part[0] += ks * sh[D * CT + q]
 
-    @cuda.jit
-    def kgrad(x, centres, weights, bw, kind, alpha, tile, out):
-        B = x.shape[0]
-        n = x.shape[2]
-        C = centres.shape[2]
-        S = bw.shape[1]
-        T = cuda.blockDim.x
-        tid = cuda.threadIdx.x
-        ys = cuda.shared.array(YS, DT)
-        wsh = cuda.shared.array(CT, DT)
-        xk = cuda.local.array(D, DT)
-        pacc = cuda.local.array(D, DT)
-        acc = cuda.local.array(D, float64)
-        nchunk = (n + T - 1) // T
-        for task in range(cuda.blockIdx.x, B * nchunk, cuda.gridDim.x):
-            r = task // nchunk
-            k = (task % nchunk) * T + tid
-            active = k < n
-            for j in range(D):
-                xk[j] = x[r, j, k] if active else ZERO
-                acc[j] = 0.0
-            for c0 in range(0, C, tile):
-                cnt = C - c0
-                if cnt > tile:
-                    cnt = tile
-                cuda.syncthreads()
-                stage_centres(centres, weights, r, c0, cnt, tid, T, ys, wsh)
-                cuda.syncthreads()
-                if active:
-                    for j in range(D):
-                        pacc[j] = ZERO
-                    for q in range(cnt):
-                        dx = xk[0] - ys[q]
-                        r2 = dx * dx
-                        for j in range(1, D):
-                            dx = xk[j] - ys[j * CT + q]
-                            r2 += dx * dx
-                        gs = ZERO
-                        for s in range(S):
-                            kv, gv = profile(r2, bw[r, s], kind, alpha)
-                            gs += gv
-                        gw = gs * wsh[q]
-                        for j in range(D):
-                            pacc[j] += (xk[j] - ys[j * CT + q]) * gw
-                    for j in range(D):
-                        acc[j] += pacc[j]
-            if active:
-                for j in range(D):
-                    out[r, j, k] = -acc[j]
+    @cuda.jit(device=True)
+    def pair_kgrad(qv, sh, q, c, k, r, par, part, acc):
+        bw = par[0]
+        r2 = centre_r2(qv, sh, q)
+        gs = ZERO
+        for s in range(bw.shape[1]):
+            kv, gv = profile(r2, bw[r, s], par[1], par[2])
+            gs += gv
+        gw = gs * sh[D * CT + q]
+        for j in range(D):
+            part[j] += (qv[j] - sh[j * CT + q]) * gw
 
-    return trig_step, trig_grad, trig_fwd, ksum, kgrad
+    @cuda.jit(device=True)
+    def finish_scalar(qv, part, acc, src, par, r, k, out):
+        out[r, k] = acc[0]
+
+    @cuda.jit(device=True)
+    def finish_minus_vector(qv, part, acc, src, par, r, k, out):
+        for j in range(D):
+            out[r, j, k] = -acc[j]
+
+    return Kernels(trig_step,
+                   per_sample(stage_features, pair_trig_grad, finish_minus_vector, D + 2, FT, D),
+                   per_sample(stage_features, pair_trig_fwd, finish_scalar, D + 2, FT, 1),
+                   per_sample(stage_kernel, pair_ksum, finish_scalar, D + 1, CT, 1),
+                   per_sample(stage_kernel, pair_kgrad, finish_minus_vector, D + 1, CT, D))
 
 
 def _tile(name: str, cap: int) -> int:
@@ -391,7 +284,7 @@ def trig_disc_step(theta, omega, phase, amp, rate, xg, wg, xt, wt, lr, lam):
     xp = array_module(theta, omega, phase, amp, rate, xg, wg, xt, wt, lr, lam)
     B, L = theta.shape
     d = omega.shape[1]
-    check_dim(d)
+    check_dim("linear", d)
     if omega.shape != (B, d, L) or xg.shape[:2] != (B, d) or xt.shape[:2] != (B, d):
         raise ValueError("trig_disc_step: omega must be (B, d, L) and samples (B, d, n) with (B, L) of theta")
     if B == 0 or L == 0:
@@ -399,90 +292,83 @@ def trig_disc_step(theta, omega, phase, amp, rate, xg, wg, xt, wt, lr, lam):
     dt = np.dtype(theta.dtype)
     c = lambda v: dev(xp, as_xp(xp, v, dt))              # noqa: E731
     f64 = lambda v: dev(xp, as_xp(xp, v, np.float64))    # noqa: E731
-    kern = _kernels(dt.name, d)[0]
+    kern = _kernels(dt.name, d).trig_disc_step
     T = block("trig")
     kern[blocks(B * -(-L // T)), T, stream(xp)](
         dev(xp, theta), c(omega), c(phase), c(amp), c(rate), c(xg), c(wg), c(xt), c(wt), f64(lr), f64(lam),
         _tile("trig_samples", SAMPLE_TILE))
 
 
-def _trig_per_sample(kind, theta, omega, phase, amp, x):
+def _trig_per_sample(kind: str, theta, omega, phase, amp, x):
     xp = array_module(theta, omega, phase, amp, x)
     B, L = theta.shape
     d = omega.shape[1]
-    check_dim(d)
+    check_dim("linear", d)
     if omega.shape != (B, d, L) or x.shape[:2] != (B, d):
         raise ValueError("omega must be (B, d, L) and samples x (B, d, n) with (B, L) of theta")
     dt = np.dtype(theta.dtype)
     n = x.shape[2]
-    out = xp.empty((B, d, n) if kind == 1 else (B, n), dtype=dt)
+    out = xp.empty((B, d, n) if kind == "trig_grad_x" else (B, n), dtype=dt)
     if out.size == 0:
         return out
     c = lambda v: dev(xp, as_xp(xp, v, dt))              # noqa: E731
-    kern = _kernels(dt.name, d)[kind]
+    kern = getattr(_kernels(dt.name, d), kind)
     T = block("trig_x")
     kern[blocks(B * -(-n // T)), T, stream(xp)](
-        c(theta), c(omega), c(phase), c(amp), c(x), _tile("trig_features", FEATURE_TILE), dev(xp, out))
+        c(x), (c(theta), c(omega), c(phase), c(amp)), (), L, _tile("trig_features", FEATURE_TILE), dev(xp, out))
     return out
 
 
 def trig_grad_x(theta, omega, phase, amp, x):
     """Twin of ``linear_numpy.trig_grad_x``: grad_x f at x (B, d, n) -> (B, d, n)."""
-    return _trig_per_sample(1, theta, omega, phase, amp, x)
+    return _trig_per_sample("trig_grad_x", theta, omega, phase, amp, x)
 
 
 def trig_forward(theta, omega, phase, amp, x):
     """Twin of ``linear_numpy.trig_forward``: f at x (B, d, n) -> (B, n)."""
-    return _trig_per_sample(2, theta, omega, phase, amp, x)
+    return _trig_per_sample("trig_forward", theta, omega, phase, amp, x)
 
 
-def _kernel_per_sample(which, x, centres, weights, bandwidths, kernel, alpha):
+def _kernel_per_sample(which: str, x, centres, weights, bandwidths, kernel, alpha):
     kind = _kernel_id(kernel)
     xp = array_module(x, centres, weights, bandwidths)
     B, d, n = x.shape
-    check_dim(d)
+    check_dim("linear", d)
     if centres.shape[:2] != (B, d) or weights.shape != (B, centres.shape[2]) or bandwidths.shape[0] != B:
         raise ValueError("kernel sums: centres must be (B, d, C), weights (B, C), bandwidths (B, S) "
                          "with (B, d) of x")
     dt = np.dtype(x.dtype)
-    out = xp.empty((B, d, n) if which == 4 else (B, n), dtype=dt)
+    out = xp.empty((B, d, n) if which == "kernel_sum_grad" else (B, n), dtype=dt)
     if out.size == 0:
         return out
     c = lambda v: dev(xp, as_xp(xp, v, dt))              # noqa: E731
-    kern = _kernels(dt.name, d)[which]
+    kern = getattr(_kernels(dt.name, d), which)
     T = block("kernel_sum")
     kern[blocks(B * -(-n // T)), T, stream(xp)](
-        dev(xp, x), c(centres), c(weights), c(bandwidths), kind, dt.type(alpha), _tile("kernel_cols", CENTRE_TILE),
-        dev(xp, out))
+        dev(xp, x), (c(centres), c(weights)), (c(bandwidths), kind, dt.type(alpha)), centres.shape[2],
+        _tile("kernel_cols", CENTRE_TILE), dev(xp, out))
     return out
 
 
 def kernel_sum(x, centres, weights, bandwidths, kernel, alpha=1.0):
     """Twin of ``linear_numpy.kernel_sum``: f(x_j) = sum_c w_c sum_s K_s(x_j, y_c) -> (B, n)."""
-    return _kernel_per_sample(3, x, centres, weights, bandwidths, kernel, alpha)
+    return _kernel_per_sample("kernel_sum", x, centres, weights, bandwidths, kernel, alpha)
 
 
 def kernel_sum_grad(x, centres, weights, bandwidths, kernel, alpha=1.0):
     """Twin of ``linear_numpy.kernel_sum_grad``: grad_x f(x_j) -> (B, d, n)."""
-    return _kernel_per_sample(4, x, centres, weights, bandwidths, kernel, alpha)
+    return _kernel_per_sample("kernel_sum_grad", x, centres, weights, bandwidths, kernel, alpha)
 
 
-def ptx_targets(dtypes=("float32", "float64"), dims=(1, 2, 3)):
-    """(name, python function, signature) of every linear-discriminator kernel, for compile-only checks."""
-    from numba import types
-    f64_1 = types.Array(types.float64, 1, "C")
-    out = []
-    for dn in dtypes:
-        ty = numba.from_dtype(np.dtype(dn))
-        a2, a3 = (types.Array(ty, k, "C") for k in (2, 3))
-        for d in dims:
-            step, grad, fwd, ks, kg = _kernels(dn, d)
-            out.append((f"trig_disc_step[{dn},d={d}]", step.py_func,
-                        (a2, a3, a2, a2, a2, a3, a2, a3, a2, f64_1, f64_1, types.int64)))
-            out.append((f"trig_grad_x[{dn},d={d}]", grad.py_func, (a2, a3, a2, a2, a3, types.int64, a3)))
-            out.append((f"trig_forward[{dn},d={d}]", fwd.py_func, (a2, a3, a2, a2, a3, types.int64, a2)))
-            out.append((f"kernel_sum[{dn},d={d}]", ks.py_func,
-                        (a3, a3, a2, a2, types.int64, ty, types.int64, a2)))
-            out.append((f"kernel_sum_grad[{dn},d={d}]", kg.py_func,
-                        (a3, a3, a2, a2, types.int64, ty, types.int64, a3)))
-    return out
+def _examples(dn: str, d: int) -> dict:
+    """Example arguments of every kernel (their numba types are the compiled signatures)."""
+    dt = np.dtype(dn)
+    a2, a3, f64 = np.zeros((1, 1), dt), np.zeros((1, d, 1), dt), np.zeros(1)
+    trig = (a2, a3, a2, a2)
+    ksum = lambda out: (a3, (a3, a2), (a2, 0, dt.type(1)), 1, 1, out)     # noqa: E731
+    return {"trig_disc_step": (*trig, a2, a3, a2, a3, a2, f64, f64, 1),
+            "trig_grad_x": (a3, trig, (), 1, 1, a3), "trig_forward": (a3, trig, (), 1, 1, a2),
+            "kernel_sum": ksum(a2), "kernel_sum_grad": ksum(a3)}
+
+
+register_kernels("linear", _kernels, _examples, MAX_DIM)

@@ -32,14 +32,15 @@ from __future__ import annotations
 import functools
 import math
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 from numba import cuda, float64
 
-from . import rng
-from . import launch
-from .cuda_numba_common import (MAX_THREADS, SIMULATOR, array_module, as_xp, block, blocks, dev, mul_rn,
-                                stream)
+from . import cuda_numba_tiled as tiled
+from . import launch, rng
+from .cuda_numba_common import (MAX_THREADS, SIMULATOR, array_module, as_xp, block, blocks, check_dim, dev, mul_rn,
+                                register_kernels, stream)
 from .observables_numpy import HQ_STDS
 
 PAIR_TILE = 128       # shared-memory capacity of the spatial coupling, in partner particles
@@ -181,55 +182,46 @@ def coupled_velocity_gram(G, gram):
 
 @functools.lru_cache(maxsize=None)
 def _spatial_kernel(D: int):
+    """The spatial coupling for dimension D: a tiled per-particle reduction over the partner particles
+    (positions sh[j * PT + q], gradients sh[(D + j) * PT + q], float64), float64 accumulators, the
+    particle itself skipped; src = (X, G), par = (g1, g2, ell, laplacian); qv = (x_a, ell^2)."""
     PT = PAIR_TILE
-    XS = D * PAIR_TILE
+    stage_x, stage_g = tiled.stage_points(D, PT), tiled.stage_points(D, PT, slot=D)
 
-    @cuda.jit
-    def spatial(G, X, g1, g2, ell, laplacian, tile, out):
-        B = G.shape[0]
-        N = G.shape[2]
-        T = cuda.blockDim.x
-        tid = cuda.threadIdx.x
-        xs = cuda.shared.array(XS, float64)
-        gs = cuda.shared.array(XS, float64)
-        xa = cuda.local.array(D, float64)
-        acc = cuda.local.array(D, float64)
-        nchunk = (N + T - 1) // T
-        for task in range(cuda.blockIdx.x, B * nchunk, cuda.gridDim.x):
-            r = task // nchunk
-            a = (task % nchunk) * T + tid
-            active = a < N
-            l2 = ell[r] * ell[r]
+    @cuda.jit(device=True)
+    def load(x, par, r, a, active, qv):
+        ell = par[2]
+        for j in range(D):
+            qv[j] = x[r, j, a] if active else 0.0
+        qv[D] = ell[r] * ell[r]
+
+    @cuda.jit(device=True)
+    def stage(src, par, r, c0, cnt, tid, T, sh):
+        stage_x(src[0], r, c0, cnt, tid, T, sh)
+        stage_g(src[1], r, c0, cnt, tid, T, sh)
+
+    @cuda.jit(device=True)
+    def pair(qv, sh, q, c, a, r, par, part, acc):
+        if c != a:
+            r2 = 0.0
             for j in range(D):
-                xa[j] = X[r, j, a] if active else 0.0
-                acc[j] = 0.0
-            for c0 in range(0, N, tile):
-                cnt = N - c0
-                if cnt > tile:
-                    cnt = tile
-                cuda.syncthreads()
-                for e in range(tid, D * cnt, T):
-                    j = e // cnt
-                    q = e - j * cnt
-                    xs[j * PT + q] = X[r, j, c0 + q]
-                    gs[j * PT + q] = G[r, j, c0 + q]
-                cuda.syncthreads()
-                if active:
-                    for q in range(cnt):
-                        if c0 + q != a:
-                            r2 = 0.0
-                            for j in range(D):
-                                dx = xa[j] - xs[j * PT + q]
-                                r2 += dx * dx
-                            r2 = r2 / l2
-                            kv = math.exp(-math.sqrt(r2)) if laplacian else math.exp(-0.5 * r2)
-                            for j in range(D):
-                                acc[j] += kv * gs[j * PT + q]
-            if active:
-                for j in range(D):
-                    out[r, j, a] = (g1[r] * G[r, j, a] + g2[r] * acc[j]) / N
+                dx = qv[j] - sh[j * PT + q]
+                r2 += dx * dx
+            r2 = r2 / qv[D]
+            kv = math.exp(-math.sqrt(r2)) if par[3] else math.exp(-0.5 * r2)
+            for j in range(D):
+                acc[j] += kv * sh[(D + j) * PT + q]
 
-    return spatial
+    @cuda.jit(device=True)
+    def finish(qv, part, acc, src, par, r, a, out):
+        G = src[1]
+        N = G.shape[2]
+        for j in range(D):
+            out[r, j, a] = (par[0][r] * G[r, j, a] + par[1][r] * acc[j]) / N
+
+    fns = tiled.Reduction(load, tiled.zero_acc(D), stage, tiled.nothing, pair, tiled.nothing, finish)
+    return tiled.query_reduction(fns, sdt=float64, n_shared=2 * D, cap=PT, qdt=float64, n_query=D + 1,
+                                 pdt=float64, n_part=1, n_acc=D)
 
 
 def coupled_velocity_spatial(G, X, g1, g2, length_scale, kernel):
@@ -238,8 +230,7 @@ def coupled_velocity_spatial(G, X, g1, g2, length_scale, kernel):
         raise ValueError(f"unknown spatial kernel {kernel!r}")
     xp = array_module(G, X, g1, g2, length_scale)
     B, d, N = G.shape
-    if not 1 <= d <= MAX_DIM:
-        raise ValueError(f"the Numba-CUDA spatial coupling supports 1 <= d <= MAX_DIM = {MAX_DIM}, got d = {d}")
+    check_dim("spatial", d)
     if X.shape != G.shape:
         raise ValueError("X and G must both be (B, d, N)")
     out = xp.empty_like(G)
@@ -249,7 +240,8 @@ def coupled_velocity_spatial(G, X, g1, g2, length_scale, kernel):
     tile = max(1, min(PAIR_TILE, int(launch.GPU_TILE["pair_cols"])))
     f64 = lambda v: dev(xp, as_xp(xp, v, np.float64))  # noqa: E731
     _spatial_kernel(d)[blocks(B * -(-N // T)), T, stream(xp)](
-        dev(xp, G), dev(xp, X), f64(g1), f64(g2), f64(length_scale), kernel == "laplacian", tile, dev(xp, out))
+        dev(xp, X), (dev(xp, X), dev(xp, G)), (f64(g1), f64(g2), f64(length_scale), kernel == "laplacian"), N, tile,
+        dev(xp, out))
     return out
 
 
@@ -276,7 +268,7 @@ def _mode_stats(X, modes, logw, stds, density, hq_stds, counts, hq, nearest, log
                 for j in range(d):
                     dx = float64(X[r, j, a]) - modes[r, k, j]
                     d2 = d2 + mul_rn(dx, dx)
-                if d2 < best:            # strict: ties go to the lowest index
+                if d2 < best or (d2 != d2 and best == best):   # ties: the lowest index; the first NaN wins
                     best = d2
                     arg = k
                 if dens:
@@ -293,7 +285,7 @@ def _mode_stats(X, modes, logw, stds, density, hq_stds, counts, hq, nearest, log
                 cuda.atomic.add(hq, (r, arg), 1)
             dsum += dist
             if dens:
-                lsum += mx + math.log(se)
+                lsum += mx + math.log(se) if best == best else math.nan   # a NaN position has no density
         dtot = _block_sum(part, dsum, tid, T)
         ltot = _block_sum(part, lsum, tid, T)
         if tid == 0:
@@ -324,25 +316,32 @@ def mode_stats(X, modes, weights, stds):
     return tuple(v.get() for v in (counts, hq, nearest, loglik))
 
 
-def ptx_targets(dtypes=("float32", "float64"), dims=(1, 2, 3)):
-    """(name, python function, signature) of every kernel here, for compile-only checks."""
-    import numba
-    from numba import types
-    f64_1, f64_2, f64_3 = (types.Array(types.float64, k, "C") for k in (1, 2, 3))
-    u64 = types.Array(types.uint64, 1, "C")
-    i64_2 = types.Array(types.int64, 2, "C")
-    u8 = types.Array(types.uint8, 1, "C")
-    out = []
-    for dn in dtypes:
-        ty = numba.from_dtype(np.dtype(dn))
-        a3 = types.Array(ty, 3, "C")
-        out.append((f"sample_mixture[{dn}]", _sample.py_func,
-                    (u64, u64, types.int64, types.int64, f64_3, f64_2, f64_2, a3)))
-        out.append((f"coupled_velocity_coarse[{dn}]", _coarse.py_func, (a3, f64_1, f64_1, a3)))
-        out.append((f"coupled_velocity_gram[{dn}]", _gram.py_func, (a3, a3, a3)))
-        out.append((f"mode_stats[{dn}]", _mode_stats.py_func,
-                    (a3, f64_3, f64_2, f64_2, u8, types.float64, i64_2, i64_2, f64_1, f64_1)))
-        for d in dims:
-            out.append((f"coupled_velocity_spatial[{dn},d={d}]", _spatial_kernel(d).py_func,
-                        (a3, a3, f64_1, f64_1, f64_1, types.boolean, types.int64, a3)))
-    return out
+class Kernels(NamedTuple):
+    sample_mixture: object
+    coupled_velocity_coarse: object
+    coupled_velocity_gram: object
+    mode_stats: object
+
+
+class Spatial(NamedTuple):
+    coupled_velocity_spatial: object
+
+
+def _examples(dn: str, d) -> dict:
+    """Example arguments of every kernel (their numba types are the compiled signatures)."""
+    dt = np.dtype(dn)
+    f1, f2, f3 = np.zeros(1), np.zeros((1, 1)), np.zeros((1, 1, 1))
+    u64, i2, u8, a3 = np.zeros(1, np.uint64), np.zeros((1, 1), np.int64), np.zeros(1, np.uint8), np.zeros((1, 1, 1), dt)
+    return {"sample_mixture": (u64, u64, 0, 0, f3, f2, f2, a3), "coupled_velocity_coarse": (a3, f1, f1, a3),
+            "coupled_velocity_gram": (a3, a3, a3),
+            "mode_stats": (a3, f3, f2, f2, u8, np.float64(1), i2, i2, f1, f1)}
+
+
+def _spatial_examples(dn: str, d: int) -> dict:
+    a3 = np.zeros((1, d, 1), np.dtype(dn))
+    f1 = np.zeros(1)
+    return {"coupled_velocity_spatial": (a3, (a3, a3), (f1, f1, f1, True), 1, 1, a3)}
+
+
+register_kernels("misc", lambda dn, d: Kernels(_sample, _coarse, _gram, _mode_stats), _examples)
+register_kernels("spatial", lambda dn, d: Spatial(_spatial_kernel(d)), _spatial_examples, MAX_DIM)

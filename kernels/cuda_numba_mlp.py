@@ -40,13 +40,15 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 import numba
 import numpy as np
 from numba import cuda, float64
 
+from . import cuda_numba_tiled as tiled
 from . import launch
-from .cuda_numba_common import array_module, as_xp, block, blocks, dev, stream
+from .cuda_numba_common import array_module, as_xp, block, blocks, check_dim, dev, register_kernels, stream
 
 MAX_DIM = 16          # largest data dimension d of the MLP kernels (registers / shared memory)
 SAMPLE_TILE = 128     # shared-memory capacity of the MLP step, in samples (compile-time)
@@ -63,9 +65,10 @@ def _activation_flag(act) -> bool:
     raise ValueError(f"unknown activation {act!r}")
 
 
-def check_dim(d: int) -> None:
-    if not 1 <= d <= MAX_DIM:
-        raise ValueError(f"the Numba-CUDA MLP kernels support 1 <= d <= MAX_DIM = {MAX_DIM}, got d = {d}")
+class Kernels(NamedTuple):
+    step: object
+    grad_x: object
+    forward: object
 
 
 @functools.lru_cache(maxsize=None)
@@ -77,7 +80,6 @@ def _kernels(dtype_name: str, D: int):
     ONE = npdt.type(1)
     TWO = npdt.type(2)
     XS = D * SAMPLE_TILE
-    WS = D * UNIT_TILE
     ST = SAMPLE_TILE
     UT = UNIT_TILE
 
@@ -195,108 +197,61 @@ def _kernels(dtype_name: str, D: int):
                 for j in range(D):
                     w[r, j, i] = wi[j] - rate * (sa * (kx[j] + kq[j]) + c2 * wi[j])
 
+    # grad_x / forward: tiled per-sample reductions over the hidden units (w_i, b_i, a_i staged as
+    # sh[j * UT + i] (j < D), sh[D * UT + i], sh[(D + 1) * UT + i]); par = (tanh, s)
+    stage_w, stage_b, stage_a = tiled.stage_points(D, UT), tiled.stage_row(UT, D), tiled.stage_row(UT, D + 1)
+
     @cuda.jit(device=True)
-    def stage_units(w, b, a, r, i0, cnt, tid, T, ws, bs, as_):
-        """Cooperatively copy hidden units [i0, i0 + cnt) of run r into shared memory."""
-        for e in range(tid, cnt, T):
-            bs[e] = b[r, i0 + e]
-            as_[e] = a[r, i0 + e]
-        for e in range(tid, D * cnt, T):
-            j = e // cnt
-            q = e - j * cnt
-            ws[j * UT + q] = w[r, j, i0 + q]
+    def stage_units(src, par, r, c0, cnt, tid, T, sh):
+        stage_b(src[1], r, c0, cnt, tid, T, sh)
+        stage_a(src[2], r, c0, cnt, tid, T, sh)
+        stage_w(src[0], r, c0, cnt, tid, T, sh)
 
-    @cuda.jit
-    def grad_x(w, b, a, x, tanh, s, tile, out):
-        B = w.shape[0]
-        W = w.shape[2]
-        n = x.shape[2]
-        T = cuda.blockDim.x
-        tid = cuda.threadIdx.x
-        ws = cuda.shared.array(WS, DT)
-        bs = cuda.shared.array(UT, DT)
-        as_ = cuda.shared.array(UT, DT)
-        xk = cuda.local.array(D, DT)
-        pacc = cuda.local.array(D, DT)
-        acc = cuda.local.array(D, float64)
-        nchunk = (n + T - 1) // T
-        for task in range(cuda.blockIdx.x, B * nchunk, cuda.gridDim.x):
-            r = task // nchunk
-            k = (task % nchunk) * T + tid
-            active = k < n
-            for j in range(D):
-                xk[j] = x[r, j, k] if active else ZERO
-                acc[j] = 0.0
-            for i0 in range(0, W, tile):
-                cnt = W - i0
-                if cnt > tile:
-                    cnt = tile
-                cuda.syncthreads()
-                stage_units(w, b, a, r, i0, cnt, tid, T, ws, bs, as_)
-                cuda.syncthreads()
-                if active:
-                    for j in range(D):
-                        pacc[j] = ZERO
-                    for q in range(cnt):
-                        h = xk[0] * ws[q]
-                        for j in range(1, D):
-                            h += xk[j] * ws[j * UT + q]
-                        h += bs[q]
-                        if tanh:
-                            t = math.tanh(h)
-                            g = as_[q] * (ONE - t * t)
-                        else:
-                            g = as_[q] if h > ZERO else ZERO
-                        for j in range(D):
-                            pacc[j] += g * ws[j * UT + q]
-                    for j in range(D):
-                        acc[j] += pacc[j]
-            if active:
-                for j in range(D):
-                    out[r, j, k] = s * acc[j]
+    @cuda.jit(device=True)
+    def pre(qv, sh, q):
+        h = qv[0] * sh[q]
+        for j in range(1, D):
+            h += qv[j] * sh[j * UT + q]
+        return h + sh[D * UT + q]
 
-    @cuda.jit
-    def forward(w, b, a, x, tanh, s, tile, out):
-        B = w.shape[0]
-        W = w.shape[2]
-        n = x.shape[2]
-        T = cuda.blockDim.x
-        tid = cuda.threadIdx.x
-        ws = cuda.shared.array(WS, DT)
-        bs = cuda.shared.array(UT, DT)
-        as_ = cuda.shared.array(UT, DT)
-        xk = cuda.local.array(D, DT)
-        nchunk = (n + T - 1) // T
-        for task in range(cuda.blockIdx.x, B * nchunk, cuda.gridDim.x):
-            r = task // nchunk
-            k = (task % nchunk) * T + tid
-            active = k < n
-            for j in range(D):
-                xk[j] = x[r, j, k] if active else ZERO
-            acc = 0.0
-            for i0 in range(0, W, tile):
-                cnt = W - i0
-                if cnt > tile:
-                    cnt = tile
-                cuda.syncthreads()
-                stage_units(w, b, a, r, i0, cnt, tid, T, ws, bs, as_)
-                cuda.syncthreads()
-                if active:
-                    part = ZERO
-                    for q in range(cnt):
-                        h = xk[0] * ws[q]
-                        for j in range(1, D):
-                            h += xk[j] * ws[j * UT + q]
-                        h += bs[q]
-                        if tanh:
-                            part += as_[q] * math.tanh(h)
-                        elif h > ZERO:
-                            part += as_[q] * h
-                    acc += part
-            if active:
-                out[r, k] = s * acc
+    @cuda.jit(device=True)
+    def pair_grad(qv, sh, q, c, k, r, par, part, acc):
+        h = pre(qv, sh, q)
+        if par[0]:
+            t = math.tanh(h)
+            g = sh[(D + 1) * UT + q] * (ONE - t * t)
+        else:
+            g = sh[(D + 1) * UT + q] if h > ZERO else ZERO
+        for j in range(D):
+            part[j] += g * sh[j * UT + q]
 
-    return step, grad_x, forward
+    @cuda.jit(device=True)
+    def finish_grad(qv, part, acc, src, par, r, k, out):
+        for j in range(D):
+            out[r, j, k] = par[1] * acc[j]
+
+    @cuda.jit(device=True)
+    def pair_forward(qv, sh, q, c, k, r, par, part, acc):
+        h = pre(qv, sh, q)
+        if par[0]:
+            part[0] += sh[(D + 1) * UT + q] * math.tanh(h)
+        elif h > ZERO:
+            part[0] += sh[(D + 1) * UT + q] * h
+        elif h != h:                         # relu(NaN) = NaN, as the reference's h * (h > 0)
+            part[0] += h
+
+    @cuda.jit(device=True)
+    def finish_forward(qv, part, acc, src, par, r, k, out):
+        out[r, k] = par[1] * acc[0]
+
+    def per_sample(pair, finish, n):
+        fns = tiled.Reduction(tiled.coordinates(D, ZERO), tiled.zero_acc(n), stage_units, tiled.zero_part(n, ZERO),
+                              pair, tiled.add_part(n), finish)
+        return tiled.query_reduction(fns, sdt=DT, n_shared=D + 2, cap=UT, qdt=DT, n_query=D, pdt=DT, n_part=n,
+                                     n_acc=n)
+
+    return Kernels(step, per_sample(pair_grad, finish_grad, D), per_sample(pair_forward, finish_forward, 1))
+
 
 
 def _scale(W: int, dtype) -> np.float64:
@@ -313,7 +268,7 @@ def mlp_disc_step(w, b, a, xg, xt, lr, l2, u, act):
     xp = array_module(w, b, a, xg, xt, u, lr, l2)
     tanh = _activation_flag(act)
     B, d, W = w.shape
-    check_dim(d)
+    check_dim("mlp", d)
     if xg.shape[:2] != (B, d) or xt.shape[:2] != (B, d) or (u is not None and u.shape != xg.shape):
         raise ValueError("mlp_disc_step: sample / cotangent shapes do not match w (B, d, W)")
     if B == 0 or W == 0:
@@ -324,55 +279,50 @@ def mlp_disc_step(w, b, a, xg, xt, lr, l2, u, act):
     has_u = u is not None
     if not has_u:
         u = xp.zeros((1, 1, 1), dtype=dt)
-    step = _kernels(dt.name, d)[0]
+    step = _kernels(dt.name, d).step
     T = block("mlp_units")
     step[blocks(B * -(-W // T)), T, stream(xp)](
         dev(xp, w), dev(xp, b), dev(xp, a), dev(xp, xg), dev(xp, xt), dev(xp, lr), dev(xp, l2), dev(xp, u),
         has_u, tanh, _scale(W, dt), _tile("mlp_samples", SAMPLE_TILE))
 
 
-def _per_sample(kind, w, b, a, x, act):
+def _per_sample(kind: str, w, b, a, x, act):
     xp = array_module(w, b, a, x)
     tanh = _activation_flag(act)
     B, d, W = w.shape
-    check_dim(d)
+    check_dim("mlp", d)
     if x.shape[:2] != (B, d):
         raise ValueError("samples x must be (B, d, n) with (B, d) of w")
     dt = np.dtype(w.dtype)
     n = x.shape[2]
-    out = xp.empty((B, d, n) if kind == 1 else (B, n), dtype=dt)
+    out = xp.empty((B, d, n) if kind == "grad_x" else (B, n), dtype=dt)
     if out.size == 0:
         return out
-    kern = _kernels(dt.name, d)[kind]
+    kern = getattr(_kernels(dt.name, d), kind)
     T = block("grad_x")
     kern[blocks(B * -(-n // T)), T, stream(xp)](
-        dev(xp, w), dev(xp, b), dev(xp, a), dev(xp, x), tanh, _scale(W, dt), _tile("grad_x_units", UNIT_TILE), dev(xp, out))
+        dev(xp, x), (dev(xp, w), dev(xp, b), dev(xp, a)), (tanh, _scale(W, dt)), W, _tile("grad_x_units", UNIT_TILE),
+        dev(xp, out))
     return out
 
 
 def mlp_grad_x(w, b, a, x, act):
     """Twin of ``mlp_numpy.mlp_grad_x``: grad_x D at x (B, d, n) -> (B, d, n)."""
-    return _per_sample(1, w, b, a, x, act)
+    return _per_sample("grad_x", w, b, a, x, act)
 
 
 def mlp_forward(w, b, a, x, act):
     """Twin of ``mlp_numpy.mlp_forward``: D at x (B, d, n) -> (B, n)."""
-    return _per_sample(2, w, b, a, x, act)
+    return _per_sample("forward", w, b, a, x, act)
 
 
-def ptx_targets(dtypes=("float32", "float64"), dims=(1, 2, 3)):
-    """(name, python function, signature) of every MLP kernel, for compile-only checks."""
-    from numba import types
-    out = []
-    for dn in dtypes:
-        ty = numba.from_dtype(np.dtype(dn))
-        a1, a2, a3 = (types.Array(ty, k, "C") for k in (1, 2, 3))
-        for d in dims:
-            step, grad, fwd = _kernels(dn, d)
-            out.append((f"mlp_disc_step[{dn},d={d}]", step.py_func,
-                        (a3, a2, a2, a3, a3, a1, a1, a3, types.boolean, types.boolean, types.float64, types.int64)))
-            out.append((f"mlp_grad_x[{dn},d={d}]", grad.py_func,
-                        (a3, a2, a2, a3, types.boolean, types.float64, types.int64, a3)))
-            out.append((f"mlp_forward[{dn},d={d}]", fwd.py_func,
-                        (a3, a2, a2, a3, types.boolean, types.float64, types.int64, a2)))
-    return out
+def _examples(dn: str, d: int) -> dict:
+    """Example arguments of every kernel (their numba types are the compiled signatures)."""
+    dt = np.dtype(dn)
+    a1, a2, a3 = np.zeros(1, dt), np.zeros((1, 1), dt), np.zeros((1, d, 1), dt)
+    per_sample = lambda out: (a3, (a3, a2, a2), (True, np.float64(1)), 1, 1, out)   # noqa: E731
+    return {"step": (a3, a2, a2, a3, a3, a1, a1, a3, True, True, np.float64(1), 1),
+            "grad_x": per_sample(a3), "forward": per_sample(a2)}
+
+
+register_kernels("mlp", _kernels, _examples, MAX_DIM)

@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit, prange
 
 from .launch import CPU_TILE
-from .linear_numba import FASTMATH, _cos, _sin, wide_vectors
+from .fastmath import FASTMATH, vcos, vsin, wide_vectors
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
@@ -49,8 +49,8 @@ def _step(w1, w2, u, v, rate, x, w, lr, lam, chunk, c1, s1, c2, s2):
             sr = s1[r, a]
             for j in range(n):
                 ph = f * xr[j]
-                cr[j] = _cos(ph)
-                sr[j] = _sin(ph)
+                cr[j] = vcos(ph)
+                sr[j] = vsin(ph)
         else:
             f = v[r, a - K1]
             xr = x[r, 1]
@@ -58,8 +58,8 @@ def _step(w1, w2, u, v, rate, x, w, lr, lam, chunk, c1, s1, c2, s2):
             sr = s2[r, a - K1]
             for j in range(n):
                 ph = f * xr[j]
-                cr[j] = wr[j] * _cos(ph)
-                sr[j] = wr[j] * _sin(ph)
+                cr[j] = wr[j] * vcos(ph)
+                sr[j] = wr[j] * vsin(ph)
     for task in prange(B * K1):                         # pass 2: one grid row per task
         wide_vectors()
         r = task // K1
@@ -119,11 +119,11 @@ def _per_sample(w1, w2, u, v, x, grad, out, tile):
             x1 = x[r, 0, k]
             x2 = x[r, 1, k]
             for a in range(K1):
-                c1[a] = _cos(ur[a] * x1)
-                s1[a] = _sin(ur[a] * x1)
+                c1[a] = vcos(ur[a] * x1)
+                s1[a] = vsin(ur[a] * x1)
             for b in range(K2):
-                c2[b] = _cos(vr[b] * x2)
-                s2[b] = _sin(vr[b] * x2)
+                c2[b] = vcos(vr[b] * x2)
+                s2[b] = vsin(vr[b] * x2)
             g1 = zero
             g2 = zero
             for a in range(K1):

@@ -26,7 +26,7 @@ never appears) and h_s = 1 / (2 sigma_s^2) (``bandwidth_terms``, shared with the
     (a term whose array is None is left out: the wrappers pass a dummy array and a flag) times
     1 / sigma_s^2, times the differences x_i - q_m summed directly (no q sum(g) - sum(g x)
     cancellation far from the origin); block partials in the state dtype, totals in float64.
-    Exponents below ``_CUT`` count as 0 (no subnormal products; e^-60 in float32, e^-600 in float64).
+    Exponents below ``CUT`` count as 0 (no subnormal products; e^-60 in float32, e^-600 in float64).
     Both ops form the terms with one non-reassociated helper (``_log_term``), so with
     lb = -kde_log_density the weights are exact softmax weights even for far float32 queries.
 
@@ -45,7 +45,7 @@ from numba import njit, prange, types
 from numba.extending import intrinsic
 
 from .launch import CPU_TILE
-from .linear_numba import _CUT, _SAFE, FASTMATH, _exp, _log, wide_vectors
+from .fastmath import CUT, FASTMATH, SAFE, vexp, vlog, wide_vectors
 
 
 # ----------------------------------------------------------------------------- host helpers (CPU and GPU)
@@ -98,7 +98,7 @@ def _fmax(typingctx, a, b):
     return a(a, b), codegen
 
 
-@njit(cache=True, fastmath=_SAFE, inline="never")
+@njit(cache=True, fastmath=SAFE, inline="never")
 def _log_term(c, r2, h, lw):
     """logw + log k_s = (c - r^2 h) + logw, compiled without reassociation (LLVM still inlines and
     vectorises it): the log density and the gradient weights round these terms identically, so
@@ -173,7 +173,7 @@ def _log_density(q, x, logw, cs, hs, cut, out, rows, cols):
                 i = k - lo
                 sh = shift[i]
                 if bm > sh:                             # rescale once per block (exp(-inf) = 0); a NaN max
-                    tot[i] *= _exp(sh - np.float64(bm))     # leaves the shift, the sum carries the NaN
+                    tot[i] *= vexp(sh - np.float64(bm))     # leaves the shift, the sum carries the NaN
                     sh = np.float64(bm)
                     shift[i] = sh
                 z0 = dt.type(sh) if abs(sh) < np.inf else zero
@@ -182,7 +182,7 @@ def _log_density(q, x, logw, cs, hs, cut, out, rows, cols):
                     ts = t[s]
                     for c in range(m):
                         z = ts[c] - z0
-                        part += zero if z < cut else _exp(z)
+                        part += zero if z < cut else vexp(z)
                 tot[i] += np.float64(part)
         for k in range(lo, hi):
             sh = shift[k - lo]
@@ -190,7 +190,7 @@ def _log_density(q, x, logw, cs, hs, cut, out, rows, cols):
             if not (v == v):
                 out[r, k] = np.nan
             elif v > 0.0:                               # v >= 1 when the shift is finite
-                out[r, k] = sh + _log(v) if abs(sh) < np.inf else sh
+                out[r, k] = sh + vlog(v) if abs(sh) < np.inf else sh
             else:
                 out[r, k] = -np.inf                     # no centre with a finite weight
 
@@ -236,15 +236,15 @@ def _grad_sum(q, x, logw, la, lb, use_la, use_lb, cs, hs, is2, cut, out, rows, c
                             e = _log_term(cc, r2[c], hh, lw[c])
                             za = e + lav[c]
                             zb = e + lbk
-                            g[c] += ((zero if za < cut else _exp(za)) + (zero if zb < cut else _exp(zb))) * ii
+                            g[c] += ((zero if za < cut else vexp(za)) + (zero if zb < cut else vexp(zb))) * ii
                     elif use_la:
                         for c in range(m):
                             za = _log_term(cc, r2[c], hh, lw[c]) + lav[c]
-                            g[c] += zero if za < cut else _exp(za) * ii
+                            g[c] += zero if za < cut else vexp(za) * ii
                     else:
                         for c in range(m):
                             zb = _log_term(cc, r2[c], hh, lw[c]) + lbk
-                            g[c] += zero if zb < cut else _exp(zb) * ii
+                            g[c] += zero if zb < cut else vexp(zb) * ii
                 a_k = acc[k - lo]
                 if d == 2:
                     q0 = qk[0]
@@ -284,7 +284,7 @@ def kde_log_density(q, x, logw, bandwidths, logmix):
     c = lambda v: np.ascontiguousarray(v, dtype=dt)            # noqa: E731
     cs, hs, _ = bandwidth_terms(np, bandwidths, logmix, d, dt)
     out = np.empty((B, n), dtype=dt)
-    _log_density(c(q), c(x), c(logw), cs, hs, dt.type(_CUT[dt.name]), out, *_tiles())
+    _log_density(c(q), c(x), c(logw), cs, hs, dt.type(CUT[dt.name]), out, *_tiles())
     return out
 
 
@@ -298,5 +298,5 @@ def kde_grad_sum(q, x, logw, la, lb, bandwidths, logmix):
     dummy = np.zeros((1, 1), dtype=dt)
     out = np.empty((B, d, n), dtype=dt)
     _grad_sum(c(q), c(x), c(logw), dummy if la is None else c(la), dummy if lb is None else c(lb),
-              la is not None, lb is not None, cs, hs, is2, dt.type(_CUT[dt.name]), out, *_tiles())
+              la is not None, lb is not None, cs, hs, is2, dt.type(CUT[dt.name]), out, *_tiles())
     return out

@@ -6,7 +6,7 @@ temporary exists. ReLU needs only counts and masked sample sums (sum sigma = w .
 sum sigma' (u . w) = w . sum sigma' u), so its step is ~12 FLOP per (sample, hidden unit); d = 2
 has a hand-specialised loop (the paper's case), other d and tanh use a per-task buffer of
 pre-activations so every inner loop stays a vectorisable reduction over samples (tanh is the
-branch-free ``linear_numba._tanh``, which LLVM vectorises; ``math.tanh`` is a scalar libm call).
+branch-free ``fastmath.vtanh``, which LLVM vectorises; ``math.tanh`` is a scalar libm call).
 
 ``fastmath`` lets LLVM reassociate the reductions into SIMD lanes; per-run results therefore differ
 from the reference by float rounding only, and never depend on how runs are packed (each run is
@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 from .launch import CPU_TILE
-from .linear_numba import _tanh, wide_vectors
+from .fastmath import vtanh, wide_vectors
 
 FASTMATH = True
 
@@ -162,7 +162,7 @@ def _hidden(w, b, r, i, x, n, tanh, hs, h1, h2):
     zero = w.dtype.type(0)
     if tanh:
         for k in range(n):
-            t = _tanh(hs[k])
+            t = vtanh(hs[k])
             hs[k] = t
             h1[k] = one - t * t
             h2[k] = -(t + t) * (one - t * t)
@@ -280,7 +280,7 @@ def _grad_x(w, b, a, x, tanh, out, chunk):
                     hb[i] += w[r, j, i] * xj
             if tanh:
                 for i in range(W):
-                    t = _tanh(hb[i])
+                    t = vtanh(hb[i])
                     hb[i] = a[r, i] * (one - t * t)
             else:
                 for i in range(W):

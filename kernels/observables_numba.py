@@ -28,7 +28,7 @@ def _mode_stats(X, modes, logw, stds, counts, hq, nearest, loglik, density):
                 for j in range(d):
                     dx = float(X[r, j, a]) - modes[r, k, j]
                     d2 += dx * dx
-                if d2 < best:
+                if d2 < best or (d2 != d2 and best == best):   # the first NaN wins, as numpy's argmin
                     best = d2
                     arg = k
                 if dens:
@@ -45,7 +45,7 @@ def _mode_stats(X, modes, logw, stds, counts, hq, nearest, loglik, density):
                 hq[r, arg] += 1
             dsum += dist
             if dens:
-                lsum += m + math.log(s)
+                lsum += m + math.log(s) if best == best else np.nan      # a NaN position has no density
         nearest[r] = dsum / N
         loglik[r] = lsum / N if dens else np.nan
 

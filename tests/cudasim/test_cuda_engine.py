@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import fastgan
-from fastgan.kernels import cuda_ops
+from fastgan.kernels import cuda_ops, registry
 from fastgan.kernels.ops import load_ops
 
 
@@ -20,8 +20,9 @@ def test_cuda_op_table_under_simulator():
     ops = load_ops("cuda")
     assert ops.name == "cuda" and ops.xp is np
     # under the simulator every MLP op is the Numba-CUDA kernel (never cuda_raw / CuPy)
-    assert cuda_ops.raw_ops() == {}
-    assert all("numba-cuda" in cuda_ops.CHOSEN[k] for k in ("mlp_disc_step", "mlp_grad_x", "coupled_velocity_gram"))
+    assert all(cuda_ops.gpu_override(op) == (None, "") for op in registry.OPS)
+    assert all(cuda_ops.CHOSEN[k] == f"cuda_numba.{k}" for k in ("mlp_disc_step", "mlp_grad_x", "coupled_velocity_gram"))
+    assert ops.chosen == cuda_ops.CHOSEN
 
 
 @pytest.mark.parametrize("activation,coupling", [("relu", "coarse"), ("tanh", "spatial")])
