@@ -66,6 +66,7 @@ def _nvrtc_compile(nvrtc, src, options):
         nvrtc.destroyProgram(prog)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", VARIANTS, ids=_vid)
 def test_nvrtc_empty_log(nvrtc, variant):
     src = cuda_raw.source(*variant)
@@ -88,6 +89,7 @@ def _ptxas_entries(log):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", VARIANTS, ids=_vid)
 def test_ptxas_no_spills_sm90(nvrtc, variant):
     """Default launch sizes (launch.GPU_BLOCK) on the H100 target: registers only, no local memory."""
@@ -266,6 +268,7 @@ def _patch_sizes(monkeypatch, size_set, cap):
     monkeypatch.setattr(launch, "GPU_MAX_BLOCKS", cap)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cap", [4, 10**6], ids=["gridstride", "fullgrid"])
 @pytest.mark.parametrize("variant_set", SHIM_VARIANTS, ids=lambda vs: f"{_vid(vs[0])}-{vs[1]}")
 def test_shim_disc_step(shim, rng, monkeypatch, variant_set, cap):

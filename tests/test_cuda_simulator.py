@@ -1,12 +1,15 @@
 """The Numba-CUDA kernels without a GPU.
 
-1. ``tests/cudasim`` (every kernel against the NumPy reference, and a whole simulation on the cuda
-   backend) runs in a subprocess under the CUDA simulator: ``NUMBA_ENABLE_CUDASIM`` must be set
-   before numba is first imported, which this process has already done.
+1. ``tests/cudasim`` (every kernel against the NumPy reference, the op registry on the cuda backend,
+   and whole simulations on the cuda backend) runs under the CUDA simulator, which needs
+   ``NUMBA_ENABLE_CUDASIM`` set before numba is first imported: this process has already imported
+   it, so the selected tests run in one subprocess, and each is reported here as its own test
+   (``test_under_the_cuda_simulator[<node id>]``) with its outcome and failure text.
 2. The simulator runs kernels as plain Python, so it cannot catch Numba-CUDA typing errors; where
    a CUDA toolkit's libNVVM is installed (no GPU needed) every kernel is also compiled to PTX.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +18,7 @@ import textwrap
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SUITE = "tests/cudasim"
 
 
 def _run(args, env_extra, timeout):
@@ -23,12 +27,45 @@ def _run(args, env_extra, timeout):
                           timeout=timeout)
 
 
-def test_cuda_simulator_suite():
-    proc = _run(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/cudasim"], {"NUMBA_ENABLE_CUDASIM": "1"},
-                timeout=1800)
-    out = proc.stdout + "\n" + proc.stderr
-    assert proc.returncode == 0, f"tests/cudasim failed under the CUDA simulator:\n{out}"
-    assert " passed" in proc.stdout and " skipped" not in proc.stdout, out
+def _collect() -> list:
+    """The node ids of tests/cudasim, collected under the simulator (under a second)."""
+    proc = _run(["-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", SUITE],
+                {"NUMBA_ENABLE_CUDASIM": "1"}, timeout=300)
+    ids = [ln.strip() for ln in proc.stdout.splitlines() if ln.startswith(SUITE + "/") and "::" in ln]
+    if proc.returncode != 0 or not ids:
+        return [f"{SUITE}::collection-failed"]
+    return ids
+
+
+def pytest_generate_tests(metafunc):
+    if "cudasim_id" in metafunc.fixturenames:
+        ids = _collect()
+        metafunc.parametrize("cudasim_id", ids, ids=[i.split("/", 2)[-1] for i in ids])
+
+
+@pytest.fixture(scope="session")
+def cudasim_outcomes(request, tmp_path_factory):
+    """Run the selected simulator tests in one subprocess; {node id: (outcome, text)}."""
+    wanted = [it.callspec.params["cudasim_id"] for it in request.session.items
+              if hasattr(it, "callspec") and "cudasim_id" in it.callspec.params]
+    report = tmp_path_factory.mktemp("cudasim") / "outcomes.json"
+    targets = [SUITE] if len(wanted) == len(_collect()) else wanted
+    proc = _run(["-m", "pytest", "-q", "-p", "no:cacheprovider", *targets],
+                {"NUMBA_ENABLE_CUDASIM": "1", "FASTGAN_CUDASIM_REPORT": str(report)}, timeout=1800)
+    if not report.exists():
+        return {"": ("failed", f"the simulator suite did not run:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")}
+    return {k: tuple(v) for k, v in json.loads(report.read_text()).items()}
+
+
+@pytest.mark.slow
+def test_under_the_cuda_simulator(cudasim_id, cudasim_outcomes):
+    if cudasim_id.endswith("collection-failed"):
+        proc = _run(["-m", "pytest", "--collect-only", "-q", SUITE], {"NUMBA_ENABLE_CUDASIM": "1"}, timeout=300)
+        pytest.fail(f"tests/cudasim cannot be collected under the simulator:\n{proc.stdout[-4000:]}{proc.stderr[-2000:]}")
+    outcome, text = cudasim_outcomes.get(cudasim_id) or cudasim_outcomes.get("", ("missing", "no outcome reported"))
+    if outcome == "skipped":
+        pytest.skip(text)
+    assert outcome == "passed", f"{cudasim_id}: {outcome}\n{text}"
 
 
 PTX_SCRIPT = textwrap.dedent("""
@@ -45,6 +82,7 @@ PTX_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_numba_cuda_kernels_compile_to_ptx():
     proc = _run(["-c", PTX_SCRIPT], {"NUMBA_ENABLE_CUDASIM": "0"}, timeout=900)
     out = proc.stdout + "\n" + proc.stderr

@@ -86,6 +86,7 @@ def test_record_schedule_and_snapshots():
     assert r.histograms["nearest_mode"][0, 1] == 24
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_numba_matches_numpy_over_200_iterations(activation):
     """Whole-trajectory agreement (backends issue): 1e-9 in float64, float32 rounding in float32."""
@@ -101,6 +102,7 @@ def test_numba_matches_numpy_over_200_iterations(activation):
         assert np.abs(a.particles[-1] - a.particles[0]).max() > 0.1
 
 
+@pytest.mark.slow
 def test_numba_matches_numpy_at_paper_size():
     """200 iterations at N = 200, W = 2048 (float64): the fused kernels agree with the reference."""
     cfg = fastgan.default_config(**{"precision": "float64", "training.n_iterations": 200, "coupling.ratio": 0.05,

@@ -60,6 +60,7 @@ def test_kernels_only_inside_the_package():
     assert top == "None" and os.path.basename(os.path.dirname(path)) == "kernels"
 
 
+@pytest.mark.slow
 def test_wheel_maps_kernels_into_the_package(tmp_path):
     r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), ROOT],
                        capture_output=True, text=True)

@@ -96,6 +96,7 @@ def test_excess_mass_of_the_fig1_layout():
     np.testing.assert_allclose(excess_mass(x, cfg.generator.masses, t.means, t.weights), [0.0, -0.25, 0.125, 0.25])
 
 
+@pytest.mark.slow
 def test_ipm_run_records_its_observables_and_cli_writes_h5_and_png(tmp_path):
     out = tmp_path / "r.h5"
     proc = subprocess.run([sys.executable, "-m", "fastgan", "run", os.path.join(ROOT, "examples", "ipm_regions.toml"),

@@ -238,6 +238,7 @@ def test_fourier_separable_ops_equal_the_generic_reference(rng):
     assert np.array_equal(a1[1], w1[1]) and np.array_equal(a2[1], w2[1])
 
 
+@pytest.mark.slow
 def test_fourier_defaults_converge_at_small_ratio_and_collapse_at_large():
     """The calibrated Algorithm 2 defaults (alpha_D = 1e-3, lambda = 1, alpha_G = 1e-3, gamma_pow):
     at n_disc = 4 the ring is covered at g2/g1 = 0.01 and collapses at 0.3 (README table)."""

@@ -68,6 +68,7 @@ def test_failed_experiment_leaves_nothing(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_tiny_smoke(name, tmp_path):
     exp = reproduce.get(name)

@@ -64,6 +64,7 @@ def test_local_cluster_with_a_killed_worker_matches_inline(tmp_path):
             assert np.array_equal(a[k], b[k]), k
 
 
+@pytest.mark.slow
 def test_local_n_executor_and_bad_dask_argument(tmp_path):
     out = execute(_sweep(), str(tmp_path / "l"), backend="numpy", progress=False, dask="local:2")
     assert out["runs_computed"] == 12 and bool(fastgan.open_sweep(str(tmp_path / "l"))["complete"].all())
@@ -100,6 +101,7 @@ def _sweep_spec_with_dask(section):
                       "axes": [{"key": "coupling.ratio", "values": [0.0, 0.1]}]}}
 
 
+@pytest.mark.slow
 def test_refine_on_a_local_cluster_matches_inline(tmp_path):
     from fastgan.sweep import refine
     base = {"generator": {"n_particles": 50}, "discriminator": {"width": 8},

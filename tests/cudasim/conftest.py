@@ -54,3 +54,31 @@ def tiny_launch(monkeypatch):
 
     set_()
     return set_
+
+
+# ----------------------------------------------------------------------------- outcome report
+# ``tests/test_cuda_simulator.py`` runs this folder in a subprocess and reports every test as its own;
+# with FASTGAN_CUDASIM_REPORT set, the outcome of each test (and its failure text) is written there.
+
+_OUTCOMES: dict = {}
+
+
+def pytest_runtest_logreport(report):
+    if not os.environ.get("FASTGAN_CUDASIM_REPORT"):
+        return
+    prev = _OUTCOMES.get(report.nodeid, ("passed", ""))
+    if report.failed:
+        _OUTCOMES[report.nodeid] = ("failed", f"{report.when}: {report.longreprtext[-6000:]}")
+    elif report.skipped and prev[0] != "failed":
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _OUTCOMES[report.nodeid] = ("skipped", reason)
+    elif report.when == "call" and prev[0] not in ("failed", "skipped"):
+        _OUTCOMES[report.nodeid] = ("passed", "")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    path = os.environ.get("FASTGAN_CUDASIM_REPORT")
+    if path:
+        import json
+        with open(path, "w") as fh:
+            json.dump(_OUTCOMES, fh)
