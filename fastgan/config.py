@@ -28,8 +28,8 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 
 AUTO = None  # optional keys default to None ("auto"); the string "auto" is accepted as input
 
-# How a family key enters the identity (the run id) of runs of the families that do not read it.
-OWNED = "owned"          # None: not part of their identity
+# How a family key enters the identity (the run id) of runs of the families that do not read it:
+OWNED = "owned"          # not at all (None for the five original families' keys: ``Family.legacy_identity``)
 ALWAYS = "always"        # its value, like a shared key
 OMIT_FALSE = "omit-false"  # absent from the identity of every run where it is false (or not read)
 

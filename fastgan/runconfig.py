@@ -21,7 +21,7 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from . import config as C
 from . import families
@@ -30,32 +30,46 @@ from .targets import DEFAULT_MODES, DEFAULT_STD, target_dim
 
 # --------------------------------------------------------------------------- the merged schema
 
+class Schema(NamedTuple):
+    """The keys of every run: the shared ones and every registered family's.
 
-def _merge() -> tuple[dict, dict]:
-    """The full schema (the shared keys, then every family's) and {dotted key: families reading it}."""
-    schema = {s: dict(fields) for s, fields in C.BASE.items()}
+    fields          {section: {key: Field}} ("" holds the top-level keys)
+    owners          {dotted family key: names of the families that read it}
+    known           every dotted key (for "did you mean" suggestions)
+    sections        {section: the frozen dataclass of a section}
+    discriminators  {family: its resolved discriminator section (kind + the keys it reads)}
+    """
+
+    fields: dict
+    owners: dict
+    known: tuple
+    sections: dict
+    discriminators: dict
+
+
+def _merge(registered: dict) -> Schema:
+    fields = {s: dict(f) for s, f in C.BASE.items()}
     owners: dict[str, list[str]] = {}
-    for fam in families.FAMILIES.values():
-        for sec, fields in fam.keys.items():
-            for k, f in fields.items():
+    for fam in registered.values():
+        for sec, declared in fam.keys.items():
+            for k, f in declared.items():
                 dotted = f"{sec}.{k}"
-                if dotted in owners and schema[sec][k] is not f:
+                if dotted in owners and fields[sec][k] is not f:
                     raise AssertionError(f"{dotted} is declared twice with different fields (share the Field "
                                          "object through fastgan.families.common)")
-                if dotted not in owners and k in schema[sec]:
+                if dotted not in owners and k in fields[sec]:
                     raise AssertionError(f"family {fam.name} redeclares the shared key {dotted}")
-                schema[sec][k] = f
+                fields[sec][k] = f
                 owners.setdefault(dotted, []).append(fam.name)
-    kind = schema["discriminator"]["kind"]
-    schema["discriminator"]["kind"] = dataclasses.replace(
-        kind, choices=tuple(families.FAMILIES),
-        doc="discriminator family: " + ", ".join(f"{f.name} ({f.summary})" for f in families.FAMILIES.values()))
-    return schema, owners
-
-
-SCHEMA, OWNERS = _merge()
-SECTIONS = C.SECTIONS
-KNOWN_KEYS = C.dotted_keys(SCHEMA)
+    fields["discriminator"]["kind"] = dataclasses.replace(
+        fields["discriminator"]["kind"], choices=tuple(registered),
+        doc="discriminator family: " + ", ".join(f"{f.name} ({f.summary})" for f in registered.values()))
+    sections = {name: _register(C.section_class(name, fields[name])) for name in SECTIONS}
+    discriminators = {name: _register(C.section_class("discriminator", {"kind": fields["discriminator"]["kind"],
+                                                                        **fam.keys.get("discriminator", {})},
+                                                      prefix=name.capitalize()))
+                      for name, fam in registered.items()}
+    return Schema(fields, owners, C.dotted_keys(fields), sections, discriminators)
 
 
 def _register(cls):
@@ -65,12 +79,16 @@ def _register(cls):
     return cls
 
 
-SECTION_CLASSES = {name: _register(C.section_class(name, SCHEMA[name])) for name in SECTIONS}
-# the resolved discriminator section of each family: its kind and the keys it reads
-DISCRIMINATOR_CLASSES = {
-    name: _register(C.section_class("discriminator", {"kind": SCHEMA["discriminator"]["kind"],
-                                                      **fam.keys.get("discriminator", {})}, prefix=name.capitalize()))
-    for name, fam in families.FAMILIES.items()}
+SECTIONS = C.SECTIONS
+_SCHEMA: list = [None, None]          # (registry version, Schema)
+
+
+def schema() -> Schema:
+    """The schema of the families registered now (rebuilt when ``families.register`` changed them;
+    configs made before a registration keep the sections they were made with)."""
+    if _SCHEMA[0] != families.version():
+        _SCHEMA[:] = [families.version(), _merge(dict(families.FAMILIES))]
+    return _SCHEMA[1]
 
 
 # --------------------------------------------------------------------------- the objects
@@ -135,7 +153,7 @@ class Config:
         out: dict[str, Any] = {"precision": self.precision, "backend": self.backend}
         for name in SECTIONS:
             sec = getattr(self, name)
-            out[name] = {k: plain(getattr(sec, k)) for k in SCHEMA[name]}
+            out[name] = {f.name: plain(getattr(sec, f.name)) for f in dataclasses.fields(sec)}
         return out
 
     def canonical_json(self) -> str:
@@ -149,7 +167,7 @@ class Config:
         """A new validated config with dotted keys replaced: ``cfg.replace(**{"training.seed": 3})``."""
         d = self.to_dict()
         for key, value in dotted.items():
-            C.set_dotted(d, key, value, KNOWN_KEYS)
+            C.set_dotted(d, key, value, schema().known)
         return from_dict(d)
 
     @property
@@ -163,8 +181,9 @@ class Config:
 def from_dict(data: Mapping[str, Any], *, check_files: bool = True) -> Config:
     """Validate a nested mapping into a :class:`Config` and resolve it (raises :class:`ConfigError`).
     ``check_files``: also check that the files it names exist and hold what they should."""
-    top, secs = C.parse(data, SCHEMA)
-    cfg = Config(**{name: SECTION_CLASSES[name](**vals) for name, vals in secs.items()}, **top)
+    S = schema()
+    top, secs = C.parse(data, S.fields)
+    cfg = Config(**{name: S.sections[name](**vals) for name, vals in secs.items()}, **top)
     validate(cfg, check_files=check_files)
     object.__setattr__(cfg, "resolved", resolve(cfg))
     if check_files:
@@ -179,7 +198,7 @@ def load_config(path=None, overrides=(), base: Mapping | None = None) -> Config:
         data = C.load_toml(path)
     for item in overrides:
         key, value = C.parse_override(item) if isinstance(item, str) else item
-        C.set_dotted(data, key, value, KNOWN_KEYS)
+        C.set_dotted(data, key, value, schema().known)
     return from_dict(data)
 
 
@@ -187,7 +206,7 @@ def default_config(**dotted) -> Config:
     """The documented defaults, with optional dotted overrides (``default_config(**{"training.seed": 1})``)."""
     d: dict = {}
     for k, v in dotted.items():
-        C.set_dotted(d, k.replace("__", "."), v, KNOWN_KEYS)
+        C.set_dotted(d, k.replace("__", "."), v, schema().known)
     return from_dict(d)
 
 
@@ -278,11 +297,12 @@ def validate(cfg: Config, *, check_files: bool = True) -> None:
 def _check_foreign(cfg: Config, fam) -> None:
     """A key of another family set on this run: an error where the key says why (``Field.foreign``),
     else ignored (it is not part of the run's identity)."""
-    for dotted, names in OWNERS.items():
+    S = schema()
+    for dotted, names in S.owners.items():
         if fam.name in names:
             continue
         sec, key = dotted.split(".")
-        f = SCHEMA[sec][key]
+        f = S.fields[sec][key]
         value = getattr(getattr(cfg, sec), key)
         if f.foreign and value != f.default:
             raise ConfigError(dotted, plain(value), f.foreign.format(kind=fam.name))
@@ -347,21 +367,26 @@ def resolve(cfg: Config) -> Resolved:
         c.update(_gram_spec(c))
     if tr["batch_size"] is None:
         tr["batch_size"] = g["n_particles"]
-    for dotted, names in OWNERS.items():        # keys of other families: not this run's
+    S = schema()
+    omitted = []                                   # keys left out of this run's identity
+    for dotted, names in S.owners.items():         # keys of other families: not this run's
         sec, key = dotted.split(".")
-        if fam.name not in names and SCHEMA[sec][key].identity != C.ALWAYS:
+        f = S.fields[sec][key]
+        if fam.name not in names and f.identity != C.ALWAYS:
             d[sec][key] = None
+            if not any(families.get(n).legacy_identity for n in names):
+                omitted.append((sec, key))         # a family's key appears in no other family's identity
+        if f.identity == C.OMIT_FALSE and not d[sec][key]:
+            omitted.append((sec, key))
     ident = json.loads(json.dumps(d))
     ident.pop("backend", None)
-    for dotted, names in OWNERS.items():
-        sec, key = dotted.split(".")
-        if SCHEMA[sec][key].identity == C.OMIT_FALSE and not ident[sec][key]:
-            del ident[sec][key]
+    for sec, key in omitted:
+        ident[sec].pop(key, None)
     if ident["coupling"]["gram_arch"] is None:
         for key in ("gram_arch",) + GRAM_SPEC_KEYS:
             del ident["coupling"][key]          # not part of the identity of runs without an analytic Gram
-    disc_cls = DISCRIMINATOR_CLASSES[fam.name]
-    sections = {name: SECTION_CLASSES[name](**{k: _frozen(v) for k, v in d[name].items()})
+    disc_cls = S.discriminators[fam.name]
+    sections = {name: S.sections[name](**{k: _frozen(v) for k, v in d[name].items()})
                 for name in SECTIONS if name != "discriminator"}
     sections["discriminator"] = disc_cls(**{k: _frozen(d["discriminator"][k])
                                             for k in (f.name for f in dataclasses.fields(disc_cls))})
@@ -401,8 +426,9 @@ def _gram_spec(c: dict) -> dict:
 def describe_keys() -> str:
     """Human-readable table of every key, its type, default and meaning (the family-dependent
     defaults listed per family)."""
+    S = schema()
     lines = []
-    for sec, fields in SCHEMA.items():
+    for sec, fields in S.fields.items():
         for k, f in fields.items():
             name = f"{sec}.{k}" if sec else k
             default = "auto" if f.default is None else json.dumps(plain(f.default))
@@ -410,8 +436,8 @@ def describe_keys() -> str:
             doc = f.doc
             if name in FAMILY_DEFAULTED:
                 doc += " (default: " + _family_defaults(name) + ")"
-            elif name in OWNERS:
-                doc += f" [{', '.join(OWNERS[name])}]"
+            elif name in S.owners:
+                doc += f" [{', '.join(S.owners[name])}]"
             lines.append(f"{name:28s} {f.kind:11s} default {default:9s} {doc}{choice}")
     return "\n".join(lines)
 
@@ -427,4 +453,4 @@ def _family_defaults(dotted: str) -> str:
 def field_of(dotted: str) -> Field:
     """The Field of a dotted key (KeyError if unknown)."""
     sec, _, key = dotted.rpartition(".")
-    return SCHEMA[sec][key]
+    return schema().fields[sec][key]

@@ -34,7 +34,7 @@ import numpy as np
 
 from .config import load_toml, set_dotted
 from .errors import ConfigError, FastganError
-from .runconfig import KNOWN_KEYS, from_dict
+from .runconfig import from_dict, schema
 
 SPEC_KEYS = ("name", "replicates", "base", "axes", "observables", "snapshots", "max_ensemble", "memory_mb", "dask",
              "refine", "window")
@@ -339,7 +339,7 @@ def make_config(sw: Sweep, values: dict, rep: int, where: str = ""):
 
 def _set(d, key, value):
     try:
-        set_dotted(d, key, value, KNOWN_KEYS)
+        set_dotted(d, key, value, schema().known)
     except ConfigError as exc:
         raise SweepError(str(exc)) from None
 

@@ -1,7 +1,8 @@
 """The discriminator families, one module each, and the registry that maps ``discriminator.kind`` to
 its family (see :mod:`.base` for the protocol; :mod:`.common`, :mod:`.ipm`, :mod:`.trig` and
 :mod:`.kde_maths` hold what several families or the reproductions share). Adding a family: write its
-module (with a module-level ``FAMILY``) and name it on the registry line below."""
+module (with a module-level ``FAMILY``) and name it on the registry line below (or, from outside
+fastgan, ``register`` an instance before making configs)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,28 @@ from .base import Family
 
 FAMILIES: dict[str, Family] = {m.FAMILY.name: m.FAMILY for m in list(globals().values())
                                if isinstance(m, ModuleType) and isinstance(getattr(m, "FAMILY", None), Family)}
+
+
+_VERSION = [0]
+
+
+def register(family: Family) -> None:
+    """Add (or replace) a family at run time, e.g. one defined outside fastgan: its keys join the
+    schema of the configs made from now on."""
+    if not isinstance(family, Family) or not family.name:
+        raise TypeError("register() takes a named Family instance")
+    FAMILIES[family.name] = family
+    _VERSION[0] += 1
+
+
+def unregister(name: str) -> None:
+    FAMILIES.pop(name)
+    _VERSION[0] += 1
+
+
+def version() -> int:
+    """Changes whenever the registry does (the config layer rebuilds its schema then)."""
+    return _VERSION[0]
 
 
 def get(kind: str) -> Family:

@@ -68,6 +68,10 @@ class Family:
     defaults      {dotted key: value}: its defaults of the family-dependent shared keys
                   (``config.FAMILY_DEFAULTED``); ``auto`` computes the others
     computed      {dotted key: text}: how ``auto`` computes those (for ``fastgan config --keys``)
+    legacy_identity  True for the families that existed before families were plugins (mlp, fourier,
+                  rff, kernel, kde): their keys stay in every run's identity as None where unused, so
+                  that no run id changed; a new family's keys are left out of other runs' identities
+                  (registering it changes no existing run id)
     plot_observables  the observables drawn under the snapshots of a run figure
     """
 
@@ -76,6 +80,7 @@ class Family:
     keys: dict = {}
     defaults: dict = {}
     computed: dict = {}
+    legacy_identity = False
     plot_observables: tuple = ("mode_collapse", "log_likelihood", "nearest_mode_distance")
 
     # ---- configuration

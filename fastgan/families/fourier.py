@@ -61,6 +61,7 @@ def _per_axis(disc) -> int:
 
 class FourierFamily(Family):
     name = "fourier"
+    legacy_identity = True
     summary = "Fourier features on a product grid (Algorithm 2)"
     keys = KEYS
     defaults = {"generator.init_std": 0.1, "training.n_disc": 5, "training.lr_disc": LR_DISC,

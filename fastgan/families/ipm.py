@@ -29,6 +29,7 @@ class IsolatedPoints(Family):
     """The shared part of the rff and kernel families (subclassed by each)."""
 
     plot_observables = ("w2", "escaped_fraction", "nearest_mode_distance")
+    legacy_identity = True
     defaults = {"training.n_disc": 1, "training.lr_disc": RATE, "training.lr_gen": RATE}
     computed = {"generator.init_std": "1/sqrt(d)"}
 

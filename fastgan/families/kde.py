@@ -81,6 +81,7 @@ def default_step(cfg) -> float:
 
 class KDEFamily(Family):
     name = "kde"
+    legacy_identity = True
     summary = "density ratio of kernel density estimates (Kernel GAN; the optimal NSGAN discriminator)"
     keys = KEYS
     plot_observables = ("mode_collapse", "kernel_gan_objective", "q_d")

@@ -43,6 +43,7 @@ KEYS = {
 
 class MLP(Family):
     name = "mlp"
+    legacy_identity = True
     summary = "the wide network of eq. 23 (depth 1) or a deep MLP"
     keys = KEYS
     defaults = {"generator.init_std": 0.1, "training.n_disc": 5, "training.lr_disc": 0.25, "training.lr_gen": 0.01}
