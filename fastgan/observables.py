@@ -1,4 +1,4 @@
-"""Observables of a particle cloud against a target with modes (SPEC §1.4).
+"""Observables of a particle cloud against a target with modes (Durr et al. eq. 22 and companions).
 
 From the backend's ``mode_stats`` op (per-mode counts, high-quality counts, mean nearest-mode
 distance, mean log-likelihood) this module derives, per run:
@@ -71,61 +71,3 @@ def time_average(times: np.ndarray, values: np.ndarray, center: int, step: int =
     if idx.size == 0:
         raise ValueError(f"no recorded time in {center} +- {n}*{step}")
     return np.asarray(values)[..., idx].mean(-1)
-
-
-# --------------------------------------------------------------------------- isolated points model
-
-IPM_SCALARS = ("w2", "escaped_fraction")
-IPM_HISTOGRAMS = ("excess_mass",)
-
-
-def wasserstein2(x, p, y, q) -> float:
-    """W2 between the discrete measures sum_j p_j delta(x_j) and sum_i q_i delta(y_i) (masses
-    normalised to probabilities): an exact assignment when the counts are equal and the masses
-    uniform, else the exact transport linear programme (papers/000 Fig. 3a)."""
-    from scipy.optimize import linear_sum_assignment, linprog
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    p = np.asarray(p, dtype=np.float64) / np.sum(p)
-    q = np.asarray(q, dtype=np.float64) / np.sum(q)
-    cost = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
-    n, k = cost.shape
-    if n == k and np.allclose(p, 1.0 / n, rtol=1e-12, atol=0) and np.allclose(q, 1.0 / k, rtol=1e-12, atol=0):
-        rows, cols = linear_sum_assignment(cost)
-        return float(np.sqrt(cost[rows, cols].mean()))
-    a_eq = np.zeros((n + k, n * k))
-    for j in range(n):
-        a_eq[j, j * k:(j + 1) * k] = 1.0
-    for i in range(k):
-        a_eq[n + i, i::k] = 1.0
-    res = linprog(cost.ravel(), A_eq=a_eq, b_eq=np.concatenate([p, q]), bounds=(0, None), method="highs")
-    if not res.success:  # pragma: no cover - the LP is always feasible
-        raise RuntimeError(f"transport LP failed: {res.message}")
-    return float(np.sqrt(max(res.fun, 0.0)))
-
-
-def excess_mass(x, p, y, q) -> np.ndarray:
-    """Delta_i = q_i - sum_{j in N_i} p_j (papers/000 eq. 15; q: true masses, p: generated masses).
-    The isolated region V_i is the ball around y_i of radius half the smallest distance between
-    true points (disjoint balls, like the circles of papers/000 Fig. 1; the whole space for a single
-    true point): a generated point outside every ball counts for no region."""
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    d2 = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
-    near = d2.argmin(1)
-    if y.shape[0] > 1:
-        gaps = ((y[:, None, :] - y[None, :, :]) ** 2).sum(-1)
-        radius2 = gaps[~np.eye(y.shape[0], dtype=bool)].min() / 4
-        inside = d2[np.arange(x.shape[0]), near] < radius2
-    else:
-        inside = np.ones(x.shape[0], dtype=bool)
-    w = np.where(inside, np.asarray(p, dtype=np.float64), 0.0)
-    return np.asarray(q, dtype=np.float64) - np.bincount(near, weights=w, minlength=y.shape[0])
-
-
-def ipm_observables(X, gen_masses, points, masses, radius) -> tuple[dict, dict]:
-    """Per-run IPM observables from host arrays X (B, N, d), gen_masses (B, N), points (B, K, d),
-    masses (B, K): scalars w2 and escaped_fraction (|x| > radius, Fig. 3b), histogram excess_mass."""
-    B = X.shape[0]
-    w2 = np.array([wasserstein2(X[b], gen_masses[b], points[b], masses[b]) for b in range(B)])
-    esc = (np.sqrt((X.astype(np.float64) ** 2).sum(-1)) > np.asarray(radius)[:, None]).mean(1)
-    exc = np.stack([excess_mass(X[b], gen_masses[b], points[b], masses[b]) for b in range(B)])
-    return {"w2": w2, "escaped_fraction": esc}, {"excess_mass": exc}

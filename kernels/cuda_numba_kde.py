@@ -80,14 +80,7 @@ def _kernels(dtype_name: str, D: int):
             stage_la(src[2], r, c0, cnt, tid, T, sh)
         stage_x(src[0], r, c0, cnt, tid, T, sh)
 
-    @cuda.jit(device=True)
-    def sq_dist(qv, sh, i):
-        dx = qv[0] - sh[i]
-        r2 = dx * dx
-        for j in range(1, D):
-            dx = qv[j] - sh[j * CT + i]
-            r2 += dx * dx
-        return r2
+    sq_dist = tiled.sq_dist(D, CT)
 
     @cuda.jit(device=True)
     def log_term(c, r2, h, lw):
@@ -165,10 +158,7 @@ def _kernels(dtype_name: str, D: int):
     density = tiled.query_reduction(
         tiled.Reduction(tiled.coordinates(D, ZERO), init_lse, stage, begin_lse, pair_lse, end_lse, finish_lse),
         sdt=DT, n_shared=D + 2, cap=CT, qdt=DT, n_query=D, pdt=DT, n_part=2, n_acc=1)
-    grad = tiled.query_reduction(
-        tiled.Reduction(load_query_lb, tiled.zero_acc(D), stage, tiled.zero_part(D, ZERO), pair_grad,
-                        tiled.add_part(D), finish_grad),
-        sdt=DT, n_shared=D + 2, cap=CT, qdt=DT, n_query=D + 1, pdt=DT, n_part=D, n_acc=D)
+    grad = tiled.summed(D, DT, ZERO, stage, pair_grad, finish_grad, n_shared=D + 2, cap=CT, n=D, load=load_query_lb)
     return Kernels(density, grad)
 
 

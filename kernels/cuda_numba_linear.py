@@ -163,13 +163,8 @@ def _kernels(dtype_name: str, D: int):
                 g = float64(amp[r, l]) * feat + lam[r] * th
                 theta[r, l] = th - rl * rate[r, l] * g
 
-    coords = tiled.coordinates(D, ZERO)
-
     def per_sample(stage, pair, finish, n_shared, cap, n):
-        fns = tiled.Reduction(coords, tiled.zero_acc(n), stage, tiled.zero_part(n, ZERO), pair, tiled.add_part(n),
-                              finish)
-        return tiled.query_reduction(fns, sdt=DT, n_shared=n_shared, cap=cap, qdt=DT, n_query=D, pdt=DT, n_part=n,
-                                     n_acc=n)
+        return tiled.summed(D, DT, ZERO, stage, pair, finish, n_shared=n_shared, cap=cap, n=n)
 
     # trig grad_x / forward: per-sample reductions over the features, staged as omega sh[j * FT + q]
     # (j < D), phase sh[D * FT + q] and c = theta amp sh[(D + 1) * FT + q]; src = (theta, omega, phase, amp)
@@ -226,34 +221,28 @@ def _kernels(dtype_name: str, D: int):
         k = math.pow(base, -alpha)
         return k, k / (base * s2)
 
-    @cuda.jit(device=True)
-    def centre_r2(qv, sh, q):
-        dx = qv[0] - sh[q]
-        r2 = dx * dx
-        for j in range(1, D):
-            dx = qv[j] - sh[j * CT + q]
-            r2 += dx * dx
-        return r2
+    centre_r2 = tiled.sq_dist(D, CT)
 
     @cuda.jit(device=True)
-    def pair_ksum(qv, sh, q, c, k, r, par, part, acc):
+    def profile_sums(qv, sh, q, r, par):
+        """sum_s K_s and sum_s g_s at the staged centre q."""
         bw = par[0]
         r2 = centre_r2(qv, sh, q)
         ks = ZERO
-        for s in range(bw.shape[1]):
-            kv, gv = profile(r2, bw[r, s], par[1], par[2])
-            ks += kv
-        part[0] += ks * sh[D * CT + q]
-
-    @cuda.jit(device=True)
-    def pair_kgrad(qv, sh, q, c, k, r, par, part, acc):
-        bw = par[0]
-        r2 = centre_r2(qv, sh, q)
         gs = ZERO
         for s in range(bw.shape[1]):
             kv, gv = profile(r2, bw[r, s], par[1], par[2])
+            ks += kv
             gs += gv
-        gw = gs * sh[D * CT + q]
+        return ks, gs
+
+    @cuda.jit(device=True)
+    def pair_ksum(qv, sh, q, c, k, r, par, part, acc):
+        part[0] += profile_sums(qv, sh, q, r, par)[0] * sh[D * CT + q]
+
+    @cuda.jit(device=True)
+    def pair_kgrad(qv, sh, q, c, k, r, par, part, acc):
+        gw = profile_sums(qv, sh, q, r, par)[1] * sh[D * CT + q]
         for j in range(D):
             part[j] += (qv[j] - sh[j * CT + q]) * gw
 

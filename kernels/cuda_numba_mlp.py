@@ -244,13 +244,9 @@ def _kernels(dtype_name: str, D: int):
     def finish_forward(qv, part, acc, src, par, r, k, out):
         out[r, k] = par[1] * acc[0]
 
-    def per_sample(pair, finish, n):
-        fns = tiled.Reduction(tiled.coordinates(D, ZERO), tiled.zero_acc(n), stage_units, tiled.zero_part(n, ZERO),
-                              pair, tiled.add_part(n), finish)
-        return tiled.query_reduction(fns, sdt=DT, n_shared=D + 2, cap=UT, qdt=DT, n_query=D, pdt=DT, n_part=n,
-                                     n_acc=n)
-
-    return Kernels(step, per_sample(pair_grad, finish_grad, D), per_sample(pair_forward, finish_forward, 1))
+    return Kernels(step,
+                   tiled.summed(D, DT, ZERO, stage_units, pair_grad, finish_grad, n_shared=D + 2, cap=UT, n=D),
+                   tiled.summed(D, DT, ZERO, stage_units, pair_forward, finish_forward, n_shared=D + 2, cap=UT, n=1))
 
 
 

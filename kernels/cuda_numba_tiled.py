@@ -87,6 +87,14 @@ def query_reduction(fns: Reduction, *, sdt, n_shared: int, cap: int, qdt, n_quer
     return kernel
 
 
+def summed(D: int, dt, zero, stage, pair, finish, *, n_shared: int, cap: int, n: int, load=None):
+    """The common case: a query point of D coordinates (``load``: another loader of ``D + 1`` values),
+    each tile's n partial sums in the state dtype ``dt``, added into float64 totals."""
+    fns = Reduction(load or coordinates(D, zero), zero_acc(n), stage, zero_part(n, zero), pair, add_part(n), finish)
+    return query_reduction(fns, sdt=dt, n_shared=n_shared, cap=cap, qdt=dt, n_query=D + (load is not None),
+                           pdt=dt, n_part=n, n_acc=n)
+
+
 # --------------------------------------------------------------------------- common pieces
 
 def coordinates(D: int, zero):
@@ -146,6 +154,20 @@ def add_part(n: int):
         for j in range(n):
             acc[j] += part[j]
     return end
+
+
+def sq_dist(D: int, cap: int):
+    """|q - y_i|^2 of the query point qv[:D] and the staged point i (sh[j * cap + i]), coordinate by
+    coordinate."""
+    @cuda.jit(device=True)
+    def dist(qv, sh, i):
+        dx = qv[0] - sh[i]
+        r2 = dx * dx
+        for j in range(1, D):
+            dx = qv[j] - sh[j * cap + i]
+            r2 += dx * dx
+        return r2
+    return dist
 
 
 @cuda.jit(device=True)

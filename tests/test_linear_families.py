@@ -11,7 +11,7 @@ import fastgan
 from fastgan.families.kernel import default_history
 from fastgan.engine import simulate_ensemble
 from fastgan.errors import ConfigError
-from fastgan.observables import excess_mass, wasserstein2
+from fastgan.families.ipm import excess_mass, wasserstein2
 from fastgan.targets import make_target
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -17,7 +17,7 @@ from ..config import POS, Field, ge
 from ..errors import ConfigError
 from .base import Family, host, rates
 from .common import LAM
-from .trig import TrigBound, lam_penalty
+from .trig import TrigBound, lam_penalty, trig_overlay
 
 LR_DISC = 1e-3    # Algorithm 2 rates (not stated in the paper; calibrated, see README)
 LR_GEN = 1e-3
@@ -93,13 +93,12 @@ class FourierFamily(Family):
         return Fourier(ens)
 
     def overlay(self, params, r, pts, particles=None):
-        from ..kernels import fourier_grid, linear_numpy
-        x = np.asarray(pts, dtype=np.float64).T[None]
+        if "w1" not in params:                                               # features as for rff
+            return trig_overlay(params, pts)
+        from ..kernels import fourier_grid                                   # separable d = 2 grid
         f64 = lambda k: np.asarray(params[k], dtype=np.float64)[None]       # noqa: E731
-        if "w1" in params:                                                   # separable d = 2 grid
-            return fourier_grid.fourier_grid_forward(f64("w1"), f64("w2"), f64("axis"), f64("axis"), x)[0]
-        omega = np.asarray(params["omega"], dtype=np.float64).T[None]
-        return linear_numpy.trig_forward(f64("theta"), omega, f64("phase"), f64("amp"), x)[0]
+        return fourier_grid.fourier_grid_forward(f64("w1"), f64("w2"), f64("axis"), f64("axis"),
+                                                 np.asarray(pts, dtype=np.float64).T[None])[0]
 
     def title(self, r, ratio):
         return (f"fourier gamma={r.discriminator.gamma} N={r.generator.n_particles} g2/g1={ratio:.3g} {rates(r)} "

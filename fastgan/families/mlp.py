@@ -84,13 +84,9 @@ class MLP(Family):
                 f"beta={r.training.beta:g}")
 
 
-def _penalty(ens) -> np.ndarray:
-    """(B,) L2 coefficient c of eq. 24 (resolved: default 1/W)."""
-    return np.array([r.discriminator.l2 for r in ens.resolved], dtype=np.float64)
-
-
-class OneHiddenLayer:
-    """The wide one-hidden-layer MLP with fused ops."""
+class _Model:
+    """What both MLP models share: sampled target batches, the shape of the ensemble's first run and
+    the L2 coefficient c of eq. 24 (resolved: default 1/W)."""
 
     samples_target = True
     target_points = False
@@ -98,7 +94,15 @@ class OneHiddenLayer:
     def __init__(self, ens):
         r0 = ens.resolved[0].discriminator
         self.ens = ens
-        self.width, self.dim, self.activation, self.scheme = r0.width, ens.dim, r0.activation, r0.init
+        self.width, self.depth, self.dim, self.activation, self.scheme = (r0.width, r0.depth, ens.dim,
+                                                                           r0.activation, r0.init)
+
+    def penalty(self) -> np.ndarray:
+        return np.array([r.discriminator.l2 for r in self.ens.resolved], dtype=np.float64)
+
+
+class OneHiddenLayer(_Model):
+    """The wide one-hidden-layer MLP with fused ops."""
 
     def init(self, dtype) -> dict:
         W, d = self.width, self.dim
@@ -118,9 +122,6 @@ class OneHiddenLayer:
             a = (2 * u[:, W * d:] - 1) * la / math.sqrt(2.0 / W)   # D carries the sqrt(2/W) factor
             b = np.zeros_like(a)
         return {k: np.ascontiguousarray(v, dtype=dtype) for k, v in (("w", w), ("b", b), ("a", a))}
-
-    def penalty(self) -> np.ndarray:
-        return _penalty(self.ens)
 
     def bind(self, ops, env=None):
         act = self.activation
@@ -143,17 +144,8 @@ class OneHiddenLayer:
         return {"w": host(p["w"][run]).T.copy(), "b": host(p["b"][run]).copy(), "a": host(p["a"][run]).copy()}
 
 
-class Deep:
+class Deep(_Model):
     """A deep MLP (matmul-bound: NumPy/cuBLAS)."""
-
-    samples_target = True
-    target_points = False
-
-    def __init__(self, ens):
-        r0 = ens.resolved[0].discriminator
-        self.ens = ens
-        self.width, self.depth, self.dim, self.activation, self.scheme = (r0.width, r0.depth, ens.dim,
-                                                                           r0.activation, r0.init)
 
     def shapes(self):
         fans = [self.dim] + [self.width] * self.depth
@@ -192,9 +184,6 @@ class Deep:
                     chunk = chunk * ws / math.sqrt(fan_in)
             out[k] = np.ascontiguousarray(chunk, dtype=dtype)
         return out
-
-    def penalty(self) -> np.ndarray:
-        return _penalty(self.ens)
 
     def bind(self, ops, env=None):
         act = self.activation

@@ -18,7 +18,7 @@ from .base import host
 from .common import BANDWIDTH, KERNEL
 from .ipm import KEYS as IPM_KEYS
 from .ipm import IPMObserver, IsolatedPoints
-from .trig import TrigBound, lam_penalty
+from .trig import TrigBound, lam_penalty, trig_overlay
 
 KEYS = {
     "discriminator": {
@@ -58,11 +58,7 @@ class RFFFamily(IsolatedPoints):
         return RandomFeatures(ens)
 
     def overlay(self, params, r, pts, particles=None):
-        from ..kernels import linear_numpy
-        x = np.asarray(pts, dtype=np.float64).T[None]
-        f64 = lambda k: np.asarray(params[k], dtype=np.float64)[None]       # noqa: E731
-        omega = np.asarray(params["omega"], dtype=np.float64).T[None]
-        return linear_numpy.trig_forward(f64("theta"), omega, f64("phase"), f64("amp"), x)[0]
+        return trig_overlay(params, pts)
 
 
 class RandomFeatures:

@@ -24,6 +24,16 @@ class TrigBound:
         return self.ops.trig_forward(p["theta"], *self.c, x)
 
 
+def trig_overlay(params: dict, pts):
+    """f at points (n, d) from one run's exported trigonometric features (theta, omega (L, d), phase, amp)."""
+    import numpy as np
+
+    from ..kernels import linear_numpy
+    f64 = lambda k: np.asarray(params[k], dtype=np.float64)[None]       # noqa: E731
+    return linear_numpy.trig_forward(f64("theta"), np.asarray(params["omega"], dtype=np.float64).T[None],
+                                     f64("phase"), f64("amp"), np.asarray(pts, dtype=np.float64).T[None])[0]
+
+
 def lam_penalty(ens):
     """(B,) lambda of L += (lambda / 2) |theta|^2 (training.lam, resolved)."""
     import numpy as np
