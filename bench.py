@@ -6,7 +6,7 @@
 Every implementation is checked against the NumPy reference on the same inputs before it is
 timed. Printed (and written to JSON with the device, library versions and git commit):
 
-1. the MLP discriminator step (SPEC §1.2; ReLU, float32, N = 200, W = 2048, d = 2, B = 16) per
+1. the MLP discriminator step (Durr et al. eq. 23-24; ReLU, float32, N = 200, W = 2048, d = 2, B = 16) per
    run-step for every backend, a one-run-at-a-time NumPy loop and, when torch is installed, a
    one-run-at-a-time PyTorch autograd + SGD implementation of Algorithm 1 — with the ratio to the
    reference and the fraction of the machine's float32 matmul peak measured in the same run

@@ -1,7 +1,7 @@
 """Baselines the ensemble ops are compared with (written the way a researcher would write them).
 
 naive_numpy_disc_step   one run at a time, NumPy matmuls over (n, W) hidden matrices
-torch_algorithm1        one run at a time, PyTorch autograd + SGD (CPU), Algorithm 1 of papers/001
+torch_algorithm1        one run at a time, PyTorch autograd + SGD (CPU), Algorithm 1 of Durr et al.
 """
 
 from __future__ import annotations

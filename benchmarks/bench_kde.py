@@ -109,7 +109,7 @@ def _keops_ops():
 
 
 def bench_headline(dtype=np.float32, min_time=0.3, n=200, m=10 ** 5, keops=True):
-    """SPEC §6 / issue 5: log-density plus gradient (grad log p: lb = -log p), N = M = 10^5, d = 2,
+    """The kernel-model scale (issue 5): log-density plus gradient (grad log p: lb = -log p), N = M = 10^5, d = 2,
     timed per query on ``n`` of the 10^5 queries (the work is linear in the queries): the chunked
     NumPy reference, numba and, when installed, pykeops (CPU)."""
     from fastgan.kernels.ops import load_ops

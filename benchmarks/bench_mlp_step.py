@@ -1,4 +1,4 @@
-"""Benchmark: one MLP discriminator step (SPEC §1.2) per run, across implementations.
+"""Benchmark: one MLP discriminator step (Durr et al. eq. 23-24) per run, across implementations.
 
     python benchmarks/bench_mlp_step.py [--B 16] [--N 200] [--W 2048] [--backends numpy numba naive torch]
 

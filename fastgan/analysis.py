@@ -1,4 +1,4 @@
-"""Analysis of phase diagrams (papers/001 Figs. 5, 10-15; SPEC §1.8), pure numpy, float64.
+"""Analysis of phase diagrams (Durr et al. Figs. 5, 10-15), pure numpy, float64.
 
 time_average       mean of a recorded observable over the iterations centre + offsets
                    (the paper: T ± n·20, n = 0..3, i.e. ``PAPER_OFFSETS``)

@@ -1,4 +1,4 @@
-"""Closed-form optimal-discriminator fields of papers/004 (SPEC §4): Table 2 cases 1-3
+"""Closed-form optimal-discriminator fields of the fitting-to-collapse paper: Table 2 cases 1-3
 (Propositions C.1-C.3 of Appendix C.3) and the cone model of Assumption 4.1.
 
 Setting: p_data = 1/4 Σ_k N(μ_k, s I_2), μ_k = (a, b) ∈ {±1}², s = 0.1, and

@@ -1,4 +1,4 @@
-"""Animations of a run: the particles moving over the discriminator heat-map (the look of papers/001
+"""Animations of a run: the particles moving over the discriminator heat-map (the look of Durr et al.
 Figs. 3, 4 and 8, in motion). Headless (Agg); GIFs through matplotlib's PillowWriter.
 
 A run needs particle snapshots with the discriminator stored at each (``record.snapshots`` a count,

@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     ntsub = nt.add_subparsers(dest="ntk_cmd", required=True)
     me = ntsub.add_parser("measure", help="write the NTK Gram matrix of N latent seeds (for coupling.kind = gram)")
     me.add_argument("--setting", choices=("appendix-g", "fig2", "deep"), default="appendix-g",
-                    help="one hidden layer initialised as in papers/001 Appendix G (default) or Fig. 2, or the "
+                    help="one hidden layer initialised as in Durr et al. Appendix G (default) or Fig. 2, or the "
                          "deep mu-parametrised network of Fig. 21 (--depth, --mu)")
     me.add_argument("--act", choices=("relu", "erf"), default="relu")
     me.add_argument("--n", type=int, required=True, help="number of seeds (= generator.n_particles)")

@@ -1,4 +1,4 @@
-"""Generator couplings (SPEC §1.1): how the NTK mixes discriminator gradients across particles.
+"""Generator couplings (Durr et al. Appendix A, eq. 21): how the NTK mixes discriminator gradients across particles.
 
     X_a <- X_a + alpha_G V_a,   V = (1/N) Gamma grad D(X)                               (eq. 21)
 

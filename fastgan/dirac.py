@@ -1,4 +1,4 @@
-"""Dirac-GAN with the gradient regulariser (papers/001 Appendix E, SPEC §1.6).
+"""Dirac-GAN with the gradient regulariser (Durr et al. Appendix E).
 
 G(z) = theta, D(x) = phi x, data at 0, regulariser beta phi^2 / 2. Simultaneous gradient flow:
 

@@ -1,15 +1,15 @@
-"""The engine: advances an ensemble of B runs with Algorithm 1 of papers/001.
+"""The engine: advances an ensemble of B runs with Algorithm 1 of Durr et al. (Effective Dynamics of GANs).
 
     for each iteration:
         for k < n_disc (per run):   sample a fresh target batch; phi <- phi - alpha_D grad_phi L_D  (eq. 24, 28)
         X <- X + alpha_G V,  V = (1/N) Gamma grad D(X)                                                 (eq. 21)
         record observables / snapshots on the schedule
 
-The same loop runs Algorithm 2 (Fourier discriminator) and the isolated points model of papers/000
+The same loop runs Algorithm 2 (Fourier discriminator) and the isolated points model (Becker et al.)
 (rff / exact kernel discriminators): those see the target's points with their masses instead of a
 sampled batch, and move each generated point by its mass, V_a <- p~_a V_a. With
 ``training.update_order = simultaneous`` the generator's velocity is taken from the discriminator
-before this iteration's steps (papers/000 eq. 9) instead of after them.
+before this iteration's steps (Becker et al. eq. 9) instead of after them.
 
 The engine holds no physics: it binds the backend's ops once and calls them. Runs in one ensemble
 share shapes (N, d, W, depth, family, coupling kind, batch, iterations, precision, schedule) and

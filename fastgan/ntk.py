@@ -1,4 +1,4 @@
-"""Neural tangent kernels of one-hidden-layer generators (SPEC §5; papers/001 §III.A, Fig. 2, App. G).
+"""Neural tangent kernels of one-hidden-layer generators (Durr et al. Section III.A, Fig. 2, App. G).
 
 Network (one output component; with d outputs the NTK is this scalar kernel times the d×d identity)::
 

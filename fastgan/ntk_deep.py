@@ -1,4 +1,4 @@
-"""NTK of deep fully connected generators in the NTK parametrisation (papers/001 Appendix G, Fig. 21).
+"""NTK of deep fully connected generators in the NTK parametrisation (Durr et al. Appendix G, Fig. 21).
 
 Network with L hidden layers of widths n_1..n_L, inputs α⁰ = z in n_0 dimensions, scalar output
 (with d outputs the NTK is this kernel times the d×d identity)::

@@ -1,4 +1,4 @@
-"""Training a wide generator against the paper's discriminator and tracking its NTK (papers/001 App. G, Fig. 20).
+"""Training a wide generator against the paper's discriminator and tracking its NTK (Durr et al. App. G, Fig. 20).
 
 Generator (one hidden layer, d = 2 outputs, the standard parametrisation of :mod:`fastgan.ntk`)::
 
@@ -50,7 +50,7 @@ class TrainingTrace:
 
     def drift(self, stat: str = "mean") -> tuple[float, float]:
         """Largest relative change of (g1, g2) from their values at the first measurement; ``stat``
-        "median" uses the medians of the two peaks instead of their means (papers/001 Fig. 20 marks
+        "median" uses the medians of the two peaks instead of their means (Durr et al. Fig. 20 marks
         the medians)."""
         if stat == "mean":
             g1, g2 = self.g1, self.g2
@@ -152,7 +152,7 @@ def _train(torch, setup, width, n_seeds, dim, n_iterations, measure_at, lr, rms_
     b = randn(width, std=np.sqrt(setup.sb2)).requires_grad_()
     a = randn(width, 2, std=np.sqrt(setup.sa2)).requires_grad_()
     gscale = float(np.sqrt(2.0 / width))
-    # the paper's discriminator (eq. 23, SPEC §1.2): a, w ~ N(0, 1), b ~ N(0, 9), ReLU
+    # the paper's discriminator (Durr et al. eq. 23): a, w ~ N(0, 1), b ~ N(0, 9), ReLU
     dw, db, da = randn(disc_width, 2), randn(disc_width, std=3.0), randn(disc_width)
     dscale, l2 = float(np.sqrt(2.0 / disc_width)), 1.0 / disc_width
     modes = torch.as_tensor(_ring(), dtype=dtype, device=dev)

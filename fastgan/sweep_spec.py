@@ -251,7 +251,7 @@ def _refine_section(d, keys):
 
 def _window_section(d):
     """[sweep.window]: the time average T ± offsets (``centre`` default: the latest iteration that
-    has the whole window recorded; ``offsets`` default 20 n, n = -3..3, as papers/001)."""
+    has the whole window recorded; ``offsets`` default 20 n, n = -3..3, as in Durr et al.)."""
     if d is None:
         return None
     if not isinstance(d, dict) or any(k not in ("centre", "offsets") for k in d):

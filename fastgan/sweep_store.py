@@ -193,7 +193,7 @@ class SweepStore:
 
 def window_average(result: dict, name: str, window: dict | None = None) -> float:
     """The time average of one run's observable over the sweep's window (T ± offsets; default
-    papers/001's T ± 20 n, n = 0..3, at the latest T that has it recorded)."""
+    Durr et al.'s T ± 20 n, n = 0..3, at the latest T that has it recorded)."""
     from . import analysis
     from .sweep_plots import window as default_window
     times = np.asarray(result["time"])

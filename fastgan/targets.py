@@ -1,4 +1,4 @@
-"""Target distributions (SPEC §1.3): ring, grid, weighted Gaussian mixture, point set with masses,
+"""Target distributions: ring, grid, weighted Gaussian mixture, point set with masses,
 array file.
 
 Every target is a weighted mixture of isotropic Gaussians (a point set is a mixture of zero-width
@@ -90,7 +90,7 @@ def ring_modes(n_modes: int, radius: float) -> np.ndarray:
 
 def sphere_points(n: int, dim: int, radius: float, seed: int) -> np.ndarray:
     """(n, dim) points uniform on the sphere of ``radius`` (normalised Gaussians from the run's
-    target-geometry stream: each seed is one trial of papers/000 Fig. 3)."""
+    target-geometry stream: each seed is one trial of Becker et al. Fig. 3)."""
     from .kernels import rng
     z = rng.np_normal(rng.np_step_keys(rng.base_keys([seed], rng.STREAM_TARGET_GEOMETRY), 0, 0), n * dim)
     z = z.reshape(n, dim)

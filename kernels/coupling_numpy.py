@@ -1,4 +1,4 @@
-"""NumPy reference of the coupled generator velocity V = (1/N) Gamma G (SPEC §1.1, eqs. 21, 26).
+"""NumPy reference of the coupled generator velocity V = (1/N) Gamma G (Durr et al. eqs. 21, 26).
 
 G is the discriminator gradient at the particles, (B, d, N) feature-major. Three couplings:
 

@@ -1,4 +1,4 @@
-"""The Fourier discriminator of papers/001 App. C on a d = 2 product grid, in separable form.
+"""The Fourier discriminator of Durr et al. App. C on a d = 2 product grid, in separable form.
 
     D(x) = sum_ab  w1_ab sin(u_a x1 + v_b x2) + w2_ab cos(u_a x1 + v_b x2)        (eq. C1-C2)
 

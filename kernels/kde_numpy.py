@@ -1,5 +1,5 @@
-"""NumPy reference (the oracle) of the kernel-density reductions of papers/002 (Kernel GAN) and
-papers/004 (optimal-discriminator field).
+"""NumPy reference (the oracle) of the kernel-density reductions of Sinn & Rawat (Kernel GAN) and
+of the fitting-to-collapse paper (optimal-discriminator field).
 
 Kernel: a mixture over S Gaussian bandwidths sigma_s with log mixture weights logmix_s,
 

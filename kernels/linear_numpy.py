@@ -1,23 +1,23 @@
 """NumPy reference (the oracle) of the discriminators that are linear in their parameters.
 
-Trigonometric features (Fourier discriminator of papers/001 App. C, random Fourier features of
-papers/000): one form serves both,
+Trigonometric features (Fourier discriminator of Durr et al. App. C, random Fourier features of the
+isolated points model, Becker et al.): one form serves both,
 
     f(x) = sum_l theta_l amp_l cos(omega_l . x + phase_l)
 
 Fourier (eq. C1-C2): a frequency k gives two features, (k, -pi/2) = sin(k.x) and (k, 0) = cos(k.x),
 amp 1, rate gamma(|k|). RFF: amp sqrt(2/D); cos features (Omega_l, b_l), or [cos, sin] pairs
-(Omega_l, 0), (Omega_l, -pi/2); multi-scale kernels are concatenated blocks (papers/000 eq. 27-28).
+(Omega_l, 0), (Omega_l, -pi/2); multi-scale kernels are concatenated blocks (Becker et al. eq. 27-28).
 
 The discriminator step descends L = sum_j wg_j f(xg_j) - sum_i wt_i f(xt_i) + (lam/2) |theta|^2
 with a per-feature rate:
 
     theta_l <- theta_l - lr * rate_l * ( amp_l [sum_j wg_j cos(.xg_j) - sum_i wt_i cos(.xt_i)] + lam theta_l )
 
-which is Algorithm 2 (wg = 1/N, wt = 1/M, rate = gamma) and papers/000 eq. 4-5 (wg = p~_j, wt = p_i,
+which is Algorithm 2 (wg = 1/N, wt = 1/M, rate = gamma) and Becker et al. eq. 4-5 (wg = p~_j, wt = p_i,
 rate 1, lr = eta_d).
 
-Kernel sums (exact kernel discriminator, dual form, papers/000 eq. 9): f(x) = sum_c w_c K(x, y_c)
+Kernel sums (exact kernel discriminator, dual form, Becker et al. eq. 9): f(x) = sum_c w_c K(x, y_c)
 with K a sum over bandwidths sigma_s of rbf exp(-r^2 / 2 sigma^2), laplacian exp(-r / sigma) or
 rational quadratic (1 + r^2 / (2 alpha sigma^2))^-alpha. The centres hold the true points and the
 ring buffer of past generated positions; weights carry masses, decay and sign.

@@ -1,4 +1,4 @@
-"""NumPy reference (the oracle) of the one-hidden-layer MLP discriminator ops (SPEC §1.2, §1.5).
+"""NumPy reference (the oracle) of the one-hidden-layer MLP discriminator ops (Durr et al. eq. 23-24, 28-29).
 
     D(x) = s * sum_i a_i sigma(w_i . x + b_i),   s = sqrt(2 / W)                       (eq. 23)
     L_D  = <D>_gen - <D>_target + c (|w|^2 + |a|^2 + |b|^2) + R                       (eq. 24)

@@ -1,4 +1,4 @@
-"""NumPy reference of the in-loop observables (SPEC §1.4) for particles X (B, d, N).
+"""NumPy reference of the in-loop observables (Durr et al. eq. 22 and companions) for particles X (B, d, N).
 
 mode_stats returns, per run:
     counts      (B, K) particles whose nearest mode is k

@@ -1,4 +1,4 @@
-"""NumPy reference of target sampling: a weighted mixture of isotropic Gaussians (SPEC §1.3).
+"""NumPy reference of target sampling: a weighted mixture of isotropic Gaussians.
 
 Sample m of run b at (iteration, sub_step):
     component  k = #{cum_b[k'] <= U}  with U = uniform(step_key(comp_base_b, it, sub), m)

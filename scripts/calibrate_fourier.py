@@ -1,4 +1,4 @@
-"""Calibrate the Algorithm 2 (Fourier discriminator) defaults: papers/001 does not state alpha_D,
+"""Calibrate the Algorithm 2 (Fourier discriminator) defaults: Durr et al. do not state alpha_D,
 alpha_G or lambda.
 
     python scripts/calibrate_fourier.py --scan        # rates x ratio at n_disc = 5 (is the motion bounded?)

@@ -57,7 +57,7 @@ def existing_blocks(section_text: str) -> dict:
 
 def block(doc: dict) -> str:
     name = doc["experiment"]
-    out = [f"### {name}: papers/{doc['paper']} {doc['figures']} ({doc['title']})"]
+    out = [f"### {name}: {reproduce.citation(doc['paper'])} {doc['figures']} ({doc['title']})"]
     out.append("")
     for f in doc["gallery_files"]:
         rel = f"docs/gallery/{name}/{f}"

@@ -1,4 +1,4 @@
-"""Phase-diagram analysis (fastgan.analysis, SPEC §1.8): time averages, threshold crossings,
+"""Phase-diagram analysis (fastgan.analysis; Durr et al. Figs. 5-6): time averages, threshold crossings,
 power-law / exponential boundary fits and adaptive bisection, on synthetic data with known answers."""
 
 import math

@@ -1,4 +1,4 @@
-"""Closed-form optimal-discriminator fields of papers/004 Appendix C (fastgan.analytic) against an
+"""Closed-form optimal-discriminator fields of the fitting-to-collapse paper, Appendix C (fastgan.analytic) against an
 independent scipy evaluation of p_data/p_g, finite differences, torch autograd and the cone model."""
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def test_uniform_outside_square_and_far_field_stability():
 
 
 def test_printed_c4_prefactor_is_off_by_two():
-    """Prop. C.4 as printed (prefactor 15/4) is half the true p_data/p_g (SPEC §4); the derived form is 15/2."""
+    """Prop. C.4 as printed (prefactor 15/4) is half the true p_data/p_g; the derived form is 15/2."""
     modes3 = 3.0 * MODES
     x = np.random.default_rng(7).uniform(-4.0, 4.0, size=(200, 2))
     true = _p_data(x, modes3) / multivariate_normal([3.0, 3.0], 3.0 * np.eye(2)).pdf(x)

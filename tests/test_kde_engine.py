@@ -1,4 +1,5 @@
-"""The kde discriminator family in the engine, the CLI and the run file (papers/002 and 004)."""
+"""The kde discriminator family in the engine, the CLI and the run file (Sinn & Rawat's Kernel GAN and
+the NSGAN of the fitting-to-collapse paper)."""
 
 import subprocess
 import sys
@@ -25,7 +26,7 @@ def _cfg(**kw):
 
 
 def test_nsgan_fits_both_modes_uncoupled_and_the_early_stop_rule_fires_when_coupled():
-    """papers/004: uncoupled particles follow grad log d* onto both modes (q_d decays, the steepness of
+    """Fitting to collapse: uncoupled particles follow grad log d* onto both modes (q_d decays, the steepness of
     the seed -> particle map grows: the fitting phase); strongly NTK-coupled ones cannot split, collapse
     onto one mode, and q_d stays above k_d / (2 sigma) = 2 / 0.2: the rule fires after the warm-up."""
     free, coupled = simulate_ensemble([_cfg(), _cfg(coupling__ratio=0.3)], backend="numpy", progress=False)
@@ -46,7 +47,7 @@ def test_steepness_of_a_linear_map_and_its_seed_order():
 
 
 def test_kernel_gan_with_a_schedule_covers_every_mode(tmp_path):
-    """The papers/002 toy at a small scale: a 3 x 3 grid, bandwidth halved twice with its own steps.
+    """The Sinn & Rawat toy at a small scale: a 3 x 3 grid, bandwidth halved twice with its own steps.
     The run file records the bandwidth in force at every snapshot and the kde observables."""
     out = tmp_path / "kg.h5"
     cmd = [sys.executable, "-m", "fastgan", "run", "examples/kde_mog.toml", "--out", str(out), "--backend", "numpy",
@@ -128,7 +129,7 @@ def test_numba_backend_follows_numpy(model, precision):
 
 
 def test_data_resample_draws_a_fresh_batch_every_iteration():
-    """papers/002 Algorithm 1 line 3 (discriminator.data_resample): for a target whose every draw is the
+    """Sinn & Rawat Algorithm 1 line 3 (discriminator.data_resample): for a target whose every draw is the
     same point, the redrawn batch has the fixed sample's KDE and the run is the fixed-sample run; on a
     two-mode mixture the redrawn data change the trajectory, identically on every backend and whatever
     the ensemble; keys: the fixed-sample run ids do not change."""

@@ -1,7 +1,7 @@
 """The KDE density-ratio models against closed forms and autograd (NumPy reference, float64).
 
-papers/002 (Kernel GAN): the limits of K_n (eq. 12) and its exact gradient; papers/004: the NSGAN
-field grad log d* against autograd and against the closed forms of Appendix C (C.1-C.3).
+Sinn & Rawat (Kernel GAN): the limits of K_n (eq. 12) and its exact gradient; the fitting-to-collapse
+paper: the NSGAN field grad log d* against autograd and against the closed forms of Appendix C (C.1-C.3).
 """
 
 import math
@@ -218,7 +218,8 @@ def test_simulated_field_matches_appendix_c(name):
 
 
 def test_cone_model_field():
-    """papers/004 Assumption 4.1: near a mode the discriminator is a cone, |grad d / d| = 1 / (4 sigma - r)."""
+    """Fitting to collapse, Assumption 4.1: near a mode the discriminator is a cone,
+    |grad d / d| = 1 / (4 sigma - r)."""
     sigma, centre = 0.1, np.array([1.0, -1.0])
     r = np.array([0.0, 0.05, 0.2, 0.39])
     x = centre + r[:, None] * np.array([[0.6, 0.8]])

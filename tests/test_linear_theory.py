@@ -1,4 +1,4 @@
-"""Theory of the linear discriminators (SPEC §1.7 and §2, papers/000 and papers/001 App. C), float64.
+"""Theory of the linear discriminators (isolated points model of Becker et al., Durr et al. App. C), float64.
 
 Every assertion is a closed form: the discriminator's fixed point and contraction rate with a
 frozen generator, the stability boundary of eq. 19, the approximate-mode-collapse ring radii of

@@ -1,4 +1,4 @@
-"""NTK of one-hidden-layer generators (fastgan.ntk; SPEC §5, papers/001 Fig. 2, Appendix G)."""
+"""NTK of one-hidden-layer generators (fastgan.ntk; Durr et al. Section III.A, Fig. 2, Appendix G)."""
 
 import subprocess
 import sys

@@ -1,4 +1,4 @@
-"""Deep NTKs (fastgan.ntk_deep; papers/001 Fig. 21) and the Appendix G training trace (fastgan.ntk_train)."""
+"""Deep NTKs (fastgan.ntk_deep; Durr et al. Fig. 21) and the Appendix G training trace (fastgan.ntk_train)."""
 
 import subprocess
 import sys

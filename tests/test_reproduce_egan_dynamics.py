@@ -1,4 +1,4 @@
-"""Helpers of the papers/001 dynamics and regularisation reproductions (Figs. 3, 4, 8, 9, 19)."""
+"""Helpers of the Durr et al. dynamics and regularisation reproductions (Figs. 3, 4, 8, 9, 19)."""
 
 from __future__ import annotations
 

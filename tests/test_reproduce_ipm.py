@@ -1,5 +1,6 @@
-"""papers/000 reproductions (fastgan/reproduce/ipm.py): the theory helpers against closed forms, the
-Fig. 1 setting against examples/ipm_regions.toml, and the Fig. 2 end-state classifier."""
+"""Reproductions of the isolated points model, Becker et al. (fastgan/reproduce/ipm.py): the theory helpers
+against closed forms, the Fig. 1 setting against examples/ipm_regions.toml, and the Fig. 2 end-state
+classifier."""
 
 import math
 import os

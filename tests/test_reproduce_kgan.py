@@ -1,4 +1,4 @@
-"""Helpers of the papers/002 and papers/004 reproductions (kgan-*, grad-*): the objective's two terms, the
+"""Helpers of the Sinn & Rawat and fitting-to-collapse reproductions (kgan-*, grad-*): the objective's two terms, the
 steepness estimate of Algorithm 2, the crossover finder and the cone-model profile."""
 
 import math
@@ -24,7 +24,7 @@ def test_objective_terms_add_up_to_the_engine_objective():
         K, _ = kernel_gan(OPS, yt, xt, np.full((R, n), -math.log(n)), np.full((R, 1), sigma), np.zeros((R, 1)),
                           np.zeros(R), grad=False)
         np.testing.assert_allclose(t1 + t2, K, rtol=1e-12, atol=1e-12)
-    # a permutation of the data: both terms are exactly -log 2 (papers/002: K_n = -log 4)
+    # a permutation of the data: both terms are exactly -log 2 (Sinn & Rawat: K_n = -log 4)
     t1, t2 = _objective_terms(OPS, X, X[:, ::-1], 0.7)
     np.testing.assert_allclose(np.r_[t1, t2], -math.log(2), rtol=1e-12)
 

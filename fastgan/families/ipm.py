@@ -1,5 +1,5 @@
-"""What the two families of the isolated points model share (Isolated Points Model, GAN training
-with kernel (RBF) discriminators, NeurIPS 2022): ``rff`` and ``kernel`` see the target's points x_i
+"""What the two families of the isolated points model share (Becker et al., NeurIPS 2022: GAN
+training with kernel (RBF) discriminators): ``rff`` and ``kernel`` see the target's points x_i
 with their masses p_i exactly (no sampling) and the generated points with fixed masses p~_j; the
 generator moves by x~_j <- x~_j + eta_g p~_j grad f(x~_j) (through the coupling, whose default
 g2/g1 = 0 is the identity). Their keys, defaults, checks and observables:

@@ -1,6 +1,6 @@
 """The maths of the ``kde`` family: discriminators that are density ratios of kernel density estimates.
 
-Kernel GAN (papers/002). KDEs P of the data X_1..M (weights w_i; 1/M for a sample) and Q of the
+Kernel GAN (Sinn & Rawat). KDEs P of the data X_1..M (weights w_i; 1/M for a sample) and Q of the
 generated points Y_1..N (1/N each), Gaussian kernel or a mixture of bandwidths, self-terms
 included; the objective minimised by the generator (eq. 12), floor phi >= 0:
 
@@ -15,11 +15,11 @@ grad_y k(x, y) = k'(x, y)):
 
 with C^X_i = 1/(P + Q + 2 phi)(X_i), C^Y_l = 1/(P + Q + 2 phi)(Y_l), A_l = 1/(Q(Y_l) + phi): two
 fused reductions (over the data and over the particles), each carrying a per-centre and a
-per-query weight (the four softmax-weighted sums of SPEC §3). All weights are passed as logs
+per-query weight (the four softmax-weighted sums of grad K_n). All weights are passed as logs
 (``kde_grad_sum``), so nothing under- or overflows in float32. Particles move by
 Y <- Y - eta grad K_n, i.e. the generator "gradient" handed to the coupling is -grad K_n.
 
-Optimal discriminator (NSGAN, papers/004): d* = p_data / (p_data + p_g), p_g the particles' KDE,
+Optimal discriminator (NSGAN, the fitting-to-collapse paper): d* = p_data / (p_data + p_g), p_g the particles' KDE,
 p_data the exact target density (a Gaussian mixture) or the KDE of a data sample; the particle
 field is grad log d* = (1 - d*)(grad log p_data - grad log p_g), with d* = sigmoid(log p_data -
 log p_g). Particles move by Z <- Z + s grad log d*(Z).
@@ -27,7 +27,7 @@ log p_g). Particles move by Z <- Z + s grad log d*(Z).
 The data: a target with a density is represented by a fixed sample of M = training.batch_size
 points drawn once from the run's target stream (iteration 0); a point set (or file of samples)
 by its points with their masses. With discriminator.data_resample the engine draws a fresh batch of
-M points every iteration instead (papers/002 Algorithm 1, line 3; the counter-based target streams
+M points every iteration instead (Sinn & Rawat Algorithm 1, line 3; the counter-based target streams
 of the MLP runs, so every backend draws the same points), weights 1/M; a point set is then
 minibatched with replacement by mass. The fixed sample still serves until the first draw (the
 simultaneous update order evaluates the particles' force before it) and is what ``export`` keeps.

@@ -20,6 +20,7 @@ import tempfile
 import time
 
 from ..errors import FastganError
+from .common import PAPERS, citation
 from .common import REGISTRY, SCALES, Context, Experiment, allow_nonfinite, experiment, figure  # noqa: F401
 
 MODULES = ("egan_dynamics", "egan_phase", "egan_regularisation", "egan_fourier", "ipm", "kgan", "gradfields",
@@ -58,9 +59,10 @@ def get(name: str) -> Experiment:
 
 
 def listing() -> str:
-    rows = [f"{'name':<20s} {'paper':<6s} {'figures':<14s} title"]
+    w = max(len(c) for c in PAPERS.values())
+    rows = [f"{'name':<20s} {'paper':<{w}s} {'figures':<14s} title"]
     for e in experiments().values():
-        rows.append(f"{e.name:<20s} {e.paper:<6s} {e.figures:<14s} {e.title}")
+        rows.append(f"{e.name:<20s} {citation(e.paper):<{w}s} {e.figures:<14s} {e.title}")
     return "\n".join(rows)
 
 
@@ -98,7 +100,7 @@ def run(name: str, scale: str, out_dir: str, backend: str | None = None, force: 
                 "scale": scale, "backend": backend or "auto", "seconds": round(elapsed, 2),
                 "fastgan_version": package_version(), "git_commit": git_commit(),
                 "outputs": sorted(os.path.relpath(p, tmp) for p in ctx.outputs)}
-        header = (f"fastgan reproduce {exp.name} --{scale}: papers/{exp.paper} {exp.figures} -- {exp.title}\n"
+        header = (f"fastgan reproduce {exp.name} --{scale}: {citation(exp.paper)} {exp.figures} -- {exp.title}\n"
                   f"({elapsed:.1f} s, backend {backend or 'auto'}, fastgan {meta['fastgan_version']} "
                   f"{meta['git_commit']})")
         with open(os.path.join(tmp, "report.txt"), "w") as f:

@@ -25,7 +25,7 @@ class Experiment:
     """A named, runnable reproduction of figures of one paper."""
 
     name: str
-    paper: str          # "001": the file prefix in ../shared/papers (see its README)
+    paper: str          # "001": the paper's key in PAPERS (its short citation)
     figures: str        # "Figs. 5, 6"
     title: str          # one line: what is reproduced
     func: Callable
@@ -33,6 +33,23 @@ class Experiment:
 
 
 REGISTRY: dict[str, Experiment] = {}
+
+# The source papers by key (Experiment.paper): the short citation shown in listings, reports and figures.
+# The full references are in README.md ("References").
+PAPERS = {
+    "000": "Becker et al. (NeurIPS 2022)",          # Instability and Local Minima in GAN Training with Kernel
+                                                    # Discriminators: the isolated points model
+    "001": "Durr et al. (2022)",                    # Effective Dynamics of Generative Adversarial Networks
+    "002": "Sinn & Rawat (AISTATS 2018)",           # Non-parametric estimation of Jensen-Shannon Divergence in
+                                                    # GAN training: the Kernel GAN
+    "004": "Fitting to Collapse (under review)",    # Evolution of Discriminator and Generator Gradients in GAN
+                                                    # Training: From Fitting to Collapse (anonymous)
+}
+
+
+def citation(paper: str) -> str:
+    """The short citation of the paper with key ``paper`` (the key itself if it is unknown)."""
+    return PAPERS.get(paper, paper)
 
 
 def experiment(name: str, paper: str, figures: str, title: str, needs: tuple = ()):

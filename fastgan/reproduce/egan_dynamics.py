@@ -1,4 +1,4 @@
-"""papers/001 §III.B: the particle dynamics of Figs. 3 and 4 (deep ReLU discriminator, 2000 particles).
+"""Durr et al. Section III.B: the particle dynamics of Figs. 3 and 4 (deep ReLU discriminator, 2000 particles).
 
 Fig. 3 (g2/g1 = 0): the cloud splits and converges to the eight modes. Fig. 4 (g2/g1 = 1/5): the
 cloud stays together and hops from mode to mode. The discriminator is examples/deep_fig3.toml's
@@ -150,13 +150,13 @@ def deep_dynamics(ctx) -> None:
         runs = fastgan.simulate_ensemble(cfgs, backend=ctx.backend, progress=ctx.progress)
         frames = [run_frames(r, frames_n, grid) for r in runs]
     for (key, label, _), res, fr in zip(cases, runs, frames):
-        ctx.add_output(animate_frames(fr, ctx.path(f"{key}.gif"), title=f"papers/001 {label}, N = {n}"))
+        ctx.add_output(animate_frames(fr, ctx.path(f"{key}.gif"), title=f"Durr et al. {label}, N = {n}"))
     ctx.save_h5({key: run_h5(res, fr) for (key, _, _), res, fr in zip(cases, runs, frames)},
                 attrs={"n_particles": n, "n_paper": N_PAPER, "rates": DEEP})
     ctx.save_figure(snapshot_panels([(label, fr) for (_, label, _), fr in zip(cases, frames)], 6,
-                                    f"papers/001 Figs. 3-4: deep ReLU D (4 x 512), N = {n}"), "fig3_4.png", dpi=80)
+                                    f"Durr et al. Figs. 3-4: deep ReLU D (4 x 512), N = {n}"), "fig3_4.png", dpi=80)
     ctx.save_figure(observables_figure([(label, r) for (_, label, _), r in zip(cases, runs)],
-                                       "papers/001 Figs. 3-4: observables"), "observables.png", dpi=80)
+                                       "Durr et al. Figs. 3-4: observables"), "observables.png", dpi=80)
 
     rep = ctx.report
     d3, d4 = (describe_run(r) for r in runs)

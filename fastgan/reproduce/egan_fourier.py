@@ -1,4 +1,4 @@
-"""papers/001 Appendix C (Algorithm 2): phase diagrams of the Fourier discriminator, Figs. 14 and 15.
+"""Durr et al. Appendix C (Algorithm 2): phase diagrams of the Fourier discriminator, Figs. 14 and 15.
 
 D(x) = sum_k w1_k sin(k.x) + w2_k cos(k.x) (eqs. C1-C2) on the 50 x 50 frequency grid, each weight
 learning at alpha_D gamma(|k|): gamma_pow = min(10^3, |k|^-3) (C3, Fig. 14, 3000 steps) or
@@ -25,9 +25,9 @@ import numpy as np
 
 from .common import experiment, figure
 
-# gamma -> what papers/001 reports: boundary shape, slope, iterations T of the figure
+# gamma -> what Durr et al. report: boundary shape, slope, iterations T of the figure
 PAPER = {"pow": ("power", 4.90, 3000, "Fig. 14"), "exp": ("exponential", 1.86, 2000, "Fig. 15")}
-WINDOW = 60                      # the time average covers T - 60 .. T + 60 (papers/001 Fig. 5: T ± 20 n, n <= 3)
+WINDOW = 60                      # the time average covers T - 60 .. T + 60 (Durr et al. Fig. 5: T ± 20 n, n <= 3)
 # alpha_D per figure (None: fastgan's Fourier default 1e-3; lambda = 1 and alpha_G = 1e-3 throughout).
 # gamma_exp learns the frequencies |k| ~ 1-2 about 100x faster than gamma_pow; why 1e-4 for it: LR_NOTE.
 LR_DISC = {"pow": None, "exp": 1e-4}
@@ -189,7 +189,7 @@ def _draw(ctx, d: _Diagram) -> None:
     a.set_yticks(lines, [str(n) for n in lines], minor=False)
     a.minorticks_off()
     a.set_ylim(lines[0] / 1.4, lines[-1] * 1.4)
-    a.set(xlabel="g2/g1", ylabel="n_disc", title=f"papers/001 {d.paper[3]}: gamma_{d.gamma}, T = {d.scale['T']}")
+    a.set(xlabel="g2/g1", ylabel="n_disc", title=f"Durr et al. {d.paper[3]}: gamma_{d.gamma}, T = {d.scale['T']}")
     a.legend(fontsize=6, loc="lower right", framealpha=0.7)
     for i, nd in enumerate(lines):
         px, pm = np.array([(xr, v) for (n, xr), v in points.items() if n == nd]).T

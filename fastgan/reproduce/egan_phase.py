@@ -1,4 +1,4 @@
-"""papers/001: the mode-collapse phase diagrams (Figs. 5, 6, 10, 11, 13) and the n_disc = 6
+"""Durr et al.: the mode-collapse phase diagrams (Figs. 5, 6, 10, 11, 13) and the n_disc = 6
 transition seen through particle snapshots and the nearest-mode distance (Figs. 16, 17).
 
 Every diagram is a sweep (``fastgan.sweep``: parse_spec + execute into a subfolder of the output,

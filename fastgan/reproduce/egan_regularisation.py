@@ -1,4 +1,4 @@
-"""papers/001: critical regularisation (Figs. 8, 9, 19) and the Dirac-GAN (Fig. 18)."""
+"""Durr et al.: critical regularisation (Figs. 8, 9, 19) and the Dirac-GAN (Fig. 18)."""
 
 from __future__ import annotations
 
@@ -269,14 +269,14 @@ def critical_regularisation(ctx) -> None:
     runs8 = beta_sweep(ctx, [0.0, beta8, PAPER_BETA_FIG8], [0], keys8)
     frames8 = [run_frames(r, frames_n, ctx.pick(16, 64, 96)) for r in runs8[:2]]
     ctx.add_output(animate_frames(frames8[1], ctx.path("fig8.gif"),
-                                  title=f"papers/001 Fig. 8: g2/g1 = 1/5, beta = {beta8:g} (ours)"))
+                                  title=f"Durr et al. Fig. 8: g2/g1 = 1/5, beta = {beta8:g} (ours)"))
     ctx.save_figure(snapshot_panels([("beta = 0", frames8[0]), (f"beta = {beta8:g}", frames8[1])], 6,
-                                    f"papers/001 Fig. 8: g2/g1 = 1/5, N = {n8}, without and with the regulariser"),
+                                    f"Durr et al. Fig. 8: g2/g1 = 1/5, N = {n8}, without and with the regulariser"),
                     "fig8.png", dpi=80)
     ctx.save_figure(observables_figure([("beta = 0", runs8[0]), (f"beta = {beta8:g}", runs8[1])],
-                                       "papers/001 Fig. 8: observables"), "fig8_observables.png", dpi=80)
+                                       "Durr et al. Fig. 8: observables"), "fig8_observables.png", dpi=80)
     reps = _representatives(table, labels, runs9, len(seeds), ctx.pick(16, 64, 96))
-    ctx.save_figure(regime_figure(table, labels, reps, f"papers/001 Fig. 9: ReLU, g2/g1 = 0.275, N = 200, "
+    ctx.save_figure(regime_figure(table, labels, reps, f"Durr et al. Fig. 9: ReLU, g2/g1 = 0.275, N = 200, "
                                   f"{iters9} iterations", iters9), "fig9.png", dpi=80)
     ctx.save_h5({"fig9": _sweep_h5(table, labels, runs9),
                  "fig8": {f"beta_{b:g}": {"time": r.time, "mode_collapse": allow_nonfinite(r.observables["mode_collapse"]),
@@ -359,7 +359,7 @@ def critical_regularisation_tanh(ctx) -> None:
     table = regime_table(betas, len(seeds), runs)
     labels, star = classify_regimes(table, every)
     reps = _representatives(table, labels, runs, len(seeds), ctx.pick(16, 64, 96))
-    ctx.save_figure(regime_figure(table, labels, reps, f"papers/001 Fig. 19: tanh, g2/g1 = 1/5, N = 200, "
+    ctx.save_figure(regime_figure(table, labels, reps, f"Durr et al. Fig. 19: tanh, g2/g1 = 1/5, N = 200, "
                                   f"{iters} iterations", iters), "fig19.png", dpi=80)
     ctx.save_h5({"fig19": _sweep_h5(table, labels, runs)})
 

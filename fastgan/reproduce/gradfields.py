@@ -1,6 +1,7 @@
-"""papers/004 (from fitting to collapse): the optimal-discriminator fields of Table 2 / Fig. 2 against the
-closed forms of Appendix C, the cone model of Assumption 4.1 against fitted particle clouds, and the
-early-stopping signal q_d of Algorithm 2 on the 3-D Gaussian mixture.
+"""The fitting-to-collapse paper (Evolution of Discriminator and Generator Gradients in GAN Training): the
+optimal-discriminator fields of Table 2 / Fig. 2 against the closed forms of Appendix C, the cone model of
+Assumption 4.1 against fitted particle clouds, and the early-stopping signal q_d of Algorithm 2 on the 3-D
+Gaussian mixture.
 
 The simulator's discriminator is the optimal NSGAN one, d* = p_data / (p_data + p_g), with p_data the
 exact mixture and p_g the Gaussian KDE (bandwidth h) of the generated particles; particles move by
@@ -168,7 +169,8 @@ def _plot_fields(ctx, data: dict, axis: np.ndarray, h: float, n_samples: int) ->
         ax[row, 2].set(aspect="equal", title=f"{name}: relative field error (p_g sampled)", xlabel="x1", ylabel="x2")
     for a in ax.flat:
         a.title.set_fontsize(8)
-    fig.suptitle(f"papers/004 Table 2 / Fig. 2: grad d*/d*, p_g = KDE (h = {h:g}) of {n_samples} samples", fontsize=9)
+    fig.suptitle(f"Fitting to collapse, Table 2 / Fig. 2: grad d*/d*, p_g = KDE (h = {h:g}) of {n_samples} samples",
+                 fontsize=9)
     ctx.save_figure(fig, "fields.png", dpi=72)
 
 
@@ -319,8 +321,8 @@ def _plot_cone(ctx, data, ratios, sig, show) -> None:
                                                           "circle: 4 sigma")
     for a in ax.flat:
         a.title.set_fontsize(8)
-    fig.suptitle("papers/004 Assumption 4.1: the cone model against fitted NSGAN particles (dotted: Gaussian p_g of "
-                 "the same width)", fontsize=9)
+    fig.suptitle("Fitting to collapse, Assumption 4.1: the cone model against fitted NSGAN particles (dotted: "
+                 "Gaussian p_g of the same width)", fontsize=9)
     ctx.save_figure(fig, "cone.png")
 
 
@@ -507,6 +509,6 @@ def _plot_earlystop(ctx, data, rows, thr, hs, T) -> None:
     a.legend(fontsize=6)
     for a in ax.flat:
         a.title.set_fontsize(8)
-    fig.suptitle("papers/004 Algorithm 2 on the 3-D mixture (8 modes at (+-1, +-1, +-1), sigma^2 = 0.0125): coupled "
-                 "particles, KDE bandwidth 0.2 -> 0.01", fontsize=9)
+    fig.suptitle("Fitting to collapse, Algorithm 2 on the 3-D mixture (8 modes at (+-1, +-1, +-1), sigma^2 = 0.0125): "
+                 "coupled particles, KDE bandwidth 0.2 -> 0.01", fontsize=9)
     ctx.save_figure(fig, "earlystop.png")

@@ -1,4 +1,4 @@
-"""papers/000, the isolated points model with kernel discriminators: Figs. 1-4.
+"""The isolated points model with kernel discriminators (Becker et al., NeurIPS 2022): Figs. 1-4.
 
 True points x_i with masses p_i, generated points x~_j with fixed masses p~_j, a discriminator linear in
 its parameters with kernel K (eqs. 2-6), trained together with the generator (eqs. 5, 9):
@@ -35,7 +35,7 @@ import numpy as np
 
 from .common import allow_nonfinite, experiment, figure
 
-# --------------------------------------------------------------------------- theory (papers/000)
+# --------------------------------------------------------------------------- theory (Becker et al.)
 
 
 def ring_radius(n: int, p_true: float, p_gen: float) -> float:
@@ -371,7 +371,8 @@ def _draw_trajectories(ctx, grid, outcome, shown) -> None:
                 a.set_ylabel("x2")
             if row == 1:
                 a.set_xlabel("x1")
-    fig.suptitle("papers/000 Fig. 2: trajectories (red, final x), true points (green), final discriminator", fontsize=9)
+    fig.suptitle("Becker et al. Fig. 2: trajectories (red, final x), true points (green), final discriminator",
+                 fontsize=9)
     ctx.save_figure(fig, "trajectories.png", dpi=72)
 
 

@@ -1,4 +1,4 @@
-"""papers/002 (Kernel GANs): the mixture-of-Gaussians toy under a bandwidth schedule (Fig. 1) and the
+"""Sinn & Rawat (Kernel GANs): the mixture-of-Gaussians toy under a bandwidth schedule (Fig. 1) and the
 "ideal" against the "mean" generator on digits (Fig. 9), with Kernel-GAN particles on the same digits.
 
 The generator is replaced by free particles Y (N, d) that descend the KDE-smoothed Jensen-Shannon
@@ -96,7 +96,7 @@ def kgan_mog(ctx) -> None:
                   f"{p['nn_final']:.1e}, training points {p['nn_data']:.1e} apart): the final sigma = "
                   f"{MOG_SIGMAS[-1]:g} cannot resolve single points (memorisation needs sigma << spacing; see "
                   "kgan-digits)")
-    # papers/002 Algorithm 1 draws a fresh data minibatch every iteration: the same schedule with data_resample
+    # Sinn & Rawat's Algorithm 1 draws a fresh data minibatch every iteration: the same schedule with data_resample
     for name, t in MOG_TARGETS.items():
         fresh = fastgan.simulate(_mog_config(t, n, per_phase, ctx.pick(2, 20, 20), resample=True),
                                  backend=ctx.backend, progress=ctx.progress)
@@ -130,7 +130,7 @@ def _plot_mog(ctx, runs: dict, per_phase: int) -> None:
             a.set(xlim=(-lim, lim), ylim=(-lim, lim), xticks=[], yticks=[], aspect="equal")
             a.set_title("initial" if j == 0 else f"sigma = {MOG_SIGMAS[j - 1]:g}", fontsize=8)
         ax[row, 0].set_ylabel(f"{name} (x2 vs x1)", fontsize=8)
-    fig.suptitle(f"papers/002 Fig. 1: Kernel GAN particles (green) on the training sample (blue), "
+    fig.suptitle(f"Sinn & Rawat Fig. 1: Kernel GAN particles (green) on the training sample (blue), "
                  f"{per_phase} steps per bandwidth", fontsize=9)
     ctx.save_figure(fig, "snapshots.png")
 
@@ -350,6 +350,6 @@ def _plot_digit_images(ctx, ideal, mean_image, sims, plans) -> None:
         a.imshow(_montage(np.clip(imgs, 0, 1), ncol=min(5, len(imgs))), cmap="gray_r", vmin=0, vmax=1)
         a.set(xticks=[], yticks=[])
         a.set_title(title, fontsize=7)
-    fig.suptitle("papers/002 Fig. 9 generators and Kernel-GAN particles on 8 x 8 digits (pixels clipped to [0, 1])",
+    fig.suptitle("Sinn & Rawat Fig. 9 generators and Kernel-GAN particles on 8 x 8 digits (pixels clipped to [0, 1])",
                  fontsize=8)
     ctx.save_figure(fig, "digits.png")

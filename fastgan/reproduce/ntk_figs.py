@@ -1,4 +1,4 @@
-"""papers/001 §III.A and Appendix G: the NTK of real generators (Figs. 2, 20, 21) and the simulator
+"""Durr et al. Section III.A and Appendix G: the NTK of real generators (Figs. 2, 20, 21) and the simulator
 driven by a realistic Gram coupling instead of the coarse (g1, g2) (Fig. 5 with a Gram coupling)."""
 
 from __future__ import annotations

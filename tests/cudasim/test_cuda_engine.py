@@ -80,7 +80,7 @@ def test_linear_discriminator_simulation_matches_numpy(tiny_launch, kind):
 
 @pytest.mark.parametrize("model", ["kernel_gan", "nsgan"])
 def test_kde_simulation_matches_numpy(tiny_launch, model):
-    """The kde family (papers/002, 004) on the cuda backend (simulator): a bandwidth-mixture schedule
+    """The kde family (Sinn & Rawat; fitting to collapse) on the cuda backend (simulator): a bandwidth-mixture schedule
     with per-phase steps, NTK coupling, KDE data density."""
     tiny_launch(block=5, max_blocks=3, sample_tile=7, unit_tile=6, pair_tile=5)
     cfg = fastgan.default_config(**{
