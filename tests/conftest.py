@@ -10,6 +10,23 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 
+@pytest.hookimpl(trylast=True)          # after -k / -m have deselected
+def pytest_collection_modifyitems(session, config, items):
+    """Start the selected CUDA-simulator tests now, in a subprocess beside the rest of the suite."""
+    import cudasim_runner
+    wanted = [it.callspec.params[cudasim_runner.PARAM] for it in items
+              if hasattr(it, "callspec") and cudasim_runner.PARAM in it.callspec.params]
+    wanted = [w for w in wanted if not w.endswith("collection-failed")]
+    if wanted:
+        config._cudasim_run = cudasim_runner.Run(wanted, every=len(wanted) == len(cudasim_runner.collect()))
+
+
+def pytest_unconfigure(config):
+    run = getattr(config, "_cudasim_run", None)
+    if run is not None:
+        run.stop()
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

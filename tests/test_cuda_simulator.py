@@ -3,22 +3,23 @@
 1. ``tests/cudasim`` (every kernel against the NumPy reference, the op registry on the cuda backend,
    and whole simulations on the cuda backend) runs under the CUDA simulator, which needs
    ``NUMBA_ENABLE_CUDASIM`` set before numba is first imported: this process has already imported
-   it, so the selected tests run in one subprocess, and each is reported here as its own test
+   it, so the selected tests run in one subprocess (``cudasim_runner``, started by the conftest right
+   after collection, beside the other tests), and each is reported here as its own test
    (``test_under_the_cuda_simulator[<node id>]``) with its outcome and failure text.
 2. The simulator runs kernels as plain Python, so it cannot catch Numba-CUDA typing errors; where
    a CUDA toolkit's libNVVM is installed (no GPU needed) every kernel is also compiled to PTX.
 """
 
-import json
 import os
 import subprocess
 import sys
 import textwrap
 
+import cudasim_runner
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SUITE = "tests/cudasim"
+ROOT = cudasim_runner.ROOT
+SUITE = cudasim_runner.SUITE
 
 
 def _run(args, env_extra, timeout):
@@ -27,34 +28,19 @@ def _run(args, env_extra, timeout):
                           timeout=timeout)
 
 
-def _collect() -> list:
-    """The node ids of tests/cudasim, collected under the simulator (under a second)."""
-    proc = _run(["-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", SUITE],
-                {"NUMBA_ENABLE_CUDASIM": "1"}, timeout=300)
-    ids = [ln.strip() for ln in proc.stdout.splitlines() if ln.startswith(SUITE + "/") and "::" in ln]
-    if proc.returncode != 0 or not ids:
-        return [f"{SUITE}::collection-failed"]
-    return ids
-
-
 def pytest_generate_tests(metafunc):
-    if "cudasim_id" in metafunc.fixturenames:
-        ids = _collect()
-        metafunc.parametrize("cudasim_id", ids, ids=[i.split("/", 2)[-1] for i in ids])
+    if cudasim_runner.PARAM in metafunc.fixturenames:
+        ids = cudasim_runner.collect()
+        metafunc.parametrize(cudasim_runner.PARAM, ids, ids=[i.split("/", 2)[-1] for i in ids])
 
 
 @pytest.fixture(scope="session")
-def cudasim_outcomes(request, tmp_path_factory):
-    """Run the selected simulator tests in one subprocess; {node id: (outcome, text)}."""
-    wanted = [it.callspec.params["cudasim_id"] for it in request.session.items
-              if hasattr(it, "callspec") and "cudasim_id" in it.callspec.params]
-    report = tmp_path_factory.mktemp("cudasim") / "outcomes.json"
-    targets = [SUITE] if len(wanted) == len(_collect()) else wanted
-    proc = _run(["-m", "pytest", "-q", "-p", "no:cacheprovider", *targets],
-                {"NUMBA_ENABLE_CUDASIM": "1", "FASTGAN_CUDASIM_REPORT": str(report)}, timeout=1800)
-    if not report.exists():
-        return {"": ("failed", f"the simulator suite did not run:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")}
-    return {k: tuple(v) for k, v in json.loads(report.read_text()).items()}
+def cudasim_outcomes(request):
+    """{node id: (outcome, text)} of the simulator subprocess the conftest started after collection."""
+    run = getattr(request.config, "_cudasim_run", None)
+    if run is None:
+        return {"": ("failed", "no simulator run was started (tests/conftest.py)")}
+    return run.outcomes()
 
 
 @pytest.mark.slow
