@@ -76,8 +76,8 @@ def plot_run(run: dict, out_png: str, max_panels: int = 6, grid: int = 160) -> s
         ax.set_xlabel("iteration", fontsize=8)
         ax.set_title(name.replace("_", " "), fontsize=9)
         ax.tick_params(labelsize=7)
-    c = cfg.coupling
-    ratio = c.ratio if c.ratio is not None else (c.g2 / c.g1 if c.g1 else 0.0)
+    g = cfg.resolved.coupling                       # g2/g1 as given, else from the resolved constants
+    ratio = cfg.coupling.ratio if cfg.coupling.ratio is not None else g.g2 / g.g1
     div = f", DIVERGED at {run['diverged_at']}" if run["diverged"] else ""
     fig.suptitle(fam.title(cfg.resolved, ratio) + div, fontsize=10)
     fig.tight_layout()
