@@ -115,9 +115,7 @@ BASE: dict[str, dict[str, Field]] = {
         "n_particles": Field("int", 200, "number of generated particles N", ge(1)),
         "init_mean": Field("floats", AUTO, "mean of the initial cloud (default: ring -> the mode at 45 degrees, "
                            "(sqrt2, sqrt2) for radius 2; else the origin)", optional=True),
-        "init_std": Field("float", AUTO, "std of the initial cloud (default 0.1; rff/kernel discriminators "
-                          "1/sqrt(d), i.e. E|x|^2 = 1 as in the isolated points model: N(0, I/2) in d = 2)",
-                          NONNEG, optional=True),
+        "init_std": Field("float", AUTO, "std of the initial cloud", NONNEG, optional=True),
         "init_points": Field("matrix", AUTO, "explicit starting positions, N x d (overrides init_mean/init_std)",
                              optional=True),
     },
@@ -168,6 +166,8 @@ BASE: dict[str, dict[str, Field]] = {
 }
 
 SECTIONS = tuple(s for s in BASE if s)
+# coupling keys that refine coupling.gram_arch (the analytic Gram coupling)
+GRAM_SPEC_KEYS = ("gram_setting", "gram_dim", "gram_depth", "gram_mu")
 # Base keys whose default depends on the discriminator family (each family's ``auto`` gives it).
 FAMILY_DEFAULTED = ("generator.init_std", "training.n_disc", "training.lr_disc", "training.lr_gen")
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .config import GRAM_SPEC_KEYS
 from .errors import ConfigError
 
 
@@ -82,7 +83,6 @@ def normalise_gram(g: np.ndarray) -> np.ndarray:
     return g * (n * n / g.sum())
 
 
-GRAM_SPEC = ("gram_arch", "gram_setting", "gram_dim", "gram_depth", "gram_mu")
 
 
 def _gram_source(r) -> tuple:
@@ -90,7 +90,7 @@ def _gram_source(r) -> tuple:
     c = r.coupling
     if c.gram_arch is None:
         return ("file", c.gram, c.normalize)
-    return ("analytic", tuple(sorted((k, getattr(c, k)) for k in GRAM_SPEC)), r.generator.n_particles,
+    return ("analytic", tuple(sorted((k, getattr(c, k)) for k in ("gram_arch",) + GRAM_SPEC_KEYS)), r.generator.n_particles,
             r.training.seed, c.normalize)
 
 

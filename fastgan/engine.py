@@ -36,7 +36,7 @@ from .kernels import rng
 from .observables import HISTOGRAMS, SCALARS, from_stats
 from .progress import Progress
 from .runconfig import Config
-from .shapes import SHAPE_KEYS, shape_key
+from .shapes import mismatch, shape_items
 from .targets import make_target, stack_targets
 
 def record_times(n_iterations: int, every: int) -> np.ndarray:
@@ -94,10 +94,9 @@ class Ensemble:
         self.configs = list(configs)
         self.resolved = [c.resolved for c in self.configs]
         self.targets = [make_target(r) for r in self.resolved]
-        keys = {shape_key(c, t) for c, t in zip(self.configs, self.targets)}
-        if len(keys) != 1:
-            raise ValueError("runs in one ensemble must share shapes: " + ", ".join(SHAPE_KEYS)
-                             + " and the discriminator family's shape")
+        differ = mismatch([shape_items(c, t) for c, t in zip(self.configs, self.targets)])
+        if differ:
+            raise ValueError(f"runs in one ensemble must share shapes; these differ: {differ}")
         r0 = self.resolved[0]
         self.backend = backend_mod.resolve(backend, self.configs[0].backend)
         self.ops = backend_mod.get_ops(self.backend)
@@ -118,8 +117,6 @@ class Ensemble:
         self.beta = f64(lambda r: r.training.beta)
         self.n_disc = np.array([r.training.n_disc for r in self.resolved], dtype=np.int64)
         self.simultaneous = r0.training.update_order == "simultaneous"
-        masses = [r.generator.masses for r in self.resolved]      # fixed masses of the families that have them
-        self.gen_masses = None if masses[0] is None else np.array(masses, dtype=np.float64)   # (B, N)
         self.seeds = [r.training.seed for r in self.resolved]
         self.comp_base = rng.base_keys(self.seeds, rng.STREAM_TARGET_COMPONENT)
         self.noise_base = rng.base_keys(self.seeds, rng.STREAM_TARGET_NOISE)
@@ -127,6 +124,7 @@ class Ensemble:
         self.modes = np.stack([t.modes for t in self.targets]) if self.targets[0].modes is not None else None
         self.family = families.get(r0.discriminator.kind)
         self.model = self.family.model(self)
+        self.gen_masses = getattr(self.model, "generated_masses", lambda: None)()    # (B, N) or None
         self.l2 = self.model.penalty()
         self.env = _DiscEnv(self)
         self.disc = self.model.bind(self.ops, self.env)
@@ -150,9 +148,9 @@ class Ensemble:
     def run(self, progress: bool | None = None, desc: str = "fastgan") -> list[RunResult]:
         t_setup = time.perf_counter()
         st = _LoopState(self)
-        c0 = self.configs[0]
-        rec = _Recorder(self, record_times(self.T, c0.record.every), snapshot_times(self.T, c0.record.snapshots),
-                        c0.record.discriminator)
+        rec0 = self.resolved[0].record
+        rec = _Recorder(self, record_times(self.T, rec0.every), snapshot_times(self.T, rec0.snapshots),
+                        rec0.discriminator)
         rec.take(0, st)
         t_loop = time.perf_counter()
         with Progress(self.T, unit="it", desc=desc, scale=self.B, scale_unit="run-steps", enabled=progress) as bar:
@@ -219,6 +217,8 @@ class _DiscEnv:
             self.wg = xp.asarray(np.full((ens.B, ens.N), 1.0 / ens.N, dtype=dt))
             self.wt = xp.asarray(np.full((ens.B, ens.M), 1.0 / ens.M, dtype=dt))
         elif ens.model.target_points:
+            if ens.gen_masses is None:
+                raise TypeError("a model with target_points = True must give generated_masses() (B, N)")
             self.wg = xp.asarray(ens.gen_masses.astype(dt))
             self.wt = xp.asarray(ens.weights.astype(dt))
             self.xt = xp.asarray(np.ascontiguousarray(ens.points.transpose(0, 2, 1)).astype(dt))

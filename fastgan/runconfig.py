@@ -25,8 +25,8 @@ from typing import Any, Mapping, NamedTuple
 
 from . import config as C
 from . import families
-from .config import FAMILY_DEFAULTED, ConfigError, Field, plain
-from .targets import DEFAULT_MODES, DEFAULT_STD, target_dim
+from .config import FAMILY_DEFAULTED, GRAM_SPEC_KEYS, ConfigError, plain
+from .targets import DEFAULT_MODES, DEFAULT_STD, SPHERE_DIM, target_dim
 
 # --------------------------------------------------------------------------- the merged schema
 
@@ -64,18 +64,28 @@ def _merge(registered: dict) -> Schema:
     fields["discriminator"]["kind"] = dataclasses.replace(
         fields["discriminator"]["kind"], choices=tuple(registered),
         doc="discriminator family: " + ", ".join(f"{f.name} ({f.summary})" for f in registered.values()))
-    sections = {name: _register(C.section_class(name, fields[name])) for name in SECTIONS}
-    discriminators = {name: _register(C.section_class("discriminator", {"kind": fields["discriminator"]["kind"],
-                                                                        **fam.keys.get("discriminator", {})},
-                                                      prefix=name.capitalize()))
+    sections = {name: _section(name, fields[name]) for name in SECTIONS}
+    discriminators = {name: _section("discriminator", {"kind": fields["discriminator"]["kind"],
+                                                       **fam.keys.get("discriminator", {})}, prefix=name.capitalize())
                       for name, fam in registered.items()}
     return Schema(fields, owners, C.dotted_keys(fields), sections, discriminators)
 
 
-def _register(cls):
-    """Make a generated section class importable under its name (pickling)."""
-    cls.__module__ = __name__
-    globals()[cls.__name__] = cls
+_SECTION_CLASSES: dict = {}
+
+
+def _section(name: str, fields: dict, prefix: str = ""):
+    """The frozen dataclass of a section with these fields: one class per distinct field set, importable
+    under a name of its own (configs pickle, and stay equal, across registrations that leave it alone)."""
+    key = (prefix + name, tuple(fields.items()))
+    cls = _SECTION_CLASSES.get(key)
+    if cls is None:
+        cls = C.section_class(name, fields, prefix)
+        base, n = cls.__name__, sum(k[0] == prefix + name for k in _SECTION_CLASSES)
+        cls.__name__ = cls.__qualname__ = base if n == 0 else f"{base}{n + 1}"
+        cls.__module__ = __name__
+        globals()[cls.__name__] = cls
+        _SECTION_CLASSES[key] = cls
     return cls
 
 
@@ -89,6 +99,9 @@ def schema() -> Schema:
     if _SCHEMA[0] != families.version():
         _SCHEMA[:] = [families.version(), _merge(dict(families.FAMILIES))]
     return _SCHEMA[1]
+
+
+families.CHECKS.append(lambda registry: _merge(registry))      # a family is checked when it is registered
 
 
 # --------------------------------------------------------------------------- the objects
@@ -146,7 +159,7 @@ class Config:
     record: Any
     precision: str = "float32"
     backend: str = "auto"
-    resolved: Resolved = field(default=None, compare=False, repr=False)
+    resolved: Resolved = field(default=None, init=False, compare=False, repr=False)
 
     def to_dict(self) -> dict:
         """Nested plain dict of every key as given (None for 'auto' keys)."""
@@ -212,7 +225,6 @@ def default_config(**dotted) -> Config:
 
 # --------------------------------------------------------------------------- cross-key checks
 
-GRAM_SPEC_KEYS = ("gram_setting", "gram_dim", "gram_depth", "gram_mu")
 
 
 def validate(cfg: Config, *, check_files: bool = True) -> None:
@@ -241,7 +253,7 @@ def validate(cfg: Config, *, check_files: bool = True) -> None:
             if sum(t.masses) <= 0:
                 raise ConfigError("target.masses", list(t.masses), "must not all be zero")
     if t.kind in ("circle", "sphere") and t.masses is not None:
-        k = t.n_modes or (4 if t.kind == "circle" else 10)
+        k = t.n_modes or DEFAULT_MODES[t.kind]
         if len(t.masses) != k:
             raise ConfigError("target.masses", list(t.masses), f"needs {k} entries, one per point (target.n_modes)")
         if sum(t.masses) <= 0:
@@ -350,7 +362,7 @@ def resolve(cfg: Config) -> Resolved:
     if t["radius"] is None:
         t["radius"] = 2.0 if t["kind"] == "ring" else 1.0
     if t["dim"] is None and t["kind"] == "sphere":
-        t["dim"] = 10
+        t["dim"] = SPHERE_DIM
     auto = fam.auto(cfg, dim)
     for dotted in FAMILY_DEFAULTED:
         sec, key = dotted.split(".")
@@ -448,9 +460,3 @@ def _family_defaults(dotted: str) -> str:
         v = fam.defaults.get(dotted)
         out.append(f"{fam.name} {v:g}" if isinstance(v, (int, float)) else f"{fam.name} {fam.computed.get(dotted, '?')}")
     return ", ".join(out)
-
-
-def field_of(dotted: str) -> Field:
-    """The Field of a dotted key (KeyError if unknown)."""
-    sec, _, key = dotted.rpartition(".")
-    return schema().fields[sec][key]

@@ -20,13 +20,28 @@ def _get(r, dotted: str):
     return getattr(getattr(r, sec) if sec else r, key)
 
 
-def shape_key(cfg, target=None) -> tuple:
-    """Runs with equal shape keys can share an ensemble (resolved values: e.g. a default history
-    capacity depends on the rates). ``cfg``: a Config (or its Resolved); ``target``: its Target if built."""
+def shape_items(cfg, target=None) -> tuple:
+    """((name, value), ...) of everything that must agree inside an ensemble: the shared keys, the
+    target's shape and the family's ``shape_key`` (resolved values: e.g. a default history capacity
+    depends on the rates). ``cfg``: a Config (or its Resolved); ``target``: its Target if built."""
     r = getattr(cfg, "resolved", cfg)
     t = target or make_target(r)
-    shared = tuple(_get(r, k) for k in SHAPE_KEYS)
-    return shared + (t.dim, t.n_components, t.n_modes) + tuple(r.family.shape_key(r, t))
+    return (tuple((k, _get(r, k)) for k in SHAPE_KEYS)
+            + (("target dimension", t.dim), ("target components", t.n_components), ("target modes", t.n_modes))
+            + tuple(r.family.shape_key(r, t).items()))
+
+
+def shape_key(cfg, target=None) -> tuple:
+    """Runs with equal shape keys can share an ensemble (see :func:`shape_items`)."""
+    return tuple(v for _, v in shape_items(cfg, target))
+
+
+def mismatch(items: list) -> str:
+    """The names whose values differ across the shape items of several runs ('' when none do)."""
+    names = [n for n, _ in items[0]]
+    if any([n for n, _ in it] != names for it in items[1:]):
+        return "discriminator.kind"
+    return ", ".join(n for i, n in enumerate(names) if len({repr(it[i][1]) for it in items}) > 1)
 
 
 def ensemble_memory_bytes(cfg) -> int:

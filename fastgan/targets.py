@@ -114,6 +114,7 @@ def _normalise(key, w, k):
 
 DEFAULT_STD = {"ring": 0.02, "grid": 0.05, "mixture": 0.02, "points": 0.0, "circle": 0.0, "sphere": 0.0}
 DEFAULT_MODES = {"ring": 8, "grid": 25, "circle": 4, "sphere": 10}
+SPHERE_DIM = 10                 # the default dimension of a sphere target
 
 
 def target_dim(t) -> int | None:
@@ -121,7 +122,7 @@ def target_dim(t) -> int | None:
     if t.kind in ("ring", "grid", "circle"):
         return 2
     if t.kind == "sphere":
-        return 10 if t.dim is None else t.dim
+        return SPHERE_DIM if t.dim is None else t.dim
     if t.kind == "mixture":
         return len(t.means[0])
     if t.kind == "points":

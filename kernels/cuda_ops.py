@@ -7,7 +7,8 @@ arrays are CuPy arrays (``xp = cupy``) and an op's ``gpu`` entry, where it has o
 
 * the one-hidden-layer MLP step and grad_x are the hand-written CuPy raw kernels of ``cuda_raw``
   (CUDA C, ``mlp.cu``) where that module imports, else the Numba-CUDA kernels;
-  ``FASTGAN_CUDA_KERNELS=numba`` forces the Numba-CUDA kernels everywhere (comparisons, benchmarks);
+  ``FASTGAN_CUDA_KERNELS=numba`` uses the Numba-CUDA kernels instead of the raw ones (comparisons,
+  benchmarks);
 * the explicit-Gram coupling is a batched ``xp.matmul`` (cuBLAS, :func:`matmul_gram`);
 * the deep MLP and d = 2 Fourier-grid ops are written over ``xp`` (cuBLAS matmul) for every backend.
 
@@ -48,9 +49,9 @@ def gpu_override(op) -> tuple:
         return None, ""
     if SIMULATOR:
         return None, ""
-    if _forced_numba():
-        return None, "FASTGAN_CUDA_KERNELS=numba"
     module, attr = op.gpu.split(".")
+    if module == "cuda_raw" and _forced_numba():       # the raw kernels only: cuBLAS stays
+        return None, "FASTGAN_CUDA_KERNELS=numba"
     try:
         fn = getattr(importlib.import_module(f"{__package__}.{module}"), attr)
     except Exception as exc:  # noqa: BLE001 - any failure: the registered cuda implementation serves

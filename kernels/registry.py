@@ -291,7 +291,6 @@ OPS: tuple[Op, ...] = (
        variants=tuple(_v(terms=t, d=d) for t in ("la", "lb", "both") for d in (1, 2))),
 )
 
-BY_NAME = {op.name: op for op in OPS}
 BACKENDS = ("numpy", "numba", "cuda")
 
 

@@ -110,3 +110,14 @@ def test_numba_matches_numpy_at_paper_size():
     a = fastgan.simulate(cfg, backend="numpy")
     b = fastgan.simulate(cfg, backend="numba")
     np.testing.assert_allclose(b.particles, a.particles, rtol=0, atol=1e-9)
+
+
+def test_an_ensemble_of_different_shapes_names_what_differs():
+    from fastgan.engine import Ensemble
+    a = small_config()
+    with pytest.raises(ValueError, match="these differ: discriminator.width"):
+        Ensemble([a, a.replace(**{"discriminator.width": 32})], "numpy")
+    with pytest.raises(ValueError, match="these differ: generator.n_particles"):
+        Ensemble([a, a.replace(**{"generator.n_particles": 12})], "numpy")
+    with pytest.raises(ValueError, match="these differ: discriminator.kind"):
+        Ensemble([a, a.replace(**{"discriminator.kind": "fourier"})], "numpy")

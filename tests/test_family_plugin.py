@@ -143,3 +143,40 @@ def test_unregistered_the_kind_is_unknown_again(toy):
             fastgan.default_config(**TOY)
     finally:
         families.register(MeanMatching())
+
+
+def test_a_family_whose_keys_clash_is_refused_and_configs_pickle_across_registrations(toy):
+    import pickle
+    before = fastgan.default_config(**{"training.seed": 3})
+
+    class Clash(Family):
+        name = "clash"
+        keys = {"discriminator": {"width": Field("int", 3, "another width")}}
+    with pytest.raises(AssertionError, match="discriminator.width is declared twice"):
+        families.register(Clash())
+    assert "clash" not in families.FAMILIES and fastgan.default_config().run_id     # the registry still works
+    families.unregister("meanmatch")
+    try:
+        again = pickle.loads(pickle.dumps(before))
+        assert again == before and again.run_id == before.run_id
+    finally:
+        families.register(MeanMatching())
+
+
+def test_a_model_that_sees_the_points_must_give_their_masses(toy):
+    class PointsModel(_Model):
+        samples_target = False
+        target_points = True
+
+    class Points(MeanMatching):
+        name = "meanpoints"
+
+        def model(self, ens):
+            return PointsModel(ens)
+    families.register(Points())
+    try:
+        cfg = fastgan.default_config(**{**TOY, "discriminator.kind": "meanpoints"})
+        with pytest.raises(TypeError, match="generated_masses"):
+            fastgan.simulate(cfg, backend="numpy", progress=False)
+    finally:
+        families.unregister("meanpoints")

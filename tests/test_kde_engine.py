@@ -167,3 +167,17 @@ def test_data_resample_needs_a_kde_sample():
     with pytest.raises(ConfigError, match="discriminator.data_resample"):
         _cfg(discriminator__data_resample=True)                                          # nsgan: exact density
     assert _cfg(discriminator__data_resample=True, discriminator__data_density="kde").discriminator.data_resample
+
+
+def test_kde_runs_with_and_without_a_target_density_are_never_packed_together():
+    """A target with widths is represented by a drawn sample of batch_size points, a point set by its K
+    points: different data shapes, so different ensembles (they used to share one and fail)."""
+    from fastgan.sweep_spec import RunSpec, plan
+    keys = {"discriminator.kind": "kde", "target.kind": "mixture", "target.means": [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]],
+            "generator.n_particles": 8, "training.n_iterations": 3, "record.snapshots": 0}
+    runs = [RunSpec((i,), 0, fastgan.default_config(**{**keys, "target.std": s})) for i, s in enumerate((0.1, 0.0))]
+    assert [len(e) for e in plan(runs)] == [1, 1]
+    with pytest.raises(ValueError, match="these differ: target density"):
+        simulate_ensemble([r.config for r in runs], backend="numpy", progress=False)
+    for r in runs:
+        assert np.all(np.isfinite(fastgan.simulate(r.config, backend="numpy", progress=False).particles))

@@ -16,13 +16,17 @@ FAMILIES: dict[str, Family] = {m.FAMILY.name: m.FAMILY for m in list(globals().v
 
 
 _VERSION = [0]
+CHECKS: list = []          # callables(registry) that raise on a registry that cannot work (the config layer's)
 
 
 def register(family: Family) -> None:
     """Add (or replace) a family at run time, e.g. one defined outside fastgan: its keys join the
-    schema of the configs made from now on."""
+    schema of the configs made from now on. A family whose keys clash with the others' is refused."""
     if not isinstance(family, Family) or not family.name:
         raise TypeError("register() takes a named Family instance")
+    trial = {**FAMILIES, family.name: family}
+    for check in CHECKS:
+        check(trial)
     FAMILIES[family.name] = family
     _VERSION[0] += 1
 

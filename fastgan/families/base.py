@@ -15,7 +15,9 @@ The ensemble handed to ``model`` (``fastgan.engine.Ensemble``) provides: ``resol
 A model (one per ensemble) has:
 
     samples_target   the engine draws a fresh target batch (B, d, M) for every discriminator step
-    target_points    the family sees the target's points and masses exactly (no sampling)
+    target_points    the family sees the target's points and masses exactly (no sampling); such a model
+                     also gives ``generated_masses()`` (B, N): the fixed masses of the generated points,
+                     which weigh them in its step and multiply their velocities
     init(dtype)      {name: (B, ...) host array}: the initial parameters
     penalty()        (B,) float64 L2 coefficient handed to ``step``
     bind(ops, env)   the bound ops over device arrays (below)
@@ -97,9 +99,10 @@ class Family:
         shared keys, the family defaults and the target's defaults are already filled in)."""
 
     # ---- planning
-    def shape_key(self, r, target) -> tuple:
-        """What must agree between runs packed into one ensemble, beyond the shared shape."""
-        return ()
+    def shape_key(self, r, target) -> dict:
+        """{name: value} of what must agree between runs packed into one ensemble, beyond the shared
+        shape (the names appear in the error when an ensemble mixes them)."""
+        return {}
 
     def state_params(self, r, target) -> int:
         """Numbers of discriminator state of one run (parameters and their per-run constants)."""

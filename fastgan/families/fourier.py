@@ -84,7 +84,8 @@ class FourierFamily(Family):
             d["training"]["lam"] = LAM_DEFAULT
 
     def shape_key(self, r, target):
-        return (r.discriminator.freq_count, r.discriminator.freq_signs)
+        return {"discriminator.freq_count": r.discriminator.freq_count,
+                "discriminator.freq_signs": r.discriminator.freq_signs}
 
     def state_params(self, r, target):       # weights (2 K^d) and their rates and frequencies
         return _per_axis(r.discriminator) ** target.dim * (3 + target.dim)

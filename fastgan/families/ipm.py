@@ -31,7 +31,7 @@ class IsolatedPoints(Family):
     plot_observables = ("w2", "escaped_fraction", "nearest_mode_distance")
     legacy_identity = True
     defaults = {"training.n_disc": 1, "training.lr_disc": RATE, "training.lr_gen": RATE}
-    computed = {"generator.init_std": "1/sqrt(d)"}
+    computed = {"generator.init_std": "1/sqrt(d), E|x|^2 = 1 as in the isolated points model"}
 
     def auto(self, cfg, dim):
         # E|x|^2 = 1 at the start: N(0, I/2) in d = 2 (the isolated points model's experiments); a
@@ -60,6 +60,11 @@ class IsolatedPoints(Family):
         return f"{d.kind} {d.kernel} sigma={bw} N={r.generator.n_particles} {rates(r)} lam={r.training.lam:g}"
 
 
+def generated_masses(ens) -> np.ndarray:
+    """(B, N) the fixed masses of the generated points (resolved: default 1/N)."""
+    return np.array([r.generator.masses for r in ens.resolved], dtype=np.float64)
+
+
 class IPMObserver(Observer):
     """w2, escaped_fraction and the excess-mass histogram of every run (host computations)."""
 
@@ -67,7 +72,7 @@ class IPMObserver(Observer):
 
     def __init__(self, ens, extra_provenance=None):
         self.ens = ens
-        self.masses = np.array([r.generator.masses for r in ens.resolved], dtype=np.float64)    # (B, N)
+        self.masses = ens.gen_masses                                                           # (B, N)
         self.radius = np.array([r.record.escape_radius for r in ens.resolved])
         self.histograms = {"excess_mass": Histogram(ens.points.shape[1])}
         self.extra = extra_provenance

@@ -1,7 +1,7 @@
 """The ``kde`` family: discriminators that are density ratios of kernel density estimates, the Kernel
 GAN objective of Sinn & Rawat (Non-parametric estimation of Jensen-Shannon divergence in GAN
 training, eq. 12) and the optimal NSGAN discriminator of 'Evolution of Discriminator and Generator
-Gradients in GAN Training: From Fitting to Collapse'. The equations are in :mod:`.maths`; the
+Gradients in GAN Training: From Fitting to Collapse'. The equations are in :mod:`.kde_maths`; the
 family has no trained parameters: its state is the current bandwidth."""
 
 from __future__ import annotations
@@ -120,7 +120,9 @@ class KDEFamily(Family):
 
     def shape_key(self, r, target):
         d = r.discriminator
-        return (d.model, d.data_density, len(d.bandwidth), bool(d.data_resample))
+        return {"discriminator.model": d.model, "discriminator.data_density": d.data_density,
+                "bandwidths": len(d.bandwidth), "discriminator.data_resample": bool(d.data_resample),
+                "target density": target.has_density}         # a drawn sample or the target's points
 
     def state_params(self, r, target):   # the data sample (or the target's points) with its log weights
         m = r.training.batch_size if target.has_density else target.n_components

@@ -21,7 +21,7 @@ from ..config import ALWAYS, AUTO, POS, Field, ge
 from .base import host
 from .common import BANDWIDTH, KERNEL
 from .ipm import KEYS as IPM_KEYS
-from .ipm import IPMObserver, IsolatedPoints
+from .ipm import IPMObserver, IsolatedPoints, generated_masses
 from .trig import lam_penalty
 
 HISTORY_TOL = 1e-6        # drop terms whose decay weight is below this
@@ -63,7 +63,8 @@ class KernelFamily(IsolatedPoints):
 
     def shape_key(self, r, target):
         d = r.discriminator
-        return (d.kernel, d.history, len(d.bandwidth), d.rq_alpha if d.kernel == "rq" else None)
+        return {"discriminator.kernel": d.kernel, "discriminator.history": d.history, "bandwidths": len(d.bandwidth),
+                "discriminator.rq_alpha": d.rq_alpha if d.kernel == "rq" else None}
 
     def state_params(self, r, target):       # centres and weights: the true points and the history ring buffer
         return (target.n_components + r.discriminator.history * r.generator.n_particles) * (target.dim + 1)
@@ -110,6 +111,9 @@ class ExactKernel:
 
     def penalty(self) -> np.ndarray:
         return lam_penalty(self.ens)
+
+    def generated_masses(self) -> np.ndarray:
+        return generated_masses(self.ens)
 
     def bind(self, ops, env):
         xp, dt = ops.xp, env.dtype

@@ -57,7 +57,8 @@ class MLP(Family):
 
     def shape_key(self, r, target):
         disc = r.discriminator
-        return (disc.width, disc.depth, disc.activation, disc.init)
+        return {"discriminator.width": disc.width, "discriminator.depth": disc.depth,
+                "discriminator.activation": disc.activation, "discriminator.init": disc.init}
 
     def state_params(self, r, target):
         W, L, d = r.discriminator.width, r.discriminator.depth, target.dim

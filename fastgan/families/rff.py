@@ -17,7 +17,7 @@ from ..kernels.sampling_numpy import normal_init
 from .base import host
 from .common import BANDWIDTH, KERNEL
 from .ipm import KEYS as IPM_KEYS
-from .ipm import IPMObserver, IsolatedPoints
+from .ipm import IPMObserver, IsolatedPoints, generated_masses
 from .trig import TrigBound, lam_penalty, trig_overlay
 
 KEYS = {
@@ -49,7 +49,8 @@ class RFFFamily(IsolatedPoints):
 
     def shape_key(self, r, target):
         d = r.discriminator
-        return (d.n_features, d.features, d.kernel, len(d.bandwidth))
+        return {"discriminator.n_features": d.n_features, "discriminator.features": d.features,
+                "discriminator.kernel": d.kernel, "bandwidths": len(d.bandwidth)}
 
     def state_params(self, r, target):       # theta, phase, amp, rate and omega per feature
         return len(r.discriminator.bandwidth) * r.discriminator.n_features * (4 + target.dim)
@@ -96,6 +97,9 @@ class RandomFeatures:
 
     def penalty(self) -> np.ndarray:
         return lam_penalty(self.ens)
+
+    def generated_masses(self) -> np.ndarray:
+        return generated_masses(self.ens)
 
     def bind(self, ops, env):
         xp, dt = ops.xp, env.dtype
