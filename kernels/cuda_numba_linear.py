@@ -178,12 +178,7 @@ def _kernels(dtype_name: str, D: int):
             sh[(D + 1) * FT + e] = theta[r, l0 + e] * amp[r, l0 + e]
         stage_omega(omega, r, l0, cnt, tid, T, sh)
 
-    @cuda.jit(device=True)
-    def feature_phase(qv, sh, q):
-        h = qv[0] * sh[q]
-        for j in range(1, D):
-            h += qv[j] * sh[j * FT + q]
-        return h + sh[D * FT + q]
+    feature_phase = tiled.affine(D, FT)                    # omega . x + phase
 
     @cuda.jit(device=True)
     def pair_trig_grad(qv, sh, q, c, k, r, par, part, acc):

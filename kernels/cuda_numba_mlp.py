@@ -207,12 +207,7 @@ def _kernels(dtype_name: str, D: int):
         stage_a(src[2], r, c0, cnt, tid, T, sh)
         stage_w(src[0], r, c0, cnt, tid, T, sh)
 
-    @cuda.jit(device=True)
-    def pre(qv, sh, q):
-        h = qv[0] * sh[q]
-        for j in range(1, D):
-            h += qv[j] * sh[j * UT + q]
-        return h + sh[D * UT + q]
+    pre = tiled.affine(D, UT)                              # w . x + b
 
     @cuda.jit(device=True)
     def pair_grad(qv, sh, q, c, k, r, par, part, acc):

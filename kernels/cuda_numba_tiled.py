@@ -156,6 +156,18 @@ def add_part(n: int):
     return end
 
 
+def affine(D: int, cap: int):
+    """qv[:D] . (sh[j * cap + i])_j + sh[D * cap + i]: a staged source's pre-activation or phase at the
+    query point (products summed coordinate by coordinate, then the offset)."""
+    @cuda.jit(device=True)
+    def value(qv, sh, i):
+        h = qv[0] * sh[i]
+        for j in range(1, D):
+            h += qv[j] * sh[j * cap + i]
+        return h + sh[D * cap + i]
+    return value
+
+
 def sq_dist(D: int, cap: int):
     """|q - y_i|^2 of the query point qv[:D] and the staged point i (sh[j * cap + i]), coordinate by
     coordinate."""

@@ -19,6 +19,7 @@ from ..errors import ConfigError
 from ..targets import component_stds
 from .base import Family, Histogram, Observer, rates
 from .common import ESCAPE_RADIUS, GEN_MASSES, LAM
+from .trig import lam_penalty
 
 KEYS = {"training": {"lam": LAM}, "generator": {"masses": GEN_MASSES}, "record": {"escape_radius": ESCAPE_RADIUS}}
 LAM_DEFAULT = 0.01
@@ -60,9 +61,22 @@ class IsolatedPoints(Family):
         return f"{d.kind} {d.kernel} sigma={bw} N={r.generator.n_particles} {rates(r)} lam={r.training.lam:g}"
 
 
-def generated_masses(ens) -> np.ndarray:
-    """(B, N) the fixed masses of the generated points (resolved: default 1/N)."""
-    return np.array([r.generator.masses for r in ens.resolved], dtype=np.float64)
+class IPMModel:
+    """What the rff and kernel models share: the target's points seen exactly, the L2 coefficient
+    training.lam, the generated points' fixed masses."""
+
+    samples_target = False
+    target_points = True
+
+    def __init__(self, ens):
+        self.ens, self.dim = ens, ens.dim
+
+    def penalty(self) -> np.ndarray:
+        return lam_penalty(self.ens)
+
+    def generated_masses(self) -> np.ndarray:
+        """(B, N) the fixed masses of the generated points (resolved: default 1/N)."""
+        return np.array([r.generator.masses for r in self.ens.resolved], dtype=np.float64)
 
 
 class IPMObserver(Observer):

@@ -21,8 +21,7 @@ from ..config import ALWAYS, AUTO, POS, Field, ge
 from .base import host
 from .common import BANDWIDTH, KERNEL
 from .ipm import KEYS as IPM_KEYS
-from .ipm import IPMObserver, IsolatedPoints, generated_masses
-from .trig import lam_penalty
+from .ipm import IPMModel, IPMObserver, IsolatedPoints
 
 HISTORY_TOL = 1e-6        # drop terms whose decay weight is below this
 HISTORY_MAX = 4096
@@ -81,15 +80,13 @@ class KernelFamily(IsolatedPoints):
                                        np.asarray([d.bandwidth], dtype=np.float64), d.kernel, d.rq_alpha)[0]
 
 
-class ExactKernel:
+class ExactKernel(IPMModel):
     """Decayed kernel sums over the true points and a ring buffer of past generated positions (see
     the module docstring for the update and the truncation rule)."""
 
-    samples_target = False
-    target_points = True
-
     def __init__(self, ens):
-        self.ens, self.dim, self.K, self.N = ens, ens.dim, ens.points.shape[1], ens.N
+        super().__init__(ens)
+        self.K, self.N = ens.points.shape[1], ens.N
         self.points = ens.points                                           # (B, K, d) true points
         disc = ens.resolved[0].discriminator
         self.H = disc.history
@@ -108,12 +105,6 @@ class ExactKernel:
         centres = np.zeros((B, self.dim, C), dtype=dtype)
         centres[:, :, :self.K] = self.points.transpose(0, 2, 1)          # the true points, for good
         return {"centres": centres, "weights": np.zeros((B, C), dtype=dtype)}
-
-    def penalty(self) -> np.ndarray:
-        return lam_penalty(self.ens)
-
-    def generated_masses(self) -> np.ndarray:
-        return generated_masses(self.ens)
 
     def bind(self, ops, env):
         xp, dt = ops.xp, env.dtype

@@ -17,8 +17,8 @@ from ..kernels.sampling_numpy import normal_init
 from .base import host
 from .common import BANDWIDTH, KERNEL
 from .ipm import KEYS as IPM_KEYS
-from .ipm import IPMObserver, IsolatedPoints, generated_masses
-from .trig import TrigBound, lam_penalty, trig_overlay
+from .ipm import IPMModel, IPMObserver, IsolatedPoints
+from .trig import TrigBound, trig_overlay
 
 KEYS = {
     "discriminator": {
@@ -62,15 +62,12 @@ class RFFFamily(IsolatedPoints):
         return trig_overlay(params, pts)
 
 
-class RandomFeatures:
+class RandomFeatures(IPMModel):
     """Random Fourier features of the rbf kernel (one block per bandwidth)."""
 
-    samples_target = False
-    target_points = True
-
     def __init__(self, ens):
+        super().__init__(ens)
         dim = ens.dim
-        self.ens, self.dim = ens, dim
         disc = ens.resolved[0].discriminator
         self.D, self.cossin = disc.n_features, disc.features == "cossin"
         self.bandwidths = np.array([r.discriminator.bandwidth for r in ens.resolved], dtype=np.float64)   # (B, S)
@@ -94,12 +91,6 @@ class RandomFeatures:
 
     def init(self, dtype) -> dict:
         return {"theta": np.zeros((self.ens.B, self.L), dtype=dtype)}
-
-    def penalty(self) -> np.ndarray:
-        return lam_penalty(self.ens)
-
-    def generated_masses(self) -> np.ndarray:
-        return generated_masses(self.ens)
 
     def bind(self, ops, env):
         xp, dt = ops.xp, env.dtype
