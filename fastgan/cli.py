@@ -11,7 +11,11 @@ import logging
 import os
 import sys
 
-from .errors import FastganError
+from .errors import FastganError, StorageError
+
+
+class PictureError(FastganError):
+    """The run was written but its picture failed (exit 1: not bad input)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -108,23 +112,29 @@ def _png_for(h5: str) -> str:
 
 def cmd_run(args) -> int:
     from .engine import simulate
-    from .errors import OutputExistsError
-    from .h5io import check_writable
+    from .h5io import check_distinct, check_writable
     from .runconfig import load_config
     from .store import read_run, write_run
 
+    from .resources import check_run
     cfg = load_config(args.config, args.overrides)
-    check_writable(args.out, args.force)
+    check_writable(args.out, args.force, "--out", picture=False)
     png = None if args.no_plot else (args.png or _png_for(args.out))
-    if png is not None and os.path.exists(png) and not args.force:
-        raise OutputExistsError(f"--plot = {png!r}: file exists (use --force to overwrite)")
+    if png is not None:
+        check_writable(png, args.force, "--plot", picture=True)
+        check_distinct(args.out, png, "--plot")
     from .backend import resolve
     backend = resolve(args.backend, cfg.backend)
+    check_run(cfg.resolved)
     result = simulate(cfg, backend=backend, progress=None if not args.quiet else False)
     write_run(args.out, result, force=args.force)
     if png is not None:
         from .plots import plot_run
-        plot_run(read_run(args.out), png)
+        try:
+            plot_run(read_run(args.out), png)
+        except Exception as exc:  # noqa: BLE001 - the run file is complete: keep it and say so
+            raise PictureError(f"--plot = {png!r}: the picture failed ({type(exc).__name__}: {exc}); the run file "
+                               f"{args.out!r} is complete") from exc
     if not args.quiet:
         obs = result.observables
         summary = [f"run {cfg.run_id} [{backend}, {cfg.precision}] {cfg.training.n_iterations} iterations in "
@@ -146,7 +156,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from .errors import OutputExistsError
+    from .h5io import check_distinct, check_writable
     from .plots import plot_run
     from .store import read_run
 
@@ -154,16 +164,15 @@ def cmd_plot(args) -> int:
         from .sweep_plots import plot_sweep
         from .sweep_store import open_sweep
         png = args.out or os.path.join(args.run, "phase.png")
-        if os.path.exists(png) and not args.force:
-            raise OutputExistsError(f"--out = {png!r}: file exists (use --force to overwrite)")
+        check_writable(png, args.force, "--out", picture=True)
         plot_sweep(open_sweep(args.run), png)
         print(f"wrote {png}")
         return 0
     if not os.path.isfile(args.run):
         raise FastganError(f"run = {args.run!r}: file not found")
     png = args.out or _png_for(args.run)
-    if os.path.exists(png) and not args.force:
-        raise OutputExistsError(f"--out = {png!r}: file exists (use --force to overwrite)")
+    check_writable(png, args.force, "--out", picture=True)
+    check_distinct(args.run, png, "--out")
     plot_run(read_run(args.run), png)
     print(f"wrote {png}")
     return 0
@@ -194,8 +203,12 @@ def cmd_dirac(args) -> int:
 
     from .dirac import dirac_eigenvalues, dirac_sweep
 
-    if not (0 < args.beta_min < args.beta_max):
-        raise FastganError(f"--beta-min/--beta-max = {args.beta_min}/{args.beta_max}: need 0 < min < max")
+    if not (0 < args.beta_min < args.beta_max < float("inf")):
+        raise FastganError(f"--beta-min/--beta-max = {args.beta_min}/{args.beta_max}: need 0 < min < max, finite")
+    if not 1 <= args.n <= 100_000:
+        raise FastganError(f"--n = {args.n}: the number of beta values must lie in [1, 100000]")
+    if not 0 < args.t_end < float("inf"):
+        raise FastganError(f"--t-end = {args.t_end}: must be a finite number > 0")
     betas = np.geomspace(args.beta_min, args.beta_max, args.n)
     vals = dirac_sweep(betas, args.t_end)
     dist = dirac_sweep(betas, args.t_end, measure="distance")
@@ -272,8 +285,13 @@ def cmd_ntk(args) -> int:
             raise FastganError(f"--{name} = {v}: must be >= 1")
     if args.n < 2:
         raise FastganError(f"--n = {args.n}: a Gram matrix needs at least 2 seeds")
-    if args.radius is not None and not args.radius > 0:
-        raise FastganError(f"--radius = {args.radius}: must be > 0")
+    if args.radius is not None and not 0 < args.radius < float("inf"):
+        raise FastganError(f"--radius = {args.radius}: must be a finite number > 0")
+    from .resources import GiB, ResourceError, available_memory
+    need = 6.0 * args.n * args.n * 8 + 8.0 * args.n * args.dim
+    if need > available_memory():
+        raise ResourceError(f"--n = {args.n}: a {args.n} x {args.n} Gram matrix needs about {need / GiB:.3g} GiB of "
+                            f"memory, {available_memory() / GiB:.3g} GiB are available")
     for name, default in (("depth", 6), ("mu", 0.5)):
         if getattr(args, name) is None:
             setattr(args, name, default)
@@ -313,12 +331,32 @@ def main(argv=None) -> int:
     log.setLevel(logging.WARNING if getattr(args, "quiet", False) else logging.INFO)
     try:
         return COMMANDS[args.cmd](args)
-    except FastganError as exc:
-        print(f"fastgan: error: {exc}", file=sys.stderr)
-        return 2
+    except (PictureError, StorageError) as exc:      # not bad input: what was complete is kept
+        return _fail(exc, 1)
+    except FastganError as exc:                     # bad input, refused before any work or write
+        return _fail(exc, 2)
     except KeyboardInterrupt:
         print("fastgan: interrupted; no output was written", file=sys.stderr)
         return 130
+    except BrokenPipeError:                         # e.g. `fastgan config --keys | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as exc:                          # a full disk, an I/O error: what was complete stays
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        return _fail(f"cannot write or read {where}{exc.strerror or exc}", 1)
+    except MemoryError:
+        return _fail("out of memory (a size in the config is too large for this machine)", 1)
+    except Exception as exc:  # noqa: BLE001 - no traceback reaches a user; FASTGAN_DEBUG=1 shows it
+        if os.environ.get("FASTGAN_DEBUG"):
+            raise
+        return _fail(f"internal error ({type(exc).__name__}: {exc}); FASTGAN_DEBUG=1 shows the traceback", 1)
+
+
+def _fail(message, code: int) -> int:
+    """One line on stderr (newlines in a message are shown escaped)."""
+    text = str(message).replace("\r", "\\r").replace("\n", "\\n")
+    print(f"fastgan: error: {text}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -343,6 +343,10 @@ def load_toml(path: str | os.PathLike) -> dict:
         raise ConfigError("config", str(path), "file not found") from None
     except IsADirectoryError:
         raise ConfigError("config", str(path), "is a directory, expected a TOML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError("config", str(path), "is not a UTF-8 text file (a TOML file is expected)") from None
+    except OSError as exc:
+        raise ConfigError("config", str(path), f"cannot be read ({exc.strerror or exc})") from None
     except _toml.TOMLDecodeError as exc:
         raise ConfigError("config", str(path), f"invalid TOML: {exc}") from None
 
@@ -366,6 +370,9 @@ def set_dotted(d: dict, key: str, value, known=()) -> None:
     """Set ``d[a][b] = value`` for ``key = 'a.b'`` (creating the section table); ``known``: the
     dotted keys suggested when the key has too many parts."""
     parts = key.split(".")
+    if not all(parts):
+        raise ConfigError(key, value, "expected a key such as training.seed (a section and a key, or a top-level "
+                          "key such as precision)")
     if len(parts) > 2:
         raise ConfigError(key, value, "unknown key" + suggest(key, known))
     if len(parts) == 2:

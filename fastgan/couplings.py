@@ -10,11 +10,11 @@ Gram matrix under the paper's normalisation (Appendix A).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from .arrayfile import read_arrays
 from .config import GRAM_SPEC_KEYS
 from .errors import ConfigError
 
@@ -40,28 +40,10 @@ def gram_eigenvalues(ratio: float, n: int) -> tuple[float, float]:
 
 def load_gram(path: str, n: int, key: str = "coupling.gram") -> np.ndarray:
     """Read and check an N x N Gram matrix (.npy, .npz/.h5 dataset 'gram', or text)."""
-    ext = os.path.splitext(path)[1].lower()
-    try:
-        if ext == ".npy":
-            g = np.load(path, allow_pickle=False)
-        elif ext == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                if "gram" not in z.files:
-                    raise ConfigError(key, path, "an .npz Gram file needs an array named 'gram'")
-                g = z["gram"]
-        elif ext in (".h5", ".hdf5"):
-            import h5py
-            with h5py.File(path, "r") as f:
-                if "gram" not in f:
-                    raise ConfigError(key, path, "an HDF5 Gram file needs a dataset named 'gram'")
-                g = f["gram"][()]
-        else:
-            g = np.loadtxt(path, delimiter="," if ext == ".csv" else None, ndmin=2)
-    except ConfigError:
-        raise
-    except (OSError, ValueError) as exc:
-        raise ConfigError(key, path, f"cannot read Gram matrix: {str(exc).splitlines()[0]}") from None
-    g = np.asarray(g, dtype=np.float64)
+    arrays = read_arrays(path, key, default="gram")
+    if "gram" not in arrays:
+        raise ConfigError(key, path, f"a Gram file needs an array named 'gram' (found {', '.join(arrays) or 'none'})")
+    g = arrays["gram"]
     if g.shape != (n, n):
         raise ConfigError(key, path, f"expected an {n} x {n} matrix (generator.n_particles = {n}), got shape {g.shape}")
     if not np.all(np.isfinite(g)):

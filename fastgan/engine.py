@@ -30,14 +30,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import backend as backend_mod
-from . import families
+from . import families, resources
 from .couplings import Coupling
 from .kernels import rng
 from .observables import HISTOGRAMS, SCALARS, from_stats
 from .progress import Progress
 from .runconfig import Config
 from .shapes import mismatch, shape_items
-from .targets import make_target, stack_targets
+from .targets import check_against, make_target, stack_targets
 
 def record_times(n_iterations: int, every: int) -> np.ndarray:
     """Recorded iterations: 0, every, 2 every, ..., and the last one."""
@@ -51,7 +51,8 @@ def snapshot_times(n_iterations: int, snapshots) -> np.ndarray:
             return np.zeros(0, dtype=np.int64)
         if snapshots == 1:
             return np.array([n_iterations], dtype=np.int64)
-        return np.unique(np.round(np.linspace(0, n_iterations, snapshots)).astype(np.int64))
+        count = min(snapshots, n_iterations + 1)           # more than every iteration is every iteration
+        return np.unique(np.round(np.linspace(0, n_iterations, count)).astype(np.int64))
     return np.asarray(sorted(set(snapshots)), dtype=np.int64)
 
 
@@ -93,7 +94,10 @@ class Ensemble:
             raise ValueError("an ensemble needs at least one run")
         self.configs = list(configs)
         self.resolved = [c.resolved for c in self.configs]
+        resources.check_ensemble(self.resolved)          # before anything is allocated
         self.targets = [make_target(r) for r in self.resolved]
+        for t, r in zip(self.targets, self.resolved):      # what only the loaded target tells (files)
+            check_against(t, r)
         differ = mismatch([shape_items(c, t) for c, t in zip(self.configs, self.targets)])
         if differ:
             raise ValueError(f"runs in one ensemble must share shapes; these differ: {differ}")
@@ -140,8 +144,9 @@ class Ensemble:
             g = r.generator
             if g.init_points is not None:
                 x[b] = np.asarray(g.init_points, dtype=np.float64)
-            else:
-                x[b] = np.asarray(g.init_mean, dtype=np.float64)[None, :] + g.init_std * z[b]
+            else:      # init_mean None: a file target's origin (its dimension is known once loaded)
+                mean = np.zeros(self.dim) if g.init_mean is None else np.asarray(g.init_mean, dtype=np.float64)
+                x[b] = mean[None, :] + g.init_std * z[b]
         return np.ascontiguousarray(x.transpose(0, 2, 1))
 
     # ------------------------------------------------------------------ loop

@@ -17,7 +17,8 @@ class ConfigError(FastganError, ValueError):
         self.key = key
         self.value = value
         self.message = message
-        super().__init__(f"{key} = {_show(value)}: {message}" if key else message)
+        shown = key if key.isprintable() else repr(key)[1:-1]
+        super().__init__(f"{shown} = {_show(value)}: {message}" if key else message)
 
 
 class BackendError(FastganError, RuntimeError):
@@ -27,6 +28,10 @@ class BackendError(FastganError, RuntimeError):
 def _show(value) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+class StorageError(FastganError, OSError):
+    """A write failed (disk full, I/O error): nothing under the destination's name was changed (exit 1)."""
 
 
 class OutputExistsError(FastganError, FileExistsError):

@@ -1,10 +1,12 @@
 """Atomic file writes: the one way fastgan puts a file in place.
 
 Every output (run files, Gram files, sweep parts, the consolidated sweep file, sweep.json) is
-written to a temporary name in the destination folder (``.tmp-*``) and renamed into place, so a
-crash never leaves a half-written file under the final name, and the temporary file is removed on
-any failure. Folders that hold such writes remove stale ``.tmp-*`` files of a crashed process
-(``stale_temporaries``).
+written to a temporary name in the destination folder (``.tmp-*``), flushed to the disk and renamed
+into place, so a crash never leaves a half-written file under the final name, and the temporary file
+is removed on any failure. HDF5 files are built in memory first and written as bytes: a full disk
+or an I/O error is then one ``OSError`` from a plain write (never HDF5's error cascade and crash at
+close), and nothing already in place is touched. Folders that hold such writes remove stale
+``.tmp-*`` files of a crashed process (``stale_temporaries``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 import tempfile
 from typing import Callable
 
-from .errors import OutputExistsError
+from .errors import FastganError, OutputExistsError, StorageError
 
 PREFIX = ".tmp-"
 
@@ -24,46 +26,109 @@ def atomic_write(path: str, write: Callable[[str], None], *, replace: bool = Tru
     ``replace = False`` an existing ``path`` (one that appeared meanwhile, too) is not overwritten:
     :class:`OutputExistsError`. Returns ``path``."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=PREFIX, suffix=os.path.splitext(path)[1] + ".tmp", dir=folder)
-    os.close(fd)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=PREFIX, suffix=os.path.splitext(path)[1] + ".tmp", dir=folder)
+        os.close(fd)
         write(tmp)
         if not replace and os.path.exists(path):
             raise OutputExistsError(f"--out = {path!r}: file exists (use --force to overwrite)")
         os.replace(tmp, path)
+    except OSError as exc:
+        _remove(tmp)
+        if isinstance(exc, FastganError):
+            raise
+        raise StorageError(f"cannot write {path!r}: {exc.strerror or exc}; nothing under that name was changed") \
+            from None
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _remove(tmp)
         raise
     return path
 
 
-def check_writable(path: str, force: bool) -> None:
-    """Refuse an existing output (unless forced), a folder, and a missing folder, before any work is done."""
+def _remove(tmp) -> None:
+    try:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+    except OSError:
+        pass
+
+
+PICTURES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+
+
+def check_writable(path: str, force: bool, option: str = "--out", picture: bool | None = None) -> None:
+    """Refuse, before any work is done: an existing output (unless forced), a directory, a missing or
+    unwritable folder, and (``picture`` True / False) a name that is not / is a picture's."""
     if os.path.isdir(path):
-        raise OutputExistsError(f"--out = {path!r}: is a directory, expected a file name")
+        raise OutputExistsError(f"{option} = {path!r}: is a directory, expected a file name")
     if os.path.exists(path) and not force:
-        raise OutputExistsError(f"--out = {path!r}: file exists (use --force to overwrite)")
+        raise OutputExistsError(f"{option} = {path!r}: file exists (use --force to overwrite)")
+    ext = os.path.splitext(path)[1].lower()
+    if picture is True and ext not in PICTURES:
+        raise OutputExistsError(f"{option} = {path!r}: a picture needs one of the extensions {', '.join(PICTURES)}")
+    if picture is False and ext in PICTURES:
+        raise OutputExistsError(f"{option} = {path!r}: a data file cannot be named like a picture ({ext})")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise OutputExistsError(f"--out = {path!r}: folder {folder!r} does not exist")
+        raise OutputExistsError(f"{option} = {path!r}: folder {folder!r} does not exist")
+    check_folder_writable(folder, option, path)
 
 
-def atomic_h5(path: str, fill: Callable, *, replace: bool = True) -> str:
-    """An HDF5 file written by ``fill(h5file)`` (see :func:`atomic_write`)."""
-    import h5py
+def check_folder_writable(folder: str, option: str, shown: str | None = None) -> None:
+    """Try to create (and remove) a temporary file in ``folder``: the only test that also sees read-only
+    mounts, quotas and permissions as they apply to this process."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=PREFIX, suffix=".probe", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputExistsError(f"{option} = {shown or folder!r}: folder {folder!r} is not writable "
+                                f"({exc.strerror or exc})") from None
 
+
+def check_distinct(a: str, b: str, what: str) -> None:
+    """Two outputs of one command must be different files."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        raise OutputExistsError(f"{what} = {b!r}: the same file as --out (the run file); choose another name")
+
+
+def atomic_bytes(path: str, data: bytes, *, replace: bool = True) -> str:
+    """``data`` as the file at ``path`` (see :func:`atomic_write`), flushed to the disk before the rename."""
     def write(tmp):
-        with h5py.File(tmp, "w") as f:
-            fill(f)
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
     return atomic_write(path, write, replace=replace)
 
 
+def h5_image(fill: Callable) -> bytes:
+    """The bytes of an HDF5 file built in memory by ``fill(h5file)``."""
+    import io
+
+    import h5py
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        fill(f)
+    return buf.getvalue()
+
+
+def atomic_h5(path: str, fill: Callable, *, replace: bool = True) -> str:
+    """An HDF5 file written by ``fill(h5file)``: built in memory, then written (see :func:`atomic_bytes`)."""
+    return atomic_bytes(path, h5_image(fill), replace=replace)
+
+
+def atomic_figure(path: str, fig, **savefig_kw) -> str:
+    """A matplotlib figure rendered in memory (format from the extension), then written atomically."""
+    import io
+    buf = io.BytesIO()
+    fig.savefig(buf, format=os.path.splitext(path)[1].lstrip(".").lower() or "png", **savefig_kw)
+    return atomic_bytes(path, buf.getvalue())
+
+
 def atomic_text(path: str, text: str) -> str:
-    def write(tmp):
-        with open(tmp, "w") as fh:
-            fh.write(text)
-    return atomic_write(path, write)
+    return atomic_bytes(path, text.encode())
 
 
 def stale_temporaries(folder: str) -> list[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .h5io import atomic_figure
+
 
 def disc_values(params: dict, cfg, pts: np.ndarray, particles: np.ndarray | None = None) -> np.ndarray:
     """D at points (n, d) from exported parameters of one run (user layout, see store), drawn by the
@@ -81,6 +83,8 @@ def plot_run(run: dict, out_png: str, max_panels: int = 6, grid: int = 160) -> s
     div = f", DIVERGED at {run['diverged_at']}" if run["diverged"] else ""
     fig.suptitle(fam.title(cfg.resolved, ratio) + div, fontsize=10)
     fig.tight_layout()
-    fig.savefig(out_png, dpi=110)
-    plt.close(fig)
+    try:
+        atomic_figure(out_png, fig, dpi=110)
+    finally:
+        plt.close(fig)
     return out_png

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, NamedTuple
 
 from . import config as C
-from . import families
+from . import families, resources
 from .config import FAMILY_DEFAULTED, GRAM_SPEC_KEYS, ConfigError, plain
 from .targets import DEFAULT_MODES, DEFAULT_STD, SPHERE_DIM, target_dim
 
@@ -266,6 +266,7 @@ def validate(cfg: Config, *, check_files: bool = True) -> None:
         if check_files and not os.path.isfile(t.path):
             raise ConfigError("target.path", t.path, "file not found")
     d = target_dim(t)
+    resources.check_dimension(d)
     g = cfg.generator
     if g.init_mean is not None and d is not None and len(g.init_mean) != d:
         raise ConfigError("generator.init_mean", list(g.init_mean), f"needs {d} entries (the target dimension)")
@@ -341,7 +342,8 @@ def _validate_gram_spec(c) -> None:
 def _check_files(cfg: Config) -> None:
     """Load what the config's files hold (the error names the key)."""
     from . import couplings, targets
-    targets.make_target(cfg)
+    resources.check_target(cfg.resolved)
+    targets.check_against(targets.make_target(cfg), cfg.resolved)
     c = cfg.resolved.coupling
     if c.kind == "gram" and c.gram_arch is None:
         couplings.load_gram(c.gram, cfg.generator.n_particles, key="coupling.gram")

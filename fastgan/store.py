@@ -112,20 +112,33 @@ def write_run(path: str, result, force: bool = False, extra_attrs: dict | None =
 def read_run(path: str) -> dict:
     """Load a run file into a dict of host arrays (``config`` is a validated Config)."""
     out: dict = {}
-    with h5py.File(path, "r") as f:
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise FastganError(f"{path!r}: not a fastgan run file (cannot open it as HDF5: "
+                           f"{str(exc).splitlines()[0] if str(exc) else exc})") from None
+    with f:
         if f.attrs.get("format") != FORMAT:
             raise FastganError(f"{path!r}: not a fastgan run file")
-        out["attrs"] = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
-        out["config"] = from_dict(json.loads(f.attrs["config_input"]), check_files=False)
-        out["time"] = f["time"][()]
-        out["observables"] = {k: f["observables"][k][()] for k in f["observables"]}
-        out["histograms"] = {k: f["histograms"][k][()] for k in f.get("histograms", {})}
-        out["particles"] = f["particles"][()]
-        out["particles_time"] = f["particles_time"][()]
-        out["discriminator"] = {k: f["discriminator"][k][()] for k in f["discriminator"]}
-        out["discriminator_snapshots"] = {k: f["discriminator_snapshots"][k][()]
-                                          for k in f.get("discriminator_snapshots", {})}
-        out["modes"] = f["target/modes"][()] if "target" in f and "modes" in f["target"] else None
-        out["diverged"] = bool(f.attrs["diverged"])
-        out["diverged_at"] = int(f.attrs["diverged_at"])
+        try:
+            _read_into(f, out)
+        except (KeyError, OSError, ValueError, TypeError, AttributeError) as exc:
+            raise FastganError(f"{path!r}: a damaged run file ({type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0] if str(exc) else 'unreadable'})") from None
     return out
+
+
+def _read_into(f, out: dict) -> None:
+    out["attrs"] = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
+    out["config"] = from_dict(json.loads(f.attrs["config_input"]), check_files=False)
+    out["time"] = f["time"][()]
+    out["observables"] = {k: f["observables"][k][()] for k in f["observables"]}
+    out["histograms"] = {k: f["histograms"][k][()] for k in f.get("histograms", {})}
+    out["particles"] = f["particles"][()]
+    out["particles_time"] = f["particles_time"][()]
+    out["discriminator"] = {k: f["discriminator"][k][()] for k in f["discriminator"]}
+    out["discriminator_snapshots"] = {k: f["discriminator_snapshots"][k][()]
+                                      for k in f.get("discriminator_snapshots", {})}
+    out["modes"] = f["target/modes"][()] if "target" in f and "modes" in f["target"] else None
+    out["diverged"] = bool(f.attrs["diverged"])
+    out["diverged_at"] = int(f.attrs["diverged_at"])

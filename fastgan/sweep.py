@@ -37,21 +37,37 @@ def execute(sw: Sweep, out_dir: str, backend: str | None = None, progress: bool 
     Returns counts and timings."""
     import time
 
-    from . import backend as backend_mod
-    from .sweep_store import SweepStore
-
-    store = SweepStore(out_dir, sw)
-    store.prepare()
-    be = backend_mod.resolve(backend, sw.runs[0].config.backend)
-    client, cleanup = _dask_client(dask, sw) if dask else (None, lambda: None)
+    store, be, client, cleanup = _start(sw, out_dir, backend, dask)
     try:
         out = _compute(sw, store, sw.runs, be, client, progress)
+        t3 = time.perf_counter()
+        store.consolidate()
     finally:
         cleanup()
-    t3 = time.perf_counter()
-    store.consolidate()
+        store.unlock()
     out.update(runs_total=len(sw.runs), backend=be, executor=dask or "inline", consolidate_s=time.perf_counter() - t3)
     return out
+
+
+def _start(sw: Sweep, out_dir: str, backend, dask):
+    """Everything checked before anything is written: the folder, the backend, every run's memory and
+    work, the Dask cluster (connected); then the folder is created and locked. Returns (store, backend,
+    client, cleanup)."""
+    from . import backend as backend_mod
+    from .resources import check_run
+    from .sweep_store import SweepStore
+    store = SweepStore(out_dir, sw)
+    store.check()
+    be = backend_mod.resolve(backend, sw.runs[0].config.backend)
+    for r in sw.runs:
+        check_run(r.config.resolved)
+    client, cleanup = _dask_client(dask, sw) if dask else (None, lambda: None)
+    try:
+        store.prepare()
+    except BaseException:
+        cleanup()
+        raise
+    return store, be, client, cleanup
 
 
 def _compute(sw: Sweep, store, runs: list, be: str, client, progress) -> dict:
@@ -89,16 +105,13 @@ def refine(sw: Sweep, out_dir: str, backend: str | None = None, progress: bool |
     import time
 
     from . import analysis
-    from . import backend as backend_mod
-    from .sweep_store import SweepStore, window_average
+    from .sweep_store import window_average
 
     R = sw.refine
     ax = next(a for a in sw.axes if a.key == R["axis"])
     if ax.zip is not None:
         raise SweepError(f"sweep.refine.axis = {ax.key!r}: a zipped axis cannot be bisected alone")
-    store = SweepStore(out_dir, sw)
-    store.prepare()
-    be = backend_mod.resolve(backend, sw.runs[0].config.backend)
+    store, be, client, cleanup = _start(sw, out_dir, backend, dask)      # one cluster for every round
     others = [d for d in sw.dims if d != ax.key]
     groups = dict(_groups(sw.axes))
     vals = np.asarray(ax.values, dtype=np.float64)
@@ -124,12 +137,14 @@ def refine(sw: Sweep, out_dir: str, backend: str | None = None, progress: bool |
         return [float(np.mean([window_average(res[r.run_id], R["metric"], sw.window) for r in b])) for b in batch]
 
     t0 = time.perf_counter()
-    client, cleanup = _dask_client(dask, sw) if dask else (None, lambda: None)   # one cluster for every round
     try:
         found, n_evals = analysis.bisect_boundaries(F, {line: (lo, hi) for line in lines}, threshold, R["tol"], log,
                                                     R["max_evals"], unbracketed="skip")
-    finally:
+    except BaseException:
         cleanup()
+        store.unlock()
+        raise
+    cleanup()
     doc = {"axis": ax.key, "metric": R["metric"], "threshold": threshold, "tol": R["tol"], "log": log,
            "other_axes": others, "range": [lo, hi], "evaluations": n_evals, "runs": n_evals * sw.replicates,
            "grid_runs": len(sw.runs), "seconds": time.perf_counter() - t0, **stats,
@@ -138,8 +153,11 @@ def refine(sw: Sweep, out_dir: str, backend: str | None = None, progress: bool |
                       "bracket": list(b.bracket), "converged": bool(b.converged),
                       "points": [[float(x), float(m) if m == m else None] for x, m in b.points]}
                      for line, b in found.items()]}
-    store.write_json("boundary.json", doc)
-    store.consolidate()
+    try:
+        store.write_json("boundary.json", doc)
+        store.consolidate()
+    finally:
+        store.unlock()
     return doc
 
 

@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 
 from . import analysis
+from .h5io import atomic_figure
 
 
 def window(times: np.ndarray, every: int = 20, n: int = 3, offsets=None) -> tuple[int, np.ndarray]:
@@ -132,6 +133,8 @@ def plot_sweep(ds, out_png: str) -> str:
     fig.suptitle(f"sweep {ds.attrs.get('sweep_name', '')}: {int(ds.attrs['runs_complete'])}/"
                  f"{int(ds.attrs['runs_total'])} runs, averaged over replicates and the window T ± 60", fontsize=9)
     fig.tight_layout()
-    fig.savefig(out_png, dpi=110)
-    plt.close(fig)
+    try:
+        atomic_figure(out_png, fig, dpi=110)
+    finally:
+        plt.close(fig)
     return out_png

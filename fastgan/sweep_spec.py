@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -34,6 +35,7 @@ import numpy as np
 
 from .config import load_toml, set_dotted
 from .errors import ConfigError, FastganError
+from .resources import RUNS_LIMIT, allow_huge
 from .runconfig import from_dict, schema
 
 SPEC_KEYS = ("name", "replicates", "base", "axes", "observables", "snapshots", "max_ensemble", "memory_mb", "dask",
@@ -140,6 +142,9 @@ def _axis_values(i: int, ax: dict) -> tuple:
     a, b, n = float(v[0]), float(v[1]), int(v[2])
     if n < 1:
         raise SweepError(f"{where}.{g} = {v!r}: the count must be >= 1 (an empty axis)")
+    if n > RUNS_LIMIT and not allow_huge():
+        raise SweepError(f"{where}.{g} = {v!r}: {n} values on one axis (more than {RUNS_LIMIT}); set "
+                         "FASTGAN_ALLOW_HUGE=1 to plan it anyway")
     if g == "linspace":
         out = np.linspace(a, b, n)
     elif g == "logspace":
@@ -212,7 +217,18 @@ def parse_spec(data: dict, spec_dir: str = ".") -> Sweep:
                max_ensemble=max_ensemble, memory_mb=float(memory_mb), dask=_dask_section(s.get("dask")),
                refine=_refine_section(s.get("refine"), keys), window=_window_section(s.get("window")),
                snapshots=_snapshots(s.get("snapshots", False), keys))
+    runs = math.prod(len(v) for v in {d: m[0].values for d, m in _groups(axes)}.values()) * replicates
+    if runs > RUNS_LIMIT and not allow_huge():
+        raise SweepError(f"sweep.replicates = {replicates}: the grid has {runs} runs (more than {RUNS_LIMIT}); set "
+                         "FASTGAN_ALLOW_HUGE=1 to plan it anyway")
     _build(sw)
+    if sw.observables:
+        from .observables import SCALARS
+        known = set(SCALARS).union(*(r.config.resolved.family.observables for r in sw.runs))
+        unknown = [o for o in sw.observables if o not in known]
+        if unknown:
+            raise SweepError(f"sweep.observables = {list(sw.observables)!r}: {unknown[0]!r} is not an observable of "
+                             f"these runs (known: {', '.join(sorted(known))})")
     return sw
 
 

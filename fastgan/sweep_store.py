@@ -22,6 +22,7 @@ only the new runs; an output folder holding another sweep is refused.
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import time
@@ -29,10 +30,12 @@ import time
 import h5py
 import numpy as np
 
-from .h5io import atomic_h5, atomic_text, atomic_write, stale_temporaries
+from .errors import FastganError
+from .h5io import atomic_bytes, atomic_h5, atomic_text, check_folder_writable, stale_temporaries
 from .sweep_spec import Sweep, SweepError
 
 PARTS = "parts"
+LOCK = ".lock"
 
 
 class SweepStore:
@@ -40,31 +43,79 @@ class SweepStore:
         self.dir = out_dir
         self.sweep = sweep
         self.parts_dir = os.path.join(out_dir, PARTS)
+        self._lock = None
+        self.damaged: dict = {}
 
     # ------------------------------------------------------------------ folder
-    def prepare(self) -> None:
-        """Create the folder or check that it holds this sweep (before anything is computed)."""
-        meta = os.path.join(self.dir, "sweep.json")
+    def check(self) -> None:
+        """That the folder can hold this sweep (nothing is created): it is a folder or absent with an
+        existing, writable parent; it holds this sweep or nothing."""
         if os.path.exists(self.dir) and not os.path.isdir(self.dir):
             raise SweepError(f"--out = {self.dir!r}: exists and is not a folder")
+        if os.path.exists(self.parts_dir) and not os.path.isdir(self.parts_dir):
+            raise SweepError(f"--out = {self.dir!r}: {PARTS!r} in it is not a folder (a damaged sweep folder: move "
+                             f"{self.parts_dir!r} away)")
         if os.path.isdir(self.dir):
-            if os.path.isfile(meta):
-                with open(meta) as fh:
-                    old = json.load(fh)
-                if old.get("identity") != self.sweep.identity:
-                    raise SweepError(f"--out = {self.dir!r}: holds a different sweep ({old.get('name')!r}: name, base "
-                                     "config or axis keys differ); choose another folder")
-            elif os.listdir(self.dir):
+            old = self.spec_doc()
+            if old is not None and old.get("identity") != self.sweep.identity:
+                raise SweepError(f"--out = {self.dir!r}: holds a different sweep ({old.get('name')!r}: name, base "
+                                 "config or axis keys differ); choose another folder")
+            if old is None and not self.part_files() and [f for f in os.listdir(self.dir) if f != LOCK]:
                 raise SweepError(f"--out = {self.dir!r}: is not empty and holds no sweep")
+            check_folder_writable(self.dir, "--out")
         else:
             parent = os.path.dirname(os.path.abspath(self.dir))
             if not os.path.isdir(parent):
                 raise SweepError(f"--out = {self.dir!r}: folder {parent!r} does not exist")
+            check_folder_writable(parent, "--out", self.dir)
+
+    def prepare(self) -> None:
+        """Check, create the folder, take its lock (one process at a time), remove what a crashed
+        writer left and (re)write sweep.json (before anything is computed)."""
+        self.check()
         os.makedirs(self.parts_dir, exist_ok=True)
+        self.lock()
         for stale in stale_temporaries(self.parts_dir) + stale_temporaries(self.dir):
-            os.unlink(stale)                            # a crash's unfinished writes
+            os.unlink(stale)                            # a crash's unfinished writes (this process owns the folder)
         doc = {"identity": self.sweep.identity, "name": self.sweep.name, "spec": json.loads(self.sweep.spec_json())}
-        atomic_text(meta, json.dumps(doc, indent=1, sort_keys=True))
+        atomic_text(os.path.join(self.dir, "sweep.json"), json.dumps(doc, indent=1, sort_keys=True))
+
+    def lock(self) -> None:
+        """Own the folder until this process ends or :meth:`unlock`: an advisory lock on DIR/.lock, which
+        the system releases when the process dies (a killed sweep never leaves it stuck)."""
+        if self._lock is not None:
+            return
+        try:
+            import fcntl
+        except ImportError:                             # pragma: no cover - not POSIX: no lock
+            return
+        fd = os.open(os.path.join(self.dir, LOCK), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            finally:
+                os.close(fd)
+            raise SweepError(f"--out = {self.dir!r}: in use by another fastgan process (pid {holder}); wait for it "
+                             "or choose another folder") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock = fd
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)                        # closing the descriptor releases the lock
+            self._lock = None
+
+    def spec_doc(self) -> dict | None:
+        """sweep.json as a dict, None when it is missing or damaged."""
+        try:
+            with open(os.path.join(self.dir, "sweep.json")) as fh:
+                doc = json.load(fh)
+            return doc if isinstance(doc, dict) and isinstance(doc.get("spec"), dict) else None
+        except (OSError, ValueError):
+            return None
 
     def write_json(self, name: str, doc: dict) -> str:
         return atomic_text(os.path.join(self.dir, name), json.dumps(doc, indent=1, sort_keys=True, default=float))
@@ -74,17 +125,21 @@ class SweepStore:
         return sorted(glob.glob(os.path.join(self.parts_dir, "*.h5")))
 
     def completed(self) -> dict:
-        """{run_id: part path} of every run stored in a complete part."""
+        """{run_id: part path} of every run stored in a complete, intact part (``self.damaged``: {path:
+        why} of the others; their runs are computed again)."""
         out = {}
+        self.damaged = {}
         for path in self.part_files():
             try:
                 with h5py.File(path, "r") as f:
-                    if int(f.attrs.get("complete", 0)) != 1:
-                        continue
-                    for rid in f["run_ids"][()]:
-                        out[rid.decode() if isinstance(rid, bytes) else str(rid)] = path
-            except OSError:
-                continue                                 # unreadable: recomputed
+                    problem = part_problem(f)
+                    if problem is None:
+                        for rid in f["run_ids"][()]:
+                            out[rid.decode() if isinstance(rid, bytes) else str(rid)] = path
+            except (OSError, KeyError, ValueError) as exc:
+                problem = f"unreadable ({type(exc).__name__})"
+            if problem is not None:
+                self.damaged[path] = problem
         return out
 
     def write_part(self, name: str, results: list[dict], meta: dict, snapshots: bool = False) -> str:
@@ -103,6 +158,10 @@ class SweepStore:
                                  compression="gzip", shuffle=True)
             for k, v in meta.items():
                 f.attrs[k] = v
+            if self.sweep is not None:
+                f.attrs["spec"] = json.dumps({"identity": self.sweep.identity, "name": self.sweep.name,
+                                              "spec": json.loads(self.sweep.spec_json())})   # for recovery
+            f.attrs["checksum"] = checksum(f)
             f.attrs["complete"] = 1                  # the completion marker: written last
         return atomic_h5(os.path.join(self.parts_dir, f"{name}.h5"), fill)
 
@@ -188,7 +247,59 @@ class SweepStore:
     def consolidate(self) -> str:
         """Rebuild DIR/sweep.h5 from the parts (written to a temporary name, then renamed)."""
         ds = self.dataset()
-        return atomic_write(os.path.join(self.dir, "sweep.h5"), lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
+        with _local_scheduler():                             # xarray would take a distributed write lock
+            image = bytes(ds.to_netcdf(engine="h5netcdf"))   # in memory, written as bytes below
+        return atomic_bytes(os.path.join(self.dir, "sweep.h5"), image)
+
+
+def _local_scheduler():
+    """Dask's synchronous scheduler for an in-memory write (with a distributed client alive, xarray would
+    try a cluster-wide lock named after the in-memory buffer)."""
+    try:
+        import dask
+    except ImportError:
+        import contextlib
+        return contextlib.nullcontext()
+    return dask.config.set(scheduler="synchronous")
+
+
+REQUIRED = ("run_ids", "diverged", "diverged_at", "time")
+
+
+def checksum(f) -> str:
+    """SHA-256 over every dataset of an open HDF5 file (name, dtype, shape and bytes, in name order)."""
+    names = []
+    f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+    h = hashlib.sha256()
+    for name in sorted(names):
+        a = np.ascontiguousarray(f[name][()])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def part_problem(f) -> str | None:
+    """Why an open part file cannot be trusted (None: it is complete and intact): the completion marker,
+    every dataset a part holds, consistent lengths, and its checksum (parts written before checksums
+    existed are checked for structure only)."""
+    if int(f.attrs.get("complete", 0)) != 1:
+        return "not complete (no completion marker)"
+    missing = [k for k in REQUIRED if k not in f]
+    if "observables" not in f or not len(f["observables"]):
+        missing.append("observables")
+    if missing:
+        return f"missing {', '.join(missing)}"
+    n, T = f["run_ids"].shape[0], f["time"].shape[0]
+    bad = [k for k in ("diverged", "diverged_at") if f[k].shape != (n,)]
+    bad += [f"observables/{k}" for k in f["observables"] if f["observables"][k].shape != (n, T)]
+    if "particles" in f and f["particles"].shape[0] != n:
+        bad.append("particles")
+    if bad:
+        return f"inconsistent shapes: {', '.join(bad)}"
+    want = f.attrs.get("checksum")
+    if want is not None and str(want) != checksum(f):
+        return "checksum mismatch (the file changed after it was written)"
+    return None
 
 
 def window_average(result: dict, name: str, window: dict | None = None) -> float:
@@ -211,19 +322,38 @@ def open_sweep(out_dir: str):
     is missing or older than the newest part (e.g. after an interrupted run)."""
     import xarray as xr
     from .sweep_spec import parse_spec
-    meta = os.path.join(out_dir, "sweep.json")
-    if not os.path.isfile(meta):
-        raise SweepError(f"{out_dir!r}: not a sweep folder (no sweep.json)")
-    with open(meta) as fh:
-        doc = json.load(fh)
-    path = os.path.join(out_dir, "sweep.h5")
+    if not os.path.isdir(out_dir):
+        raise SweepError(f"{out_dir!r}: not a sweep folder")
     store = SweepStore(out_dir)
+    path = os.path.join(out_dir, "sweep.h5")
     newest = max((os.path.getmtime(p) for p in store.part_files()), default=0.0)
     if os.path.isfile(path) and os.path.getmtime(path) >= newest:
-        with xr.open_dataset(path, engine="h5netcdf") as ds:
-            return ds.load()
-    store.sweep = parse_spec({"sweep": doc["spec"]})          # spec_json round-trips
+        try:
+            with xr.open_dataset(path, engine="h5netcdf") as ds:
+                return ds.load()
+        except (OSError, ValueError, KeyError, TypeError):
+            pass                                            # damaged: rebuilt from the parts below
+    doc = store.spec_doc() or _spec_from_parts(store)
+    if doc is None:
+        raise SweepError(f"{out_dir!r}: not a sweep folder (no readable sweep.json, consolidated file or part)")
+    try:
+        store.sweep = parse_spec({"sweep": doc["spec"]})      # spec_json round-trips
+    except FastganError as exc:
+        raise SweepError(f"{out_dir!r}: the sweep's stored spec is not valid here ({exc})") from None
     return store.dataset()
+
+
+def _spec_from_parts(store: "SweepStore") -> dict | None:
+    """The sweep's identity and spec as its parts recorded them (when sweep.json is lost or damaged)."""
+    for path in reversed(store.part_files()):
+        try:
+            with h5py.File(path, "r") as f:
+                doc = json.loads(f.attrs["spec"])
+            if isinstance(doc, dict) and isinstance(doc.get("spec"), dict):
+                return doc
+        except (OSError, KeyError, ValueError, TypeError):
+            continue
+    return None
 
 
 def status(out_dir: str) -> str:
@@ -231,6 +361,7 @@ def status(out_dir: str) -> str:
     ds = open_sweep(out_dir)
     total, done = int(ds.attrs["runs_total"]), int(ds.attrs["runs_complete"])
     store = SweepStore(out_dir)
+    store.completed()
     parts = store.part_files()
     last = max((os.path.getmtime(p) for p in parts), default=None)
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last)) if last else "never"
@@ -238,4 +369,5 @@ def status(out_dir: str) -> str:
     dims = " x ".join(f"{d} ({ds.sizes[d]})" for d in ds["diverged"].dims)
     return (f"sweep {ds.attrs['sweep_name']!r} in {out_dir}: {done}/{total} runs complete "
             f"({100.0 * done / max(1, total):.0f}%) in {len(parts)} parts; {div} diverged; grid {dims}; "
-            f"last part written {when}")
+            f"last part written {when}"
+            + (f"; {len(store.damaged)} damaged part(s), computed again at the next run" if store.damaged else ""))

@@ -11,11 +11,11 @@ the log-density is a stable log-sum-exp over components when every component has
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from .arrayfile import read_arrays
 from .errors import ConfigError
 
 
@@ -175,6 +175,20 @@ def make_target(cfg) -> Target:
     raise ConfigError("target.kind", kind, "unknown target")  # pragma: no cover
 
 
+def check_against(target: Target, r) -> None:
+    """The loaded target against the rest of a run's resolved config (a file's dimension and density are
+    only known once it is loaded): the initial cloud's dimension, an exact p_data needs a density."""
+    g, d = r.generator, target.dim
+    if g.init_mean is not None and len(g.init_mean) != d:
+        raise ConfigError("generator.init_mean", list(g.init_mean), f"needs {d} entries (the target dimension)")
+    if g.init_points is not None and len(g.init_points[0]) != d:
+        raise ConfigError("generator.init_points", list(g.init_points[0]), f"rows need {d} entries (the target "
+                          "dimension)")
+    if getattr(r.discriminator, "data_density", None) == "exact" and not target.has_density:
+        raise ConfigError("discriminator.data_density", "exact", f"the target ({r.target.kind}) has no density "
+                          "(zero-width points): use data_density = kde")
+
+
 def _mixture(kind, means, weights, stds, modes) -> Target:
     k = means.shape[0]
     w = np.full(k, 1.0 / k) if weights is None else weights
@@ -182,27 +196,9 @@ def _mixture(kind, means, weights, stds, modes) -> Target:
                   None if modes is None else np.ascontiguousarray(modes, dtype=np.float64))
 
 
-def _read_arrays(path: str) -> dict:
-    ext = os.path.splitext(path)[1].lower()
-    if ext == ".npy":
-        return {"samples": np.load(path, allow_pickle=False)}
-    if ext == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    if ext in (".h5", ".hdf5"):
-        import h5py
-        with h5py.File(path, "r") as f:
-            return {k: f[k][()] for k in f.keys() if isinstance(f[k], h5py.Dataset)}
-    delim = "," if ext == ".csv" else None
-    return {"samples": np.loadtxt(path, delimiter=delim, ndmin=2)}
-
-
 def load_target_file(path: str, std: float | None = None) -> Target:
     """A target from an array file: samples (empirical distribution) or a mixture ('means' [+ 'weights', 'stds'])."""
-    try:
-        arrays = _read_arrays(path)
-    except (OSError, ValueError) as exc:
-        raise ConfigError("target.path", path, f"cannot read array file: {str(exc).splitlines()[0]}") from None
+    arrays = read_arrays(path, "target.path")
     if "means" in arrays or "points" in arrays:
         means = np.asarray(arrays.get("means", arrays.get("points")), dtype=np.float64)
         _check_2d(path, means)

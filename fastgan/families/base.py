@@ -75,6 +75,7 @@ class Family:
                   that no run id changed; a new family's keys are left out of other runs' identities
                   (registering it changes no existing run id)
     plot_observables  the observables drawn under the snapshots of a run figure
+    observables   the names of the scalar observables its observer may record (sweeps check names)
     """
 
     name = ""
@@ -84,6 +85,7 @@ class Family:
     computed: dict = {}
     legacy_identity = False
     plot_observables: tuple = ("mode_collapse", "log_likelihood", "nearest_mode_distance")
+    observables: tuple = ()           # the scalar observables its observer may record
 
     # ---- configuration
     def auto(self, cfg, dim: int | None) -> dict:

@@ -85,6 +85,7 @@ class KDEFamily(Family):
     summary = "density ratio of kernel density estimates (Kernel GAN; the optimal NSGAN discriminator)"
     keys = KEYS
     plot_observables = ("mode_collapse", "kernel_gan_objective", "q_d")
+    observables = ("kernel_gan_objective", "q_d", "steepness")
     defaults = {"generator.init_std": 0.1, "training.n_disc": 1, "training.lr_disc": 0.0}
     computed = {"training.lr_gen": "N sigma^2/2 (kernel_gan) or sigma^2/4 (nsgan)"}
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import os
 import shutil
 import tempfile
@@ -66,15 +67,42 @@ def listing() -> str:
     return "\n".join(rows)
 
 
+MARKER = ".fastgan-reproduction"      # in every folder reproduce wrote: the files it wrote there
+
+
+def _written_by_fastgan(out_dir: str) -> str | None:
+    """None if every file in ``out_dir`` is one a reproduction wrote there (its marker lists them), else
+    the first file that is not (or the reason there is no marker)."""
+    try:
+        with open(os.path.join(out_dir, MARKER)) as fh:
+            mine = set(json.load(fh)["files"]) | {MARKER}
+    except (OSError, ValueError, KeyError, TypeError):
+        return "it has no reproduction marker (fastgan did not write it)"
+    for dirpath, _, files in os.walk(out_dir):
+        for f in files:
+            rel = os.path.relpath(os.path.join(dirpath, f), out_dir)
+            if rel not in mine:
+                return f"{rel!r} was not written by fastgan reproduce"
+    return None
+
+
 def check_out_dir(out_dir: str, force: bool) -> None:
-    """Refuse an existing non-empty DIR (unless forced) and a missing parent, before any work."""
+    """Refuse, before any work: an existing non-empty DIR unless forced, and even with --force a folder
+    holding anything a reproduction did not write there; a missing or unwritable parent."""
+    from ..h5io import check_folder_writable
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise FastganError(f"--out = {out_dir!r}: exists and is not a folder")
-    if os.path.isdir(out_dir) and os.listdir(out_dir) and not force:
-        raise FastganError(f"--out = {out_dir!r}: folder exists and is not empty (use --force to replace it)")
+    if os.path.isdir(out_dir) and os.listdir(out_dir):
+        if not force:
+            raise FastganError(f"--out = {out_dir!r}: folder exists and is not empty (use --force to replace it)")
+        foreign = _written_by_fastgan(out_dir)
+        if foreign:
+            raise FastganError(f"--out = {out_dir!r}: --force replaces only a reproduction's own folder, and {foreign}; "
+                               "choose another folder")
     parent = os.path.dirname(os.path.abspath(out_dir))
     if not os.path.isdir(parent):
         raise FastganError(f"--out = {out_dir!r}: folder {parent!r} does not exist")
+    check_folder_writable(parent, "--out", out_dir)
 
 
 def run(name: str, scale: str, out_dir: str, backend: str | None = None, force: bool = False,
@@ -107,6 +135,9 @@ def run(name: str, scale: str, out_dir: str, backend: str | None = None, force: 
             f.write(ctx.report.text(header))
         with open(os.path.join(tmp, "report.json"), "w") as f:
             f.write(ctx.report.as_json(meta))
+        written = sorted(os.path.relpath(os.path.join(d, f), tmp) for d, _, fs in os.walk(tmp) for f in fs)
+        with open(os.path.join(tmp, MARKER), "w") as f:
+            json.dump({"experiment": exp.name, "files": written}, f)
         if os.path.isdir(out_dir):
             old = out_dir.rstrip(os.sep) + ".old-" + os.path.basename(tmp)
             os.replace(out_dir, old)
