@@ -87,6 +87,7 @@ def run_memory(r) -> list[tuple[float, str]]:
     fam = r.family
     state = fam.state_params(r, _SizeOnly(K, d)) if fam is not None else 0
     terms = [(4.0 * N * d * item, "generator.n_particles"),
+             (float(fam.work_memory(r, _SizeOnly(K, d))) if fam is not None else 0.0, "generator.n_particles"),
              (1.0 * M * d * item, "training.batch_size"),
              (4.0 * K * d * 8, "target.n_modes" if r.target.kind in ("ring", "grid", "circle", "sphere")
               else "target.dim"),

@@ -224,7 +224,7 @@ def _dask_client(spec: str, sw: Sweep):
         client = Client(cluster)
         return client, lambda: (client.close(), cluster.close())
     try:
-        client = Client(spec, timeout=30)
+        client = Client(spec, timeout=15)           # a scheduler silent for 15 s is unreachable
     except (OSError, TimeoutError, ValueError) as exc:
         raise SweepError(f"--dask = {spec!r}: cannot reach the scheduler ({exc})") from None
     return client, client.close

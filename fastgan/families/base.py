@@ -110,6 +110,10 @@ class Family:
         """Numbers of discriminator state of one run (parameters and their per-run constants)."""
         raise NotImplementedError
 
+    def work_memory(self, r, target) -> int:
+        """Bytes of transient working memory of one run beyond its state (e.g. an observable's problem)."""
+        return 0
+
     # ---- simulation
     def model(self, ens):
         raise NotImplementedError

@@ -56,6 +56,10 @@ class IsolatedPoints(Family):
         if tr["lam"] is None:
             tr["lam"] = LAM_DEFAULT
 
+    def work_memory(self, r, target):
+        """The W2 transport problem at every record: costs and the plan's N K entries (and the LP's)."""
+        return 6 * 8 * r.generator.n_particles * target.n_components
+
     def title(self, r, ratio):
         d = r.discriminator
         bw = ",".join(f"{b:g}" for b in d.bandwidth)
