@@ -6,6 +6,7 @@ lacks are computed ensemble by ensemble, inline or on Dask workers, and handed t
 from __future__ import annotations
 
 import itertools
+import os
 
 import numpy as np
 
@@ -224,7 +225,8 @@ def _dask_client(spec: str, sw: Sweep):
         client = Client(cluster)
         return client, lambda: (client.close(), cluster.close())
     try:
-        client = Client(spec, timeout=15)           # a scheduler silent for 15 s is unreachable
+        wait = float(os.environ.get("FASTGAN_DASK_TIMEOUT", "15"))    # a scheduler silent this long is unreachable
+        client = Client(spec, timeout=wait)
     except (OSError, TimeoutError, ValueError) as exc:
         raise SweepError(f"--dask = {spec!r}: cannot reach the scheduler ({exc})") from None
     return client, client.close
