@@ -32,8 +32,18 @@ def _source_checkout_kernels() -> None:
 
 _source_checkout_kernels()
 
-from .runconfig import Config, default_config, from_dict, load_config  # noqa: E402
 from .errors import BackendError, ConfigError, FastganError  # noqa: E402
+
+_FROM_RUNCONFIG = ("Config", "default_config", "from_dict", "load_config")
+
+
+def __getattr__(name: str):
+    """The configuration API, imported on first use: ``import fastgan`` (and so the ``fastgan`` command
+    before it has set up its signal and error handling) stays cheap."""
+    if name in _FROM_RUNCONFIG:
+        from . import runconfig
+        return getattr(runconfig, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __version__ = "0.1.0"
 
@@ -41,7 +51,8 @@ __all__ = ["Config", "ConfigError", "BackendError", "FastganError", "default_con
            "simulate", "simulate_ensemble", "open_sweep", "__version__"]
 
 
-def _as_config(config) -> Config:
+def _as_config(config):
+    from .runconfig import Config, from_dict, load_config
     if isinstance(config, Config):
         return config
     if isinstance(config, dict):

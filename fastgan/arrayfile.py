@@ -9,12 +9,87 @@ import os
 import numpy as np
 
 from .errors import ConfigError
+from .memory import GiB, ResourceError, available_memory
+
+
+def array_shapes(path: str, key: str, default: str = "samples") -> dict:
+    """{name: shape} of the arrays in the file at ``path``, read from its headers only (no data); a text
+    file's shape is not known before it is parsed: {default: None}."""
+    ext = os.path.splitext(path)[1].lower()
+    if not os.path.isfile(path):
+        raise ConfigError(key, path, "file not found" if not os.path.exists(path) else "is not a regular file")
+    try:
+        if ext == ".npy":
+            with open(path, "rb") as fh:
+                return {default: _npy_shape(fh)}
+        if ext == ".npz":
+            import zipfile
+            with zipfile.ZipFile(path) as z:
+                out = {}
+                for info in z.infolist():
+                    if info.filename.endswith(".npy"):
+                        with z.open(info) as fh:
+                            out[info.filename[:-4]] = _npy_shape(fh)
+                return out
+        if ext in (".h5", ".hdf5"):
+            import h5py
+            with h5py.File(path, "r") as f:
+                return {k: f[k].shape for k in f.keys() if isinstance(f[k], h5py.Dataset)}   # groups: the reader names them
+        return {default: _text_shape(path, ext)}
+    except (OSError, ValueError, UnicodeDecodeError, KeyError, RuntimeError) as exc:
+        raise ConfigError(key, path, f"cannot read the array file: {str(exc).splitlines()[0] if str(exc) else exc}") \
+            from None
+
+
+def _text_shape(path: str, ext: str) -> tuple | None:
+    """(rows, columns) of a text array file as :func:`read_arrays` parses it (rows: lines that are not
+    blank or comments; columns: fields of the first of them); None for a file too large to count."""
+    if os.path.getsize(path) > 1 << 30:
+        return None
+    rows, cols = 0, 1
+    with open(path, "rb") as fh:
+        for line in fh:
+            line = line.split(b"#", 1)[0].strip()
+            if line:
+                if rows == 0:
+                    cols = len(line.split(b",") if ext == ".csv" else line.split())
+                rows += 1
+    return (rows, cols)
+
+
+def _npy_shape(fh) -> tuple:
+    version = np.lib.format.read_magic(fh)
+    reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    return tuple(reader(fh)[0])
+
+
+def check_size(path: str, key: str, default: str = "samples") -> dict:
+    """:func:`array_shapes`, and a ResourceError naming the key and path before a file is read whose
+    arrays (as float64, with a copy) do not fit in the memory available. A text file is bounded by its
+    size (a number takes at least two characters with its separator)."""
+    shapes = array_shapes(path, key, default)
+    elements = 0.0
+    for shape in shapes.values():
+        if shape is None:
+            try:
+                elements += os.path.getsize(path) / 2.0
+            except OSError:
+                pass
+        else:
+            elements += float(np.prod(shape, dtype=np.float64))
+    need, avail = 16.0 * elements, available_memory()
+    if need > avail:
+        raise ResourceError(f"{key} = {path!r}: its arrays would need about {need / GiB:.3g} GiB of memory, "
+                            f"{avail / GiB:.3g} GiB are available")
+    return shapes
 
 
 def read_arrays(path: str, key: str, default: str = "samples") -> dict:
     """{name: real float64 array} of the file at ``path``; a single-array format (.npy, text) gives
-    ``{default: array}``. Non-numeric (string, object) and complex arrays are refused."""
+    ``{default: array}``. Non-numeric (string, object) and complex arrays are refused. The size is
+    checked against the memory available before anything is read (:func:`check_size`)."""
     ext = os.path.splitext(path)[1].lower()
+    check_size(path, key, default)
     try:
         if ext == ".npy":
             raw = {default: np.load(path, allow_pickle=False)}

@@ -113,7 +113,8 @@ def _announce(msg: str) -> None:
 
 def resolve(requested: str | None = None, config_backend: str | None = None, announce: bool = True) -> str:
     """The concrete backend name to use (see module docstring for precedence)."""
-    name = requested or os.environ.get("FASTGAN_BACKEND") or config_backend or "auto"
+    from . import environment
+    name = requested or environment.get("FASTGAN_BACKEND") or config_backend or "auto"
     name = name.strip().lower()
     if name not in CHOICES:
         raise BackendError(f"backend = {name!r}: unknown backend (choose from {', '.join(CHOICES)})")

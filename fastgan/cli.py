@@ -7,10 +7,13 @@ line ``fastgan: error: ...`` on stderr and exit status 2, before anything is wri
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
 import sys
 
+from . import environment
 from .errors import FastganError, StorageError
 
 
@@ -19,7 +22,7 @@ class PictureError(FastganError):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fastgan", description="Particle simulator of GAN training dynamics.")
+    p = _Parser(prog="fastgan", description="Particle simulator of GAN training dynamics.")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     r = sub.add_parser("run", help="run one configuration and write an HDF5 file (and a PNG)")
@@ -123,9 +126,14 @@ def cmd_run(args) -> int:
     if png is not None:
         check_writable(png, args.force, "--plot", picture=True)
         check_distinct(args.out, png, "--plot")
+    inputs = {"the config file": args.config, **{f"the file of {k}": v for k, v in cfg.resolved.input_files().items()}}
+    for option, path in (("--out", args.out), ("--plot", png)):
+        for what, source in inputs.items():
+            if path is not None:
+                check_distinct(source, path, option, what)
     from .backend import resolve
-    backend = resolve(args.backend, cfg.backend)
-    check_run(cfg.resolved)
+    check_run(cfg.resolved, backend=resolve(args.backend, cfg.backend, announce=False))
+    backend = resolve(args.backend, cfg.backend)                   # announced once the run is accepted
     result = simulate(cfg, backend=backend, progress=None if not args.quiet else False)
     write_run(args.out, result, force=args.force)
     if png is not None:
@@ -261,7 +269,7 @@ def cmd_reproduce(args) -> int:
     if not args.name:
         raise FastganError("reproduce: give an experiment NAME or --list")
     scale = args.scale or "quick"
-    out = args.out or args.name
+    out = args.name if args.out is None else args.out
     ctx = reproduce.run(args.name, scale, out, backend=args.backend, force=args.force,
                         progress=False if args.quiet else None)
     if not args.quiet:
@@ -277,8 +285,8 @@ def cmd_status(args) -> int:
 
 
 def cmd_ntk(args) -> int:
-    from .ntk_gram import measure_gram, write_gram
     from .h5io import check_writable
+    from .ntk_gram import MAX_DEPTH, measure_cost, measure_gram, write_gram
     for name in ("n", "dim", "width", "depth"):
         v = getattr(args, name)
         if v is not None and v < 1:
@@ -287,11 +295,8 @@ def cmd_ntk(args) -> int:
         raise FastganError(f"--n = {args.n}: a Gram matrix needs at least 2 seeds")
     if args.radius is not None and not 0 < args.radius < float("inf"):
         raise FastganError(f"--radius = {args.radius}: must be a finite number > 0")
-    from .resources import GiB, ResourceError, available_memory
-    need = 6.0 * args.n * args.n * 8 + 8.0 * args.n * args.dim
-    if need > available_memory():
-        raise ResourceError(f"--n = {args.n}: a {args.n} x {args.n} Gram matrix needs about {need / GiB:.3g} GiB of "
-                            f"memory, {available_memory() / GiB:.3g} GiB are available")
+    if not 0 <= args.seed < 2 ** 63:
+        raise FastganError(f"--seed = {args.seed}: must lie in [0, 2**63 - 1]")
     for name, default in (("depth", 6), ("mu", 0.5)):
         if getattr(args, name) is None:
             setattr(args, name, default)
@@ -299,7 +304,19 @@ def cmd_ntk(args) -> int:
             raise FastganError(f"--{name} applies to --setting deep only (got --setting {args.setting})")
     if not 0.0 <= args.mu <= 1.0:
         raise FastganError(f"--mu = {args.mu}: must lie in [0, 1]")
-    check_writable(args.out, args.force)
+    if args.depth > MAX_DEPTH:
+        raise FastganError(f"--depth = {args.depth}: at most {MAX_DEPTH} layers (deeper NTKs are numerically "
+                           "a constant matrix)")
+    from .resources import GiB, WORK_LIMIT, ResourceError, allow_huge, available_memory
+    need, work = measure_cost(args.setting, args.n, args.dim, args.width, args.depth)
+    blame = f"--width = {args.width}" if args.width and args.width * args.width > args.n else f"--n = {args.n}"
+    if need > available_memory():
+        raise ResourceError(f"{blame}: measuring the {args.n} x {args.n} Gram matrix needs about {need / GiB:.3g} GiB "
+                            f"of memory, {available_memory() / GiB:.3g} GiB are available")
+    if work > WORK_LIMIT and not allow_huge():
+        raise ResourceError(f"{blame}: measuring the Gram matrix would take about {work:.2g} multiply-adds (more "
+                            f"than {WORK_LIMIT:.0e}); set FASTGAN_ALLOW_HUGE=1 to run it anyway")
+    check_writable(args.out, args.force, picture=False)
     if args.width is not None:
         try:
             import torch  # noqa: F401
@@ -322,22 +339,33 @@ COMMANDS = {"run": cmd_run, "ntk": cmd_ntk, "plot": cmd_plot, "config": cmd_conf
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    _streams()
+    try:
+        args = _parser().parse_args(argv)
+    except UsageError as exc:
+        return _fail(exc, 2)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("fastgan: %(message)s"))
     log = logging.getLogger("fastgan")
     if not log.handlers:
         log.addHandler(handler)
     log.setLevel(logging.WARNING if getattr(args, "quiet", False) else logging.INFO)
+    from . import h5io
+    h5io.WRITTEN.clear()
     try:
-        return COMMANDS[args.cmd](args)
+        with _warnings_as_lines(), _termination_as_interrupt():
+            environment.check()
+            return COMMANDS[args.cmd](args)
     except (PictureError, StorageError) as exc:      # not bad input: what was complete is kept
         return _fail(exc, 1)
     except FastganError as exc:                     # bad input, refused before any work or write
         return _fail(exc, 2)
-    except KeyboardInterrupt:
-        print("fastgan: interrupted; no output was written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:                # Ctrl-C, SIGTERM, SIGHUP: temporaries are removed on the way
+        kept = h5io.WRITTEN
+        said = (f"complete outputs were kept: {', '.join(kept[:3])}{f' and {len(kept) - 3} more' if len(kept) > 3 else ''}"
+                if kept else "no output was written")
+        print(f"fastgan: interrupted; {said}", file=sys.stderr)
+        return 128 + getattr(exc, "signum", signal.SIGINT)
     except BrokenPipeError:                         # e.g. `fastgan config --keys | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
@@ -346,10 +374,81 @@ def main(argv=None) -> int:
         return _fail(f"cannot write or read {where}{exc.strerror or exc}", 1)
     except MemoryError:
         return _fail("out of memory (a size in the config is too large for this machine)", 1)
+    except RecursionError:
+        return _fail("input nested too deeply (a value of the config or a file it names)", 2)
     except Exception as exc:  # noqa: BLE001 - no traceback reaches a user; FASTGAN_DEBUG=1 shows it
-        if os.environ.get("FASTGAN_DEBUG"):
+        if _debug():
             raise
         return _fail(f"internal error ({type(exc).__name__}: {exc}); FASTGAN_DEBUG=1 shows the traceback", 1)
+
+
+class UsageError(Exception):
+    """A command line argparse cannot read (one line, exit 2, like every other bad input)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _streams() -> None:
+    """Paths and values in messages are printed whatever the terminal's encoding can show."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError):
+            pass
+
+
+def _debug() -> bool:
+    try:
+        return environment.get("FASTGAN_DEBUG")
+    except FastganError:
+        return False
+
+
+@contextlib.contextmanager
+def _warnings_as_lines():
+    """Warnings (fastgan's own, numpy's) as one line each, ``fastgan: warning: ...``, not Python's two
+    lines with the source line."""
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = str(message).replace("\r", "\\r").replace("\n", "\\n")
+        print(f"fastgan: warning: {text}", file=file or sys.stderr)
+    saved = warnings.showwarning
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = saved
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the program is, so that every temporary file and folder is removed
+    on the way out exactly as for Ctrl-C."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _termination_as_interrupt():
+    def handler(signum, frame):
+        raise Terminated(signum)
+    saved = {}
+    try:
+        for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if sig is not None:
+                saved[sig] = signal.signal(sig, handler)
+    except ValueError:                              # not the main thread (main() called from a thread)
+        pass
+    try:
+        yield
+    finally:
+        for sig, old in saved.items():
+            signal.signal(sig, old)
 
 
 def _fail(message, code: int) -> int:

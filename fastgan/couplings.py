@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .arrayfile import read_arrays
+from .arrayfile import array_shapes, read_arrays
 from .config import GRAM_SPEC_KEYS
 from .errors import ConfigError
 
@@ -40,6 +40,9 @@ def gram_eigenvalues(ratio: float, n: int) -> tuple[float, float]:
 
 def load_gram(path: str, n: int, key: str = "coupling.gram") -> np.ndarray:
     """Read and check an N x N Gram matrix (.npy, .npz/.h5 dataset 'gram', or text)."""
+    shape = array_shapes(path, key, default="gram").get("gram")
+    if shape is not None and tuple(shape) != (n, n):               # known from the header: nothing read
+        raise ConfigError(key, path, f"expected an {n} x {n} matrix (generator.n_particles = {n}), got shape {shape}")
     arrays = read_arrays(path, key, default="gram")
     if "gram" not in arrays:
         raise ConfigError(key, path, f"a Gram file needs an array named 'gram' (found {', '.join(arrays) or 'none'})")

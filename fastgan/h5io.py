@@ -12,6 +12,7 @@ close), and nothing already in place is touched. Folders that hold such writes r
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import tempfile
 from typing import Callable
@@ -19,6 +20,18 @@ from typing import Callable
 from .errors import FastganError, OutputExistsError, StorageError
 
 PREFIX = ".tmp-"
+WRITTEN: list[str] = []         # every path put in place by this process (what an interruption leaves complete)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def permissions(path: str, folder: bool = False) -> None:
+    """The mode an ordinary ``open``/``mkdir`` would have given (temporary names are created private)."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
 
 
 def atomic_write(path: str, write: Callable[[str], None], *, replace: bool = True) -> str:
@@ -31,9 +44,11 @@ def atomic_write(path: str, write: Callable[[str], None], *, replace: bool = Tru
         fd, tmp = tempfile.mkstemp(prefix=PREFIX, suffix=os.path.splitext(path)[1] + ".tmp", dir=folder)
         os.close(fd)
         write(tmp)
-        if not replace and os.path.exists(path):
+        permissions(tmp)
+        if not replace and os.path.lexists(path):
             raise OutputExistsError(f"--out = {path!r}: file exists (use --force to overwrite)")
         os.replace(tmp, path)
+        WRITTEN.append(path)
     except OSError as exc:
         _remove(tmp)
         if isinstance(exc, FastganError):
@@ -58,11 +73,14 @@ PICTURES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
 
 def check_writable(path: str, force: bool, option: str = "--out", picture: bool | None = None) -> None:
-    """Refuse, before any work is done: an existing output (unless forced), a directory, a missing or
+    """Refuse, before any work is done: an empty name or one ending in a separator, an existing output
+    (a link, a dangling one too, unless forced), a directory, a name too long for its folder, a missing or
     unwritable folder, and (``picture`` True / False) a name that is not / is a picture's."""
+    if not path or path.endswith((os.sep, "/")):
+        raise OutputExistsError(f"{option} = {path!r}: expected a file name")
     if os.path.isdir(path):
         raise OutputExistsError(f"{option} = {path!r}: is a directory, expected a file name")
-    if os.path.exists(path) and not force:
+    if os.path.lexists(path) and not force:
         raise OutputExistsError(f"{option} = {path!r}: file exists (use --force to overwrite)")
     ext = os.path.splitext(path)[1].lower()
     if picture is True and ext not in PICTURES:
@@ -72,7 +90,20 @@ def check_writable(path: str, force: bool, option: str = "--out", picture: bool 
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise OutputExistsError(f"{option} = {path!r}: folder {folder!r} does not exist")
+    check_name_length(folder, os.path.basename(path), option, path)
     check_folder_writable(folder, option, path)
+
+
+def check_name_length(folder: str, name: str, option: str, shown: str) -> None:
+    """A name the folder's file system takes (and the temporary name it is first written under)."""
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        limit = 255
+    temporary = len(PREFIX) + 8 + len(os.fsencode(os.path.splitext(name)[1])) + len(".tmp")
+    if max(len(os.fsencode(name)), temporary) > limit:
+        raise OutputExistsError(f"{option} = {shown!r}: the name is too long for its folder's file system "
+                                f"(at most {limit} bytes there)")
 
 
 def check_folder_writable(folder: str, option: str, shown: str | None = None) -> None:
@@ -87,10 +118,17 @@ def check_folder_writable(folder: str, option: str, shown: str | None = None) ->
                                 f"({exc.strerror or exc})") from None
 
 
-def check_distinct(a: str, b: str, what: str) -> None:
-    """Two outputs of one command must be different files."""
-    if os.path.realpath(a) == os.path.realpath(b):
-        raise OutputExistsError(f"{what} = {b!r}: the same file as --out (the run file); choose another name")
+def check_distinct(a: str, b: str, what: str, other: str = "--out (the run file)") -> None:
+    """Two files of one command (two outputs, or an output and an input) must be different files."""
+    if os.path.realpath(a) == os.path.realpath(b) or _same_file(a, b):
+        raise OutputExistsError(f"{what} = {b!r}: the same file as {other}; choose another name")
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)                   # hard links too
+    except OSError:
+        return False
 
 
 def atomic_bytes(path: str, data: bytes, *, replace: bool = True) -> str:
@@ -112,6 +150,36 @@ def h5_image(fill: Callable) -> bytes:
     with h5py.File(buf, "w") as f:
         fill(f)
     return buf.getvalue()
+
+
+def checksum(f, skip: tuple = ("checksum",)) -> str:
+    """SHA-256 over the content of an open HDF5 file: every dataset (name, dtype, shape, bytes) and every
+    attribute of every object (name, type, value), in name order; attributes named in ``skip`` (where
+    the checksum itself is kept) are left out. A changed bit anywhere in what a reader sees changes it."""
+    import h5py
+    import numpy as np
+
+    objects = [("", f)]
+    f.visititems(lambda name, obj: objects.append((name, obj)))
+    h = hashlib.sha256()
+    for name, obj in sorted(objects, key=lambda item: item[0]):
+        if isinstance(obj, h5py.Dataset):
+            a = np.ascontiguousarray(obj[()])
+            h.update(f"D|{name}|{a.dtype.str}|{a.shape}|".encode())
+            h.update(a.tobytes())
+        else:
+            h.update(f"G|{name}|".encode())
+        for key in sorted(obj.attrs.keys()):
+            if name == "" and key in skip:
+                continue
+            v = obj.attrs[key]
+            if isinstance(v, str):
+                h.update(f"A|{key}|str|{len(v)}|".encode() + v.encode("utf-8", "surrogatepass"))
+            else:
+                a = np.ascontiguousarray(v)
+                h.update(f"A|{key}|{a.dtype.str}|{a.shape}|".encode())
+                h.update(a.tobytes() if a.dtype.kind != "O" else repr(a.tolist()).encode())
+    return h.hexdigest()
 
 
 def atomic_h5(path: str, fill: Callable, *, replace: bool = True) -> str:

@@ -9,9 +9,10 @@ import time
 
 def progress_enabled(stream=None) -> bool:
     """On only for an interactive terminal, outside CI, unless FASTGAN_PROGRESS forces it (1/0)."""
-    forced = os.environ.get("FASTGAN_PROGRESS")
+    from . import environment
+    forced = environment.get("FASTGAN_PROGRESS")
     if forced is not None:
-        return forced not in ("0", "", "false", "no")
+        return forced
     if os.environ.get("CI"):
         return False
     stream = stream or sys.stderr

@@ -12,64 +12,42 @@ lifts the work bound (never the memory check) for a run that is meant to be that
 from __future__ import annotations
 
 import math
-import os
 
-from .errors import FastganError
+from .memory import GiB, ResourceError, available_memory  # noqa: F401 - re-exported
 
 WORK_LIMIT = 1e15           # multiply-adds of one run (~6 h at 50 GFLOP/s): above it, FASTGAN_ALLOW_HUGE=1
 RUNS_LIMIT = 10 ** 6        # runs of one sweep
-GiB = 2 ** 30
-
-
-class ResourceError(FastganError, MemoryError):
-    """A run, ensemble or sweep needs more memory or work than allowed (the message names the key)."""
 
 
 def allow_huge() -> bool:
-    return os.environ.get("FASTGAN_ALLOW_HUGE", "").strip() not in ("", "0")
-
-
-def available_memory() -> int:
-    """Bytes this process may still allocate: the system's available memory, and within an address-space
-    limit (ulimit -v) what is left of it."""
-    avail = None
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    avail = int(line.split()[1]) * 1024
-                    break
-    except OSError:
-        pass
-    if avail is None:
-        try:
-            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):
-            avail = 1 << 62
-    try:
-        import resource
-        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-        if soft != resource.RLIM_INFINITY:
-            used = 0
-            with open("/proc/self/statm") as fh:
-                used = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-            avail = min(avail, max(0, soft - used))
-    except (ImportError, OSError, ValueError):
-        pass
-    return int(avail)
+    from . import environment
+    return environment.get("FASTGAN_ALLOW_HUGE")
 
 
 def _target_size(r) -> tuple[int, int]:
-    """(components K, dimension d) of a run's target from its resolved config (a file: (1, 1), the
-    file's own size bounds it)."""
+    """(components K, dimension d) of a run's target from its resolved config (a file: from its headers)."""
     t = r.target
     if t.kind in ("mixture",):
         return len(t.means), len(t.means[0])
     if t.kind == "points":
         return len(t.points), len(t.points[0])
     if t.kind == "file":
-        return 1, 1
+        return _file_size(t.path)
     return int(t.n_modes), int(r.dim)
+
+
+def _file_size(path: str) -> tuple[int, int]:
+    """(points, dimension) of a file target from its headers (what it would be loaded as)."""
+    from .arrayfile import array_shapes
+    from .errors import ConfigError
+    try:
+        shapes = array_shapes(path, "target.path")
+    except ConfigError:
+        return 1, 1                                     # the loader names the problem
+    shape = shapes.get("means", shapes.get("points", shapes.get("samples")))
+    if shape is None or len(shape) != 2:
+        return 1, 1
+    return max(1, int(shape[0])), max(1, int(shape[1]))
 
 
 def _snapshots(r) -> int:
@@ -124,8 +102,8 @@ def run_work(r) -> float:
     gradient on N, each touching the discriminator's state)."""
     K, d = _target_size(r)
     N, M = r.generator.n_particles, r.training.batch_size
-    state = max(1, r.family.state_params(r, _SizeOnly(K, d)))
-    per_iteration = (r.training.n_disc * (N + M) + N) * state
+    per_sample = max(1, r.family.sample_work(r, _SizeOnly(K, d)))
+    per_iteration = (r.training.n_disc * (N + M) + N) * per_sample
     if r.coupling.kind in ("gram", "spatial"):
         per_iteration += N * N * d
     work = r.training.n_iterations * per_iteration
@@ -141,10 +119,12 @@ def _show(key: str, r) -> str:
     return f"{key} = {value}" if value is not None else key
 
 
-def check_run(r, copies: int = 1) -> None:
-    """ResourceError unless ``copies`` runs like ``r`` (resolved) fit in memory and the run's work is
-    within the bound."""
+def check_run(r, copies: int = 1, backend: str | None = None) -> None:
+    """ResourceError unless ``copies`` runs like ``r`` (resolved) fit in memory on ``backend`` (None: the
+    numpy reference, whose temporaries are the largest) and the run's work is within the bound."""
     need = copies * sum(b for b, _ in run_memory(r))
+    if r.family is not None:
+        need += r.family.scratch_memory(r, _SizeOnly(*_target_size(r)), backend or "numpy", copies)
     avail = available_memory()
     if need > avail:
         raise ResourceError(f"{_show(_blame(r), r)}: the run{'s' if copies > 1 else ''} would need about "
@@ -176,9 +156,9 @@ def check_target(r) -> None:
                             f"{need / GiB:.3g} GiB of memory, {avail / GiB:.3g} GiB are available")
 
 
-def check_ensemble(resolved: list) -> None:
+def check_ensemble(resolved: list, backend: str | None = None) -> None:
     """check_run for an ensemble: its runs share shapes (memory: B copies of the first), each its work."""
-    check_run(resolved[0], copies=len(resolved))
+    check_run(resolved[0], copies=len(resolved), backend=backend)
     for r in resolved[1:]:
         check_work(r)
 

@@ -140,6 +140,15 @@ class Resolved:
     def family(self):
         return families.get(self.discriminator.kind)
 
+    def input_files(self) -> dict:
+        """{key: path} of the files this run reads (an output must be none of them)."""
+        files = {}
+        if self.target.kind == "file":
+            files["target.path"] = self.target.path
+        if self.coupling.kind == "gram" and self.coupling.gram_arch is None:
+            files["coupling.gram"] = self.coupling.gram
+        return files
+
     @property
     def dtype(self):
         import numpy as np
@@ -277,6 +286,7 @@ def validate(cfg: Config, *, check_files: bool = True) -> None:
         if d is not None and len(g.init_points[0]) != d:
             raise ConfigError("generator.init_points", list(g.init_points[0]),
                               f"rows need {d} entries (the target dimension)")
+    _check_scale(cfg)
     fam = families.get(cfg.discriminator.kind)
     _check_foreign(cfg, fam)
     fam.validate(cfg, d)
@@ -305,6 +315,27 @@ def validate(cfg: Config, *, check_files: bool = True) -> None:
     if isinstance(r.snapshots, tuple) and r.snapshots and r.snapshots[-1] > tr.n_iterations:
         raise ConfigError("record.snapshots", list(r.snapshots),
                           f"iterations must be <= training.n_iterations = {tr.n_iterations}")
+
+
+POSITION_KEYS = ("target.radius", "target.std", "target.means", "target.points", "generator.init_mean",
+                 "generator.init_std", "generator.init_points")
+
+
+def _check_scale(cfg: Config) -> None:
+    """Positions (and their spreads) whose squares overflow the run's precision: the very first distance
+    would be infinite, so such a run could only diverge at its first step; refused as input instead."""
+    import numpy as np
+    limit = math.sqrt(float(np.finfo(cfg.precision).max))
+    for dotted in POSITION_KEYS:
+        sec, key = dotted.split(".")
+        value = getattr(getattr(cfg, sec), key, None)
+        if value is None:
+            continue
+        big = float(np.max(np.abs(np.asarray(value, dtype=np.float64)))) if np.size(value) else 0.0
+        if big > limit:
+            raise ConfigError(dotted, plain(value) if np.ndim(value) else value,
+                              f"too large for precision = {cfg.precision} (squared distances overflow above "
+                              f"{limit:.3g})")
 
 
 def _check_foreign(cfg: Config, fam) -> None:

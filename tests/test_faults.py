@@ -460,7 +460,7 @@ def test_bad_files_and_small_commands_are_one_line(tmp_path):
     with h5py.File(tmp_path / "group.h5", "w") as f:
         f.create_group("gram")
     with h5py.File(tmp_path / "strings.h5", "w") as f:
-        f["gram"] = np.array([["a", "b"], ["c", "d"]], dtype="S1")
+        f["gram"] = np.full((8, 8), b"a", dtype="S1")
     np.save(tmp_path / "complex.npy", np.eye(8) * (1 + 1j))
     np.save(tmp_path / "samples3d.npy", np.zeros((10, 3)))
     gram = ["--set", "coupling.kind='gram'", "--set"]
