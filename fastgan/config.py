@@ -334,11 +334,19 @@ def suggest(key: str, known) -> str:
 
 # --------------------------------------------------------------------------- text forms
 
+MAX_CONFIG_BYTES = 16 << 20      # a config or sweep spec is a few KiB; anything this big is something else
+
+
 def load_toml(path: str | os.PathLike) -> dict:
     """Read a TOML file into a dict; errors are one-line ConfigErrors naming the file."""
     try:
         with open(path, "rb") as fh:
-            return _toml.load(fh)
+            data = fh.read(MAX_CONFIG_BYTES + 1)            # bounded: a device or a pipe may never end
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError("config", str(path), f"larger than {MAX_CONFIG_BYTES >> 20} MiB: not a config file")
+        return _toml.loads(data.decode("utf-8"))
+    except RecursionError:
+        raise ConfigError("config", str(path), "nested too deeply to be a config") from None
     except FileNotFoundError:
         raise ConfigError("config", str(path), "file not found") from None
     except IsADirectoryError:
@@ -363,6 +371,8 @@ def parse_override(text: str) -> tuple[str, Any]:
         value = _toml.loads(f"v = {raw}")["v"]
     except _toml.TOMLDecodeError:
         value = raw
+    except RecursionError:
+        raise ConfigError(key, raw[:20] + "...", "nested too deeply") from None
     return key, value
 
 

@@ -25,9 +25,14 @@ def dirac_matrix(beta: float) -> np.ndarray:
 
 def dirac_eigenvalues(beta) -> np.ndarray:
     """(..., 2) complex eigenvalues (-beta +- sqrt(beta^2 - 4)) / 2."""
-    beta = np.asarray(beta, dtype=np.float64)
-    root = np.sqrt((beta ** 2 - 4).astype(np.complex128))
-    return np.stack([(-beta + root) / 2, (-beta - root) / 2], axis=-1)
+    h = np.asarray(beta, dtype=np.float64) / 2
+    r = np.sqrt(np.abs(h - 1)) * np.sqrt(h + 1)                   # |beta^2/4 - 1|^(1/2), no overflow
+    over = h > 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slow = np.where(over, -1 / (r + h), -h)                    # -h + r without cancellation
+    first = np.where(over, slow, -h) + 1j * np.where(over, 0.0, r)
+    second = np.where(over, -(h + r), -h) - 1j * np.where(over, 0.0, r)
+    return np.stack([first, second], axis=-1)
 
 
 def dirac_exact(beta, t, theta0: float = 1.0, phi0: float = 0.0):
@@ -39,18 +44,22 @@ def dirac_exact(beta, t, theta0: float = 1.0, phi0: float = 0.0):
     beta = np.asarray(beta, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
     beta, t = np.broadcast_arrays(beta, t)
-    q = beta ** 2 / 4 - 1
-    r = np.sqrt(np.abs(q))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        c = np.where(q > 0, np.cosh(r * t), np.cos(r * t))
-        s = np.where(q > 0, np.sinh(r * t), np.sin(r * t)) / np.where(r > 0, r, 1.0)
-    small = r * t < 1e-8
-    c = np.where(small, 1.0 + q * t ** 2 / 2, c)
-    s = np.where(small, t * (1 + q * t ** 2 / 6), s)
-    e = np.exp(-beta * t / 2)
-    # A + beta/2 I = [[beta/2, 1], [-1, -beta/2]]
-    theta = e * (c * theta0 + s * (beta / 2 * theta0 + phi0))
-    phi = e * (c * phi0 + s * (-theta0 - beta / 2 * phi0))
+    h = beta / 2
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        q = (h - 1) * (h + 1)                              # beta^2/4 - 1 (inf only where unused)
+        r = np.sqrt(np.abs(h - 1)) * np.sqrt(h + 1)       # sqrt|q| without squaring beta
+        e = np.exp(-h * t)
+        # underdamped: e cos, e sin / r; overdamped as two decaying exponentials (no cosh overflow):
+        # e cosh(r t) = (exp(a t) + exp(b t)) / 2 with a = r - beta/2 = -1 / (r + beta/2), b = -(r + beta/2)
+        ea, eb = np.exp(-t / (r + h)), np.exp(-(r + h) * t)
+        ec = np.where(q > 0, (ea + eb) / 2, e * np.cos(r * t))
+        es = np.where(q > 0, (ea - eb) / 2, e * np.sin(r * t)) / np.where(r > 0, r, 1.0)
+        small = r * t < 1e-8
+        ec = np.where(small, e * (1.0 + q * t ** 2 / 2), ec)
+        es = np.where(small, e * t * (1 + q * t ** 2 / 6), es)
+        # A + beta/2 I = [[beta/2, 1], [-1, -beta/2]]
+        theta = ec * theta0 + es * (h * theta0 + phi0)
+        phi = ec * phi0 + es * (-theta0 - h * phi0)
     return theta, phi
 
 

@@ -94,7 +94,8 @@ class Ensemble:
             raise ValueError("an ensemble needs at least one run")
         self.configs = list(configs)
         self.resolved = [c.resolved for c in self.configs]
-        resources.check_ensemble(self.resolved)          # before anything is allocated
+        chosen = backend_mod.resolve(backend, self.configs[0].backend, announce=False)
+        resources.check_ensemble(self.resolved, chosen)  # before anything is allocated
         self.targets = [make_target(r) for r in self.resolved]
         for t, r in zip(self.targets, self.resolved):      # what only the loaded target tells (files)
             check_against(t, r)
@@ -151,6 +152,10 @@ class Ensemble:
 
     # ------------------------------------------------------------------ loop
     def run(self, progress: bool | None = None, desc: str = "fastgan") -> list[RunResult]:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # blow-up: detected per run
+            return self._run(progress, desc)
+
+    def _run(self, progress: bool | None, desc: str) -> list[RunResult]:
         t_setup = time.perf_counter()
         st = _LoopState(self)
         rec0 = self.resolved[0].record
@@ -159,11 +164,10 @@ class Ensemble:
         rec.take(0, st)
         t_loop = time.perf_counter()
         with Progress(self.T, unit="it", desc=desc, scale=self.B, scale_unit="run-steps", enabled=progress) as bar:
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # blow-up: detected per run
-                for it in range(self.T):
-                    self.advance(st, it)
-                    rec.take(it + 1, st)
-                    bar.update(1)
+            for it in range(self.T):
+                self.advance(st, it)
+                rec.take(it + 1, st)
+                bar.update(1)
         t_end = time.perf_counter()
         timings = {"setup_s": t_loop - t_setup, "loop_s": t_end - t_loop,
                    "s_per_iteration": (t_end - t_loop) / max(1, self.T), "ensemble_size": self.B}

@@ -73,6 +73,24 @@ def measure_gram(setting: str, act: str, n: int, dim: int, radius: float | None 
     return gram, meta
 
 
+MAX_DEPTH = 10_000       # deeper kernels are numerically a constant matrix (each layer is a Python step)
+
+
+def measure_cost(setting: str, n: int, dim: int, width: int | None, depth: int) -> tuple[float, float]:
+    """(bytes, multiply-adds) of :func:`measure_gram`, from its arguments alone: the Gram matrix and its
+    copies (n x n), the features of the hidden units (one-hidden-layer: in chunks of 4096 units; deep:
+    every layer's activations and the W x W weights), the layer-by-layer kernel recursion."""
+    layers = depth if setting == "deep" else 1
+    gram = 6.0 * n * n * 8 + 8.0 * n * dim
+    if width is None:                                           # analytic: a few n x n arrays per layer
+        return gram, 20.0 * layers * n * n
+    if setting == "deep":
+        return (gram + 4.0 * (layers * width * width + width * (dim + 2)) + 8.0 * (layers + 1) * n * width,
+                layers * (2.0 * n * width * width + n * n * width) + n * dim * width)
+    chunk = min(width, 4096)
+    return gram + 8.0 * (4 * n * chunk + chunk * (dim + 2)), 2.0 * n * n * width + n * dim * width
+
+
 def write_gram(path: str, gram: np.ndarray, meta: dict, force: bool = False) -> None:
     """A Gram file that ``coupling.kind = "gram"`` reads (dataset 'gram', metadata as attributes)."""
     from .h5io import atomic_h5, check_writable

@@ -7,13 +7,23 @@ import numpy as np
 
 from .h5io import atomic_figure
 
+OVERLAY_ELEMENTS = 1 << 24      # points x discriminator numbers evaluated at once (a wide network's picture)
+
 
 def disc_values(params: dict, cfg, pts: np.ndarray, particles: np.ndarray | None = None) -> np.ndarray:
     """D at points (n, d) from exported parameters of one run (user layout, see store), drawn by the
     run's discriminator family (e.g. a kde run's d* = p_data / (p_data + p_g) also needs the generated
     ``particles`` (N, d) of that time)."""
     r = getattr(cfg, "resolved", cfg)
-    return r.family.overlay(params, r, pts, particles)
+    pts = np.asarray(pts)
+    per_point = max(1, sum(int(np.size(v)) for v in params.values()))
+    if particles is not None:
+        per_point += int(np.size(particles))
+    step = max(1, OVERLAY_ELEMENTS // per_point)          # temporaries of about points x state elements
+    if len(pts) <= step:
+        return r.family.overlay(params, r, pts, particles)
+    return np.concatenate([np.asarray(r.family.overlay(params, r, pts[i:i + step], particles))
+                           for i in range(0, len(pts), step)])
 
 
 def _snapshot_params(run: dict, i: int) -> dict | None:
@@ -38,7 +48,13 @@ def _extent(run: dict) -> tuple[float, float, float, float]:
 
 
 def plot_run(run: dict, out_png: str, max_panels: int = 6, grid: int = 160) -> str:
-    """Draw a run (as returned by :func:`fastgan.store.read_run`) to ``out_png``."""
+    """Draw a run (as returned by :func:`fastgan.store.read_run`) to ``out_png`` (a diverged run's
+    non-finite values are left out of the picture without numpy's warnings)."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _plot_run(run, out_png, max_panels, grid)
+
+
+def _plot_run(run: dict, out_png: str, max_panels: int, grid: int) -> str:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

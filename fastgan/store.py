@@ -14,7 +14,9 @@
            diverged, diverged_at (-1 if not), fastgan_version, git_commit, backend, precision,
            created, timings (JSON), format = "fastgan-run", format_version; kde runs with
            record.early_stop add early_stop_at (iteration, -1 if never), early_stop_reason
-           ("q_d" or "steepness") and early_stop_threshold (k_d / (2 sigma))
+           ("q_d" or "steepness") and early_stop_threshold (k_d / (2 sigma)); checksum (SHA-256 of every
+           dataset and attribute but itself, see :func:`fastgan.h5io.checksum`; files written before it
+           existed have none and are checked for structure only)
 
 The file is written to a temporary name in the same folder and renamed into place: a crash never
 leaves a half-written file under the final name, and an existing file is replaced only when asked.
@@ -31,7 +33,7 @@ import h5py
 import numpy as np
 
 from .errors import FastganError
-from .h5io import atomic_h5, check_writable
+from .h5io import atomic_h5, check_writable, checksum
 from .runconfig import from_dict
 
 FORMAT = "fastgan-run"
@@ -104,6 +106,7 @@ def write_run(path: str, result, force: bool = False, extra_attrs: dict | None =
                 sg.create_dataset(k, data=v, compression="gzip", shuffle=True)
         if result.modes is not None:
             f.create_dataset("target/modes", data=result.modes)
+        f.attrs["checksum"] = checksum(f)
 
     check_writable(path, force)
     atomic_h5(path, fill, replace=force)
@@ -121,11 +124,59 @@ def read_run(path: str) -> dict:
         if f.attrs.get("format") != FORMAT:
             raise FastganError(f"{path!r}: not a fastgan run file")
         try:
+            want = f.attrs.get("checksum")
+            if want is not None and str(want) != checksum(f):
+                raise _Damaged("checksum mismatch: the file changed after it was written")
             _read_into(f, out)
-        except (KeyError, OSError, ValueError, TypeError, AttributeError) as exc:
+            _check_structure(out)
+        except _Damaged as exc:
+            raise FastganError(f"{path!r}: a damaged run file ({exc})") from None
+        except FastganError as exc:
+            raise FastganError(f"{path!r}: a damaged run file (its stored config: {exc})") from None
+        except Exception as exc:  # noqa: BLE001 - h5py raises many types on a damaged file; all mean the same
             raise FastganError(f"{path!r}: a damaged run file ({type(exc).__name__}: "
                                f"{str(exc).splitlines()[0] if str(exc) else 'unreadable'})") from None
     return out
+
+
+class _Damaged(Exception):
+    pass
+
+
+def _check_structure(out: dict) -> None:
+    """The shapes and types every reader relies on (a file edited by hand, or one from a damaged copy
+    without a checksum): numeric arrays, the observables and histograms over the recorded times, the
+    snapshots over their times and of the run's particle count."""
+    def numeric(name, a, ndim):
+        if not isinstance(a, np.ndarray) or a.dtype.kind not in "biuf" or a.ndim != ndim:
+            kind = getattr(a, "dtype", type(a))
+            raise _Damaged(f"{name} should be a {ndim}-d numeric array, got {kind} of shape {np.shape(a)}")
+
+    numeric("time", out["time"], 1)
+    T = len(out["time"])
+    if T == 0:
+        raise _Damaged("time is empty: nothing was recorded")
+    for k, v in out["observables"].items():
+        numeric(f"observables/{k}", v, 1)
+        if len(v) != T:
+            raise _Damaged(f"observables/{k} has {len(v)} values for {T} recorded times")
+    for k, v in out["histograms"].items():
+        numeric(f"histograms/{k}", v, 2)
+        if len(v) != T:
+            raise _Damaged(f"histograms/{k} has {len(v)} rows for {T} recorded times")
+    numeric("particles", out["particles"], 3)
+    numeric("particles_time", out["particles_time"], 1)
+    S, N = out["particles"].shape[:2]
+    if len(out["particles_time"]) != S or S == 0:
+        raise _Damaged(f"particles has {S} snapshots for {len(out['particles_time'])} snapshot times")
+    if N != out["config"].resolved.generator.n_particles:
+        raise _Damaged(f"particles holds {N} particles, its config says generator.n_particles = "
+                       f"{out['config'].resolved.generator.n_particles}")
+    for k, v in {**out["discriminator"], **out["discriminator_snapshots"]}.items():
+        if not isinstance(v, np.ndarray) or v.dtype.kind not in "biuf":
+            raise _Damaged(f"discriminator parameter {k} is not numeric")
+    if out["modes"] is not None:
+        numeric("target/modes", out["modes"], 2)
 
 
 def _read_into(f, out: dict) -> None:

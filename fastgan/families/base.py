@@ -114,6 +114,17 @@ class Family:
         """Bytes of transient working memory of one run beyond its state (e.g. an observable's problem)."""
         return 0
 
+    def scratch_memory(self, r, target, backend: str, runs: int) -> int:
+        """Bytes of temporaries an ensemble of ``runs`` runs like ``r`` needs at once on ``backend``
+        beyond what :meth:`work_memory` counts per run (e.g. a reference kernel that materialises
+        samples x width activations); kernels that bound their temporaries need nothing here."""
+        return 0
+
+    def sample_work(self, r, target) -> int:
+        """Multiply-adds to evaluate the discriminator (or the field the particles follow) at one
+        sample: by default every number of its state once."""
+        return self.state_params(r, target)
+
     # ---- simulation
     def model(self, ens):
         raise NotImplementedError

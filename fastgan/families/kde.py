@@ -129,6 +129,10 @@ class KDEFamily(Family):
         m = r.training.batch_size if target.has_density else target.n_components
         return m * (target.dim + 1)
 
+    def sample_work(self, r, target):     # d* needs both densities: the data sample and every particle
+        m = r.training.batch_size if target.has_density else target.n_components
+        return (m + r.generator.n_particles) * (target.dim + 1) * len(r.discriminator.bandwidth)
+
     def model(self, ens):
         return KDEModel(ens)
 

@@ -68,6 +68,9 @@ class KernelFamily(IsolatedPoints):
     def state_params(self, r, target):       # centres and weights: the true points and the history ring buffer
         return (target.n_components + r.discriminator.history * r.generator.n_particles) * (target.dim + 1)
 
+    def sample_work(self, r, target):       # every centre once per bandwidth
+        return self.state_params(r, target) * len(r.discriminator.bandwidth)
+
     def model(self, ens):
         return ExactKernel(ens)
 

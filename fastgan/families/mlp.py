@@ -64,6 +64,20 @@ class MLP(Family):
         W, L, d = r.discriminator.width, r.discriminator.depth, target.dim
         return W * (d + 2) if L == 1 else d * W + (L - 1) * W * W + L * W + W + 1
 
+    def scratch_memory(self, r, target, backend, runs):
+        """The reference one-layer kernels hold a few (runs, samples, W) temporaries at once, chunked over
+        runs (at least one whole run); the deep network (numpy arithmetic on the host for numpy and
+        numba) keeps every layer's activations, derivatives and tangents of every run."""
+        W, L = r.discriminator.width, r.discriminator.depth
+        n = r.generator.n_particles + r.training.batch_size
+        item = 8 if r.precision == "float64" else 4
+        if L > 1:
+            return 0 if backend == "cuda" else 8 * L * runs * n * W * item
+        if backend == "numpy":
+            from ..kernels.mlp_numpy import TEMP_ELEMENTS
+            return 6 * item * max(n * W, min(runs * n * W, TEMP_ELEMENTS))
+        return 0
+
     def model(self, ens):
         return OneHiddenLayer(ens) if ens.resolved[0].discriminator.depth == 1 else Deep(ens)
 

@@ -71,27 +71,44 @@ MARKER = ".fastgan-reproduction"      # in every folder reproduce wrote: the fil
 
 
 def _written_by_fastgan(out_dir: str) -> str | None:
-    """None if every file in ``out_dir`` is one a reproduction wrote there (its marker lists them), else
-    the first file that is not (or the reason there is no marker)."""
+    """None if every entry of ``out_dir`` is one a reproduction wrote there (its marker lists its files;
+    a folder is its own when it holds some of them), else the first that is not (a file, a folder, a
+    link), or the reason there is no marker."""
     try:
         with open(os.path.join(out_dir, MARKER)) as fh:
             mine = set(json.load(fh)["files"]) | {MARKER}
     except (OSError, ValueError, KeyError, TypeError):
         return "it has no reproduction marker (fastgan did not write it)"
-    for dirpath, _, files in os.walk(out_dir):
-        for f in files:
-            rel = os.path.relpath(os.path.join(dirpath, f), out_dir)
-            if rel not in mine:
+    for dirpath, dirnames, files in os.walk(out_dir):
+        for name in dirnames + files:
+            path = os.path.join(dirpath, name)
+            rel = os.path.relpath(path, out_dir)
+            if os.path.islink(path) or not (rel in mine or (name in dirnames and _holds(rel, mine))):
                 return f"{rel!r} was not written by fastgan reproduce"
     return None
 
 
+def _holds(folder: str, files: set) -> bool:
+    prefix = folder + os.sep
+    return any(f.startswith(prefix) for f in files)
+
+
 def check_out_dir(out_dir: str, force: bool) -> None:
     """Refuse, before any work: an existing non-empty DIR unless forced, and even with --force a folder
-    holding anything a reproduction did not write there; a missing or unwritable parent."""
-    from ..h5io import check_folder_writable
+    holding anything a reproduction did not write there; a link (say which folder to use); the current
+    folder or one holding it; a missing or unwritable parent."""
+    from ..h5io import check_folder_writable, check_name_length
+    if not out_dir or not out_dir.strip(os.sep):
+        raise FastganError(f"--out = {out_dir!r}: expected a folder name")
+    if os.path.islink(out_dir.rstrip(os.sep)):
+        raise FastganError(f"--out = {out_dir!r}: is a symbolic link; give the folder itself "
+                           f"({os.path.realpath(out_dir)!r})")
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise FastganError(f"--out = {out_dir!r}: exists and is not a folder")
+    here, real = os.path.realpath(os.getcwd()), os.path.realpath(out_dir)
+    if here == real or here.startswith(real.rstrip(os.sep) + os.sep):
+        raise FastganError(f"--out = {out_dir!r}: is the current folder or holds it; a reproduction replaces its "
+                           "folder as a whole, so choose another one")
     if os.path.isdir(out_dir) and os.listdir(out_dir):
         if not force:
             raise FastganError(f"--out = {out_dir!r}: folder exists and is not empty (use --force to replace it)")
@@ -99,15 +116,46 @@ def check_out_dir(out_dir: str, force: bool) -> None:
         if foreign:
             raise FastganError(f"--out = {out_dir!r}: --force replaces only a reproduction's own folder, and {foreign}; "
                                "choose another folder")
-    parent = os.path.dirname(os.path.abspath(out_dir))
+    parent = os.path.dirname(os.path.abspath(out_dir.rstrip(os.sep)))
     if not os.path.isdir(parent):
         raise FastganError(f"--out = {out_dir!r}: folder {parent!r} does not exist")
+    check_name_length(parent, os.path.basename(os.path.abspath(out_dir)) + ".old-.x-12345678.partial", "--out",
+                      out_dir)
     check_folder_writable(parent, "--out", out_dir)
+
+
+def _stale_partials(parent: str, base: str) -> None:
+    """Remove the temporary folders of reproductions into ``base`` that ended without cleaning up (a
+    killed process): each live one holds a lock on its folder, so a folder whose lock can be taken is
+    stale; and the previous version of ``base`` set aside by a replacement that did not finish."""
+    import fcntl
+    import glob
+    for tmp in glob.glob(os.path.join(parent, glob.escape(f".{base}-") + "*.partial")):
+        try:
+            fd = os.open(tmp, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue                                   # a reproduction running now
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+        finally:
+            os.close(fd)
+    if os.path.isdir(os.path.join(parent, base)):      # the replacement finished: the old copy is superseded
+        for old in glob.glob(os.path.join(parent, glob.escape(f"{base}.old-.{base}-") + "*.partial")):
+            if not os.path.islink(old):
+                shutil.rmtree(old, ignore_errors=True)
 
 
 def run(name: str, scale: str, out_dir: str, backend: str | None = None, force: bool = False,
         progress: bool | None = None) -> Context:
     """Run one experiment at ``scale`` into ``out_dir``; returns its finished Context."""
+    import fcntl
+
+    from .. import backend as backend_mod
+    from ..h5io import atomic_text, permissions
     from ..store import git_commit, package_version
     exp = get(name)
     if scale not in SCALES:
@@ -116,30 +164,35 @@ def run(name: str, scale: str, out_dir: str, backend: str | None = None, force: 
         missing = [m for m in exp.needs if importlib.util.find_spec(m) is None]
         if missing:
             raise FastganError(f"reproduce {name}: needs {', '.join(missing)} (pip install 'fastgan[ntk]')")
+    used = backend_mod.resolve(backend, announce=False)      # an unavailable backend: refused before any work
+    out_dir = out_dir.rstrip(os.sep) or out_dir
     check_out_dir(out_dir, force)
     parent = os.path.dirname(os.path.abspath(out_dir))
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(out_dir))}-", suffix=".partial", dir=parent)
+    base = os.path.basename(os.path.abspath(out_dir))
+    _stale_partials(parent, base)
+    tmp = tempfile.mkdtemp(prefix=f".{base}-", suffix=".partial", dir=parent)
+    lock = os.open(tmp, os.O_RDONLY)
     try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)       # this folder is in use (see _stale_partials)
         ctx = Context(exp, scale, tmp, backend=backend, progress=progress)
         t0 = time.perf_counter()
         exp.func(ctx)
         elapsed = time.perf_counter() - t0
         meta = {"experiment": exp.name, "paper": exp.paper, "figures": exp.figures, "title": exp.title,
-                "scale": scale, "backend": backend or "auto", "seconds": round(elapsed, 2),
+                "scale": scale, "backend": used, "seconds": round(elapsed, 2),
                 "fastgan_version": package_version(), "git_commit": git_commit(),
                 "outputs": sorted(os.path.relpath(p, tmp) for p in ctx.outputs)}
         header = (f"fastgan reproduce {exp.name} --{scale}: {citation(exp.paper)} {exp.figures} -- {exp.title}\n"
-                  f"({elapsed:.1f} s, backend {backend or 'auto'}, fastgan {meta['fastgan_version']} "
+                  f"({elapsed:.1f} s, backend {used}, fastgan {meta['fastgan_version']} "
                   f"{meta['git_commit']})")
-        with open(os.path.join(tmp, "report.txt"), "w") as f:
-            f.write(ctx.report.text(header))
-        with open(os.path.join(tmp, "report.json"), "w") as f:
-            f.write(ctx.report.as_json(meta))
+        atomic_text(os.path.join(tmp, "report.txt"), ctx.report.text(header))
+        atomic_text(os.path.join(tmp, "report.json"), ctx.report.as_json(meta))
         written = sorted(os.path.relpath(os.path.join(d, f), tmp) for d, _, fs in os.walk(tmp) for f in fs)
-        with open(os.path.join(tmp, MARKER), "w") as f:
-            json.dump({"experiment": exp.name, "files": written}, f)
+        atomic_text(os.path.join(tmp, MARKER), json.dumps({"experiment": exp.name, "files": written}))
+        for d, _, _ in os.walk(tmp):
+            permissions(d, folder=True)                # mkdtemp made it private; an ordinary folder is not
         if os.path.isdir(out_dir):
-            old = out_dir.rstrip(os.sep) + ".old-" + os.path.basename(tmp)
+            old = os.path.join(parent, f"{base}.old-{os.path.basename(tmp)}")
             os.replace(out_dir, old)
             os.replace(tmp, out_dir)
             shutil.rmtree(old, ignore_errors=True)
@@ -151,3 +204,5 @@ def run(name: str, scale: str, out_dir: str, backend: str | None = None, force: 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        os.close(lock)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..h5io import atomic_figure, atomic_h5
+
 SCALES = ("tiny", "quick", "full")
 
 
@@ -154,8 +156,6 @@ class Context:
         evidence) must say so: wrap it as ``allow_nonfinite(array)``; every other float dataset is
         checked finite by the smoke tests.
         """
-        import h5py
-
         def put(group, d):
             for k, v in d.items():
                 if isinstance(v, dict):
@@ -168,13 +168,15 @@ class Context:
                 else:
                     group.create_dataset(str(k), data=np.asarray(v))
 
-        path = self.path(filename)
-        with h5py.File(path, "w") as f:
+        def fill(f):
             f.attrs["experiment"] = self.experiment.name
             f.attrs["scale"] = self.scale
             for k, v in (attrs or {}).items():
                 f.attrs[k] = json.dumps(v) if isinstance(v, (dict, list, tuple)) else v
             put(f, data)
+
+        path = self.path(filename)
+        atomic_h5(path, fill)                     # built in memory: a full disk is one error, no HDF5 crash
         self.outputs.append(path)
         return path
 
@@ -182,8 +184,10 @@ class Context:
         """Save a matplotlib figure (PNG) and close it."""
         import matplotlib.pyplot as plt
         path = self.path(filename)
-        fig.savefig(path, dpi=dpi, bbox_inches="tight")
-        plt.close(fig)
+        try:
+            atomic_figure(path, fig, dpi=dpi, bbox_inches="tight")
+        finally:
+            plt.close(fig)
         self.outputs.append(path)
         return path
 
