@@ -324,12 +324,28 @@ def parse(data: Mapping[str, Any], schema: Mapping[str, Mapping[str, Field]]) ->
     return top, sections
 
 
+SUGGEST_CUTOFF = 0.75       # difflib similarity a "did you mean" needs (0.6, difflib's default, names random keys)
+
+
 def suggest(key: str, known) -> str:
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    if not close:
-        tail = key.rsplit(".", 1)[-1]
-        close = [k for k in known if k.rsplit(".", 1)[-1] == tail]
-    return f" (did you mean {close[0]}?)" if close else ""
+    """`` (did you mean K?)`` for a genuinely close known key K, else "". Within a known section only the
+    key names are compared (the shared section prefix would make every key of it look close); a key
+    given in the wrong section is found by its exact name when one section alone has it; a lone word
+    is also compared with the section names (``trainig`` -> ``training``)."""
+    known = list(known)
+    section, _, name = key.rpartition(".")
+    candidates = known + (sorted({k.split(".")[0] for k in known if "." in k}) if not section else [])
+    best, score = None, 0.0
+    for k in candidates:
+        k_section, _, k_name = k.rpartition(".")
+        same = bool(section) and k_section == section
+        r = difflib.SequenceMatcher(None, name if same else key, k_name if same else k).ratio()
+        if r > score:
+            best, score = k, r
+    if score < SUGGEST_CUTOFF:
+        same_name = [k for k in known if k.rpartition(".")[2] == name]
+        best = same_name[0] if len(same_name) == 1 and name else None
+    return f" (did you mean {best}?)" if best else ""
 
 
 # --------------------------------------------------------------------------- text forms

@@ -152,33 +152,46 @@ def h5_image(fill: Callable) -> bytes:
     return buf.getvalue()
 
 
-def checksum(f, skip: tuple = ("checksum",)) -> str:
-    """SHA-256 over the content of an open HDF5 file: every dataset (name, dtype, shape, bytes) and every
-    attribute of every object (name, type, value), in name order; attributes named in ``skip`` (where
-    the checksum itself is kept) are left out. A changed bit anywhere in what a reader sees changes it."""
+def contents(f) -> tuple[dict, dict]:
+    """({path: array} of every dataset, {name: value} of every attribute) of an open HDF5 file, read into
+    memory; the attributes of the root by their name, those of a group or dataset as ``path@name``."""
     import h5py
-    import numpy as np
 
-    objects = [("", f)]
-    f.visititems(lambda name, obj: objects.append((name, obj)))
-    h = hashlib.sha256()
-    for name, obj in sorted(objects, key=lambda item: item[0]):
+    arrays, attrs = {}, {k: f.attrs[k] for k in f.attrs.keys()}
+
+    def visit(name, obj):
         if isinstance(obj, h5py.Dataset):
-            a = np.ascontiguousarray(obj[()])
-            h.update(f"D|{name}|{a.dtype.str}|{a.shape}|".encode())
-            h.update(a.tobytes())
-        else:
-            h.update(f"G|{name}|".encode())
-        for key in sorted(obj.attrs.keys()):
-            if name == "" and key in skip:
-                continue
-            v = obj.attrs[key]
-            if isinstance(v, str):
-                h.update(f"A|{key}|str|{len(v)}|".encode() + v.encode("utf-8", "surrogatepass"))
-            else:
-                a = np.ascontiguousarray(v)
-                h.update(f"A|{key}|{a.dtype.str}|{a.shape}|".encode())
-                h.update(a.tobytes() if a.dtype.kind != "O" else repr(a.tolist()).encode())
+            arrays[name] = obj[()]
+        attrs.update({f"{name}@{k}": obj.attrs[k] for k in obj.attrs.keys()})
+    f.visititems(visit)
+    return arrays, attrs
+
+
+def _attr_bytes(v) -> bytes:
+    import numpy as np
+    if isinstance(v, str):
+        return b"s" + v.encode("utf-8", "surrogatepass")
+    if isinstance(v, bytes):
+        return b"b" + v
+    a = np.asarray(v)
+    if a.dtype.kind == "O":
+        return b"o" + repr(a.tolist()).encode("utf-8", "backslashreplace")
+    return f"{a.dtype.str}|{a.shape}|".encode() + np.ascontiguousarray(a).tobytes()
+
+
+def digest(arrays: dict, attrs: dict | None = None, skip: tuple = ("checksum", "complete")) -> str:
+    """SHA-256 over what :func:`contents` read: every dataset (path, dtype, shape and bytes, in path order)
+    and, given ``attrs``, every attribute but those named in ``skip`` (where the checksum itself and a
+    completion marker written after it are kept). A changed bit anywhere a reader looks changes it."""
+    import numpy as np
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    for name in sorted(attrs or {}):
+        if name not in skip:
+            h.update(f"@{name}|".encode() + _attr_bytes(attrs[name]) + b"|")
     return h.hexdigest()
 
 

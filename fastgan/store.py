@@ -15,7 +15,7 @@
            created, timings (JSON), format = "fastgan-run", format_version; kde runs with
            record.early_stop add early_stop_at (iteration, -1 if never), early_stop_reason
            ("q_d" or "steepness") and early_stop_threshold (k_d / (2 sigma)); checksum (SHA-256 of every
-           dataset and attribute but itself, see :func:`fastgan.h5io.checksum`; files written before it
+           dataset and attribute but itself, see :func:`fastgan.h5io.digest`; files written before it
            existed have none and are checked for structure only)
 
 The file is written to a temporary name in the same folder and renamed into place: a crash never
@@ -33,7 +33,7 @@ import h5py
 import numpy as np
 
 from .errors import FastganError
-from .h5io import atomic_h5, check_writable, checksum
+from .h5io import atomic_h5, check_writable, contents, digest
 from .runconfig import from_dict
 
 FORMAT = "fastgan-run"
@@ -106,7 +106,7 @@ def write_run(path: str, result, force: bool = False, extra_attrs: dict | None =
                 sg.create_dataset(k, data=v, compression="gzip", shuffle=True)
         if result.modes is not None:
             f.create_dataset("target/modes", data=result.modes)
-        f.attrs["checksum"] = checksum(f)
+        f.attrs["checksum"] = digest(*contents(f))
 
     check_writable(path, force)
     atomic_h5(path, fill, replace=force)
@@ -125,7 +125,7 @@ def read_run(path: str) -> dict:
             raise FastganError(f"{path!r}: not a fastgan run file")
         try:
             want = f.attrs.get("checksum")
-            if want is not None and str(want) != checksum(f):
+            if want is not None and str(want) != digest(*contents(f)):
                 raise _Damaged("checksum mismatch: the file changed after it was written")
             _read_into(f, out)
             _check_structure(out)

@@ -6,13 +6,16 @@ lacks are computed ensemble by ensemble, inline or on Dask workers, and handed t
 from __future__ import annotations
 
 import itertools
-import os
 
 import numpy as np
 
 from .runconfig import from_dict
 from .sweep_spec import (JOBQUEUES, Axis, RunSpec, Sweep, SweepError, _groups, cost, ensemble_id, load_spec,  # noqa: F401
                          make_config, missing, missing_runs, parse_spec, plan)
+
+__all__ = ["Sweep", "SweepError", "Axis", "RunSpec", "JOBQUEUES", "cost", "ensemble_id", "load_spec", "make_config",
+           "missing", "missing_runs", "parse_spec", "plan", "execute", "refine", "run_ensemble",
+           "run_ensemble_dicts", "jobqueue_cluster"]
 
 
 def run_ensemble(configs: list, backend: str | None) -> list[dict]:
@@ -51,17 +54,20 @@ def execute(sw: Sweep, out_dir: str, backend: str | None = None, progress: bool 
 
 
 def _start(sw: Sweep, out_dir: str, backend, dask):
-    """Everything checked before anything is written: the folder, the backend, every run's memory and
-    work, the Dask cluster (connected); then the folder is created and locked. Returns (store, backend,
-    client, cleanup)."""
+    """Everything checked before anything is written: the folder, every ensemble's memory and every run's
+    work, the backend, the Dask cluster (connected); then the folder is created, locked and checked again
+    (damaged parts moved aside). Returns (store, backend, client, cleanup)."""
     from . import backend as backend_mod
-    from .resources import check_run
+    from .resources import check_ensemble
     from .sweep_store import SweepStore
+    if dask is not None and not str(dask).strip():
+        raise SweepError(f"--dask = {dask!r}: expected a scheduler address, local:N or jobqueue")
     store = SweepStore(out_dir, sw)
     store.check()
-    be = backend_mod.resolve(backend, sw.runs[0].config.backend)
-    for r in sw.runs:
-        check_run(r.config.resolved)
+    chosen = backend_mod.resolve(backend, sw.runs[0].config.backend, announce=False)
+    for ens in plan(sw.runs, sw.max_ensemble, sw.memory_mb):    # every ensemble's memory, every run's work
+        check_ensemble([r.config.resolved for r in ens], chosen)
+    be = backend_mod.resolve(backend, sw.runs[0].config.backend)     # announced once the checks passed
     client, cleanup = _dask_client(dask, sw) if dask else (None, lambda: None)
     try:
         store.prepare()
@@ -109,9 +115,7 @@ def refine(sw: Sweep, out_dir: str, backend: str | None = None, progress: bool |
     from .sweep_store import window_average
 
     R = sw.refine
-    ax = next(a for a in sw.axes if a.key == R["axis"])
-    if ax.zip is not None:
-        raise SweepError(f"sweep.refine.axis = {ax.key!r}: a zipped axis cannot be bisected alone")
+    ax = _refine_checks(sw)
     store, be, client, cleanup = _start(sw, out_dir, backend, dask)      # one cluster for every round
     others = [d for d in sw.dims if d != ax.key]
     groups = dict(_groups(sw.axes))
@@ -160,6 +164,21 @@ def refine(sw: Sweep, out_dir: str, backend: str | None = None, progress: bool |
     finally:
         store.unlock()
     return doc
+
+
+def _refine_checks(sw: Sweep) -> Axis:
+    """The axis ``--refine`` bisects, once it is known to be numeric with two different values and not
+    zipped (before anything is computed or written)."""
+    ax = next(a for a in sw.axes if a.key == sw.refine["axis"])
+    if ax.zip is not None:
+        raise SweepError(f"sweep.refine.axis = {ax.key!r}: a zipped axis cannot be bisected alone")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in ax.values):
+        raise SweepError(f"sweep.refine.axis = {ax.key!r}: its values {list(ax.values)!r} are not all finite numbers "
+                         "(only a numeric axis can be bisected)")
+    vals = np.asarray(ax.values, dtype=np.float64)
+    if not vals.min() < vals.max():
+        raise SweepError(f"sweep.refine.axis = {ax.key!r}: needs two different values to bracket a boundary")
+    return ax                                    # metric, threshold and tol: checked when the spec is read
 
 
 def _results(ensembles, backend, client):
@@ -225,7 +244,8 @@ def _dask_client(spec: str, sw: Sweep):
         client = Client(cluster)
         return client, lambda: (client.close(), cluster.close())
     try:
-        wait = float(os.environ.get("FASTGAN_DASK_TIMEOUT", "15"))    # a scheduler silent this long is unreachable
+        from . import environment
+        wait = environment.get("FASTGAN_DASK_TIMEOUT")    # a scheduler silent this long is unreachable
         client = Client(spec, timeout=wait)
     except (OSError, TimeoutError, ValueError) as exc:
         raise SweepError(f"--dask = {spec!r}: cannot reach the scheduler ({exc})") from None

@@ -17,6 +17,17 @@ Spec (TOML), the public contract::
                                         # int_logspace = [start, stop, count] (unique integers, e.g. n_disc)
     zip = "a"                           # optional: axes with the same label vary together (one dimension)
 
+Checked before any axis or run is built (one line ``KEY = VALUE: reason`` each): generator arguments
+are finite numbers and an integer count >= 1; logspace exponents give positive finite float64 values
+(about [-323, 308]); geomspace bounds are > 0; int_logspace bounds lie in [1, 2**53] and its rounded
+values are kept once each, ascending (the count is the most it gives: [1, 4, 8] gives 1, 2, 3, 4).
+Any other value repeated on an axis (or a tuple repeated in a zip group) is an error, as is a key
+swept twice. The runs (the product of the axis lengths times the replicates) are bounded
+arithmetically by ``RUNS_LIMIT`` (``FASTGAN_ALLOW_HUGE=1`` lifts it, never the memory the plan takes).
+The name is a label (printable, path separators allowed: it names no file), ``memory_mb`` lies in
+(0, 2**30], ``max_ensemble`` in [1, RUNS_LIMIT], ``replicates`` >= 1 (times the grid: above), refine's threshold and tol are
+finite and its metric an observable the runs record.
+
 A run's identity is its config's run id; the sweep's identity (checked when an output folder is
 reused) is its name, its base config and its axis keys: extending an axis's values or the number
 of replicates adds runs to the same sweep.
@@ -29,13 +40,14 @@ import itertools
 import json
 import math
 import os
+import unicodedata
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import load_toml, set_dotted
+from .config import load_toml, set_dotted, suggest
 from .errors import ConfigError, FastganError
-from .resources import RUNS_LIMIT, allow_huge
+from .resources import RUNS_LIMIT, allow_huge, available_memory
 from .runconfig import from_dict, schema
 
 SPEC_KEYS = ("name", "replicates", "base", "axes", "observables", "snapshots", "max_ensemble", "memory_mb", "dask",
@@ -120,148 +132,327 @@ class Sweep:
 
 # --------------------------------------------------------------------------- parsing
 
-def _axis_values(i: int, ax: dict) -> tuple:
+NAME_MAX = 256               # characters of a sweep name (a label in files and on the progress line)
+MAX_ENSEMBLE_MAX = RUNS_LIMIT
+MEMORY_MB_MAX = 2 ** 30      # 1 PiB of state per ensemble: anything above is a typo
+MAX_EVALS_MAX = 1000         # bisection in float64 cannot use more evaluations per line than this
+INT_LOGSPACE_MAX = 2 ** 53   # int_logspace bounds: integers exact in float64
+RUN_BYTES = 4096             # memory of one planned run (its RunSpec and resolved config), measured ~4.3 KB
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _bad(key: str, value, reason: str) -> SweepError:
+    """The one-line error ``KEY = VALUE: reason``."""
+    return SweepError(f"{key} = {_short(value)}: {reason}")
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _too_many(n: int) -> str | None:
+    """Why ``n`` runs cannot be planned (None: they can): above RUNS_LIMIT without FASTGAN_ALLOW_HUGE,
+    and never more than the memory their plan would take."""
+    if n > RUNS_LIMIT and not allow_huge():
+        return f"more than {RUNS_LIMIT} runs; set FASTGAN_ALLOW_HUGE=1 to plan it anyway"
+    if n * RUN_BYTES > available_memory():
+        return f"its plan alone needs ~{n * RUN_BYTES / 2 ** 30:.3g} GiB, more than the memory available"
+    return None
+
+
+def _axis_head(i: int, ax) -> tuple:
+    """(key, generator, its argument, number of values or None when only building tells (int_logspace))
+    of one [[sweep.axes]] table, every argument checked; nothing is built."""
     where = f"sweep.axes[{i}]"
+    if not isinstance(ax, dict):
+        raise _bad(where, ax, "expected a table (with key and one of " + ", ".join(GENERATORS) + ")")
     unknown = [k for k in ax if k not in AXIS_KEYS]
     if unknown:
-        raise SweepError(f"{where}.{unknown[0]} = {ax[unknown[0]]!r}: unknown axis key (expected one of "
-                         f"{', '.join(AXIS_KEYS)})")
-    if not isinstance(ax.get("key"), str) or not ax["key"]:
-        raise SweepError(f"{where}.key = {ax.get('key')!r}: every axis needs the dotted config key it sweeps")
+        raise _bad(f"{where}.{unknown[0]}", ax[unknown[0]], f"unknown axis key (expected one of {', '.join(AXIS_KEYS)})")
+    key = ax.get("key")
+    if not isinstance(key, str) or not key:
+        raise _bad(f"{where}.key", key, "every axis needs the dotted config key it sweeps")
+    z = ax.get("zip")
+    if z is not None and (not isinstance(z, str) or not z):
+        raise _bad(f"{where}.zip", z, "expected a label (a non-empty string)")
     gens = [g for g in GENERATORS if g in ax]
     if len(gens) != 1:
-        raise SweepError(f"{where} ({ax['key']}): give exactly one of {', '.join(GENERATORS)}")
+        raise _bad(f"{where}.key", key, f"give exactly one of {', '.join(GENERATORS)} for this axis"
+                   + (f" (not {' and '.join(gens)})" if gens else ""))
     g, v = gens[0], ax[gens[0]]
+    at = f"{where}.{g}"
     if g == "values":
         if not isinstance(v, list) or not v:
-            raise SweepError(f"{where}.values = {v!r}: expected a non-empty list")
-        return tuple(v)
-    if (not isinstance(v, list) or len(v) != 3 or not all(isinstance(t, (int, float)) and not isinstance(t, bool)
-                                                          for t in v) or int(v[2]) != v[2]):
-        raise SweepError(f"{where}.{g} = {v!r}: expected [start, stop, count]")
-    a, b, n = float(v[0]), float(v[1]), int(v[2])
+            raise _bad(at, v, f"expected a non-empty list ({key})")
+        return key, g, v, len(v)
+    if not isinstance(v, list) or len(v) != 3:
+        raise _bad(at, v, f"expected [start, stop, count] ({key})")
+    a, b, n = v
+    for name, t in (("start", a), ("stop", b)):
+        if not _is_number(t) or not math.isfinite(t):
+            raise _bad(at, v, f"the {name} must be a finite number ({key})")
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise _bad(at, v, f"the count must be an integer ({key})")
     if n < 1:
-        raise SweepError(f"{where}.{g} = {v!r}: the count must be >= 1 (an empty axis)")
-    if n > RUNS_LIMIT and not allow_huge():
-        raise SweepError(f"{where}.{g} = {v!r}: {n} values on one axis (more than {RUNS_LIMIT}); set "
-                         "FASTGAN_ALLOW_HUGE=1 to plan it anyway")
-    if g == "linspace":
-        out = np.linspace(a, b, n)
-    elif g == "logspace":
-        out = np.logspace(a, b, n)
+        raise _bad(at, v, f"the count must be >= 1 (an empty axis) ({key})")
+    why = _too_many(n)
+    if why:
+        raise _bad(at, v, f"{n} values on one axis: {why} ({key})")
+    a, b = float(a), float(b)
+    if g == "linspace" and not math.isfinite(b - a):
+        raise _bad(at, v, f"stop - start overflows float64 ({key})")
+    if g == "logspace":
+        for name, t in (("start", a), ("stop", b)):
+            try:
+                ok = 0.0 < 10.0 ** t < math.inf
+            except OverflowError:
+                ok = False
+            if not ok:
+                raise _bad(at, v, f"10 ** {name} is not a positive finite float64 (exponents lie in about "
+                           f"[-323, 308]) ({key})")
+    if g == "geomspace" and not (a > 0 and b > 0):
+        raise _bad(at, v, f"start and stop must be > 0 ({key})")
+    if g == "int_logspace":
+        if not (1 <= a <= INT_LOGSPACE_MAX and 1 <= b <= INT_LOGSPACE_MAX):
+            raise _bad(at, v, f"start and stop must lie in [1, 2**53] ({key})")
+        return key, g, v, None
+    return key, g, v, n
+
+
+def _axis_values(i: int, ax: dict, head: tuple | None = None) -> tuple:
+    """The values of one [[sweep.axes]] table (every argument checked first; ``head``: its
+    :func:`_axis_head` when already known). int_logspace keeps each rounded integer once, ascending
+    (a count of 8 over [1, 4] gives 1, 2, 3, 4); any other repeated value is an error (on a zipped axis,
+    a repeated tuple of its group: see :func:`parse_spec`)."""
+    key, g, v, _ = head or _axis_head(i, ax)
+    at = f"sweep.axes[{i}].{g}"
+    if g == "values":
+        out = tuple(v)
     else:
-        if a <= 0 or b <= 0:
-            raise SweepError(f"{where}.{g} = {v!r}: start and stop must be > 0")
-        out = np.geomspace(a, b, n)
-        if g == "int_logspace":
-            return tuple(int(t) for t in np.unique(np.round(out).astype(np.int64)))
-    return tuple(float(t) for t in out)
+        a, b, n = float(v[0]), float(v[1]), v[2]
+        try:
+            with np.errstate(all="raise"):
+                if g == "linspace":
+                    arr = np.linspace(a, b, n)
+                elif g == "logspace":
+                    arr = np.logspace(a, b, n)
+                else:
+                    arr = np.geomspace(a, b, n)
+                    if g == "int_logspace":
+                        return tuple(int(t) for t in np.unique(np.round(arr).astype(np.int64)))
+        except FloatingPointError as exc:
+            raise _bad(at, v, f"not representable in float64 ({exc}) ({key})") from None
+        if not np.isfinite(arr).all():
+            raise _bad(at, v, f"gives values that are not finite ({key})")
+        out = tuple(float(t) for t in arr)
+    dup = None if ax.get("zip") else _first_duplicate(out)      # a zipped axis: its group's tuples are checked
+    if dup is not None:
+        raise _bad(at, v, f"{key} = {_short(dup)} appears twice on this axis (each value is one grid line)")
+    return out
 
 
-def _int_field(spec, key, default, lo):
+def _identity_of(value):
+    """A hashable stand-in for an axis value: equal numbers are one value (1 == 1.0), booleans apart."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, (int, float, str)):
+        return ("scalar", value)
+    if isinstance(value, (list, tuple)):
+        return ("list", tuple(_identity_of(x) for x in value))
+    return ("other", repr(value))
+
+
+def _first_duplicate(values):
+    """The first value that occurs twice in ``values`` (None if none does)."""
+    seen = set()
+    for x in values:
+        k = _identity_of(x)
+        if k in seen:
+            return x
+        seen.add(k)
+    return None
+
+
+def _int_field(spec, key, default, lo, hi=None):
     v = spec.get(key, default)
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        raise SweepError(f"sweep.{key} = {v!r}: expected an integer >= {lo}")
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
+        raise _bad(f"sweep.{key}", v, f"expected an integer >= {lo}" if hi is None else
+                   f"expected an integer in [{lo}, {hi}]")
     return v
 
 
-def parse_spec(data: dict, spec_dir: str = ".") -> Sweep:
-    """Validate a spec mapping (the TOML document) into a :class:`Sweep` with its runs."""
-    if not isinstance(data, dict) or set(data) != {"sweep"} or not isinstance(data["sweep"], dict):
-        extra = [k for k in (data if isinstance(data, dict) else {}) if k != "sweep"]
-        raise SweepError(f"{extra[0] if extra else 'sweep'}: a sweep spec is one [sweep] table "
-                         "(with [[sweep.axes]] and an optional [sweep.base])")
-    s = data["sweep"]
-    unknown = [k for k in s if k not in SPEC_KEYS]
-    if unknown:
-        raise SweepError(f"sweep.{unknown[0]} = {s[unknown[0]]!r}: unknown key (expected one of {', '.join(SPEC_KEYS)})")
-    name = s.get("name", "sweep")
-    if not isinstance(name, str) or not name:
-        raise SweepError(f"sweep.name = {name!r}: expected a non-empty string")
-    replicates = _int_field(s, "replicates", 1, 1)
-    max_ensemble = _int_field(s, "max_ensemble", 64, 1)
-    memory_mb = s.get("memory_mb", 1024)
-    if isinstance(memory_mb, bool) or not isinstance(memory_mb, (int, float)) or not memory_mb > 0:
-        raise SweepError(f"sweep.memory_mb = {memory_mb!r}: expected a number > 0")
-    base = s.get("base", {})
+def _name(name) -> str:
+    """The sweep's name: a label (HDF5 attributes, the progress line; never a file name), so any printable
+    text, path separators included, but no control characters."""
+    if not isinstance(name, str) or not name.strip():
+        raise _bad("sweep.name", name, "expected a non-empty string")
+    if len(name) > NAME_MAX:
+        raise _bad("sweep.name", name, f"longer than {NAME_MAX} characters")
+    bad = next((c for c in name if unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp")), None)
+    if bad is not None:
+        raise _bad("sweep.name", name, f"contains the control character {bad!r}")
+    return name
+
+
+def _base(base, spec_dir: str) -> dict:
     if isinstance(base, str):
         path = base if os.path.isabs(base) else os.path.join(spec_dir, base)
         if not os.path.isfile(path) and os.path.isfile(base):
             path = base
-        if not os.path.isfile(path):
-            raise SweepError(f"sweep.base = {base!r}: file not found")
-        base = load_toml(path)
+        if not base or not os.path.exists(path):
+            raise _bad("sweep.base", base, "file not found")
+        try:
+            base = load_toml(path)
+        except ConfigError as exc:
+            raise _bad("sweep.base", base, exc.message) from None
     if not isinstance(base, dict):
-        raise SweepError(f"sweep.base = {base!r}: expected a config file path or an inline table")
+        raise _bad("sweep.base", base, "expected a config file path or an inline table")
+    odd = _not_plain(base, "sweep.base")
+    if odd:
+        raise _bad(*odd, "expected a number, string, boolean, list or table (a TOML date or time is no config value)")
+    return base
+
+
+def _not_plain(value, where: str):
+    """(where, value) of the first value inside ``value`` that JSON cannot hold (a TOML date), or None."""
+    if isinstance(value, dict):
+        items = ((f"{where}.{k}", v) for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None if value is None or isinstance(value, (str, int, float)) else (where, value)
+    return next(filter(None, (_not_plain(v, w) for w, v in items)), None)
+
+
+def _grid_size(dims: list, replicates: int, exact: bool) -> None:
+    """Refuse a grid of too many runs; ``dims``: [(dimension, length or None)], a None length counted as 1
+    (a lower bound, checked before anything is built)."""
+    runs = math.prod(n or 1 for _, n in dims) * replicates
+    why = _too_many(runs)
+    if why:
+        sizes = " x ".join([f"{n} ({d})" for d, n in dims if n] + [f"{replicates} replicates"])
+        raise _bad("sweep.replicates", replicates, f"the grid has {'' if exact else 'at least '}{runs} runs "
+                   f"({sizes}): {why}")
+
+
+def parse_spec(data: dict, spec_dir: str = ".") -> Sweep:
+    """Validate a spec mapping (the TOML document) into a :class:`Sweep` with its runs. Every value is
+    checked, and the number of runs bounded, before any axis or run is built."""
+    if not isinstance(data, dict) or set(data) != {"sweep"} or not isinstance(data["sweep"], dict):
+        extra = [k for k in (data if isinstance(data, dict) else {}) if k != "sweep"]
+        raise _bad(extra[0] if extra else "sweep", data[extra[0]] if extra else (data or {}).get("sweep"),
+                   "a sweep spec is one [sweep] table (with [[sweep.axes]] and an optional [sweep.base])")
+    s = data["sweep"]
+    unknown = [k for k in s if k not in SPEC_KEYS]
+    if unknown:
+        raise _bad(f"sweep.{unknown[0]}", s[unknown[0]], "unknown key" + suggest(unknown[0], SPEC_KEYS)
+                   + f" (expected one of {', '.join(SPEC_KEYS)})")
+    name = _name(s.get("name", "sweep"))
+    replicates = _int_field(s, "replicates", 1, 1)             # bounded with the grid, below
+    max_ensemble = _int_field(s, "max_ensemble", 64, 1, MAX_ENSEMBLE_MAX)
+    memory_mb = s.get("memory_mb", 1024)
+    if not _is_number(memory_mb) or not 0 < memory_mb <= MEMORY_MB_MAX:
+        raise _bad("sweep.memory_mb", memory_mb, f"expected a number > 0 and <= {MEMORY_MB_MAX} (MiB)")
     obs = s.get("observables")
     if obs is not None and (not isinstance(obs, list) or not obs or not all(isinstance(o, str) for o in obs)):
-        raise SweepError(f"sweep.observables = {obs!r}: expected a non-empty list of observable names")
+        raise _bad("sweep.observables", obs, "expected a non-empty list of observable names")
+    if obs is not None and _first_duplicate(obs) is not None:
+        raise _bad("sweep.observables", obs, f"{_first_duplicate(obs)!r} is listed twice")
     axes_in = s.get("axes")
     if not isinstance(axes_in, list) or not axes_in:
-        raise SweepError("sweep.axes: a sweep needs at least one [[sweep.axes]] table")
-    axes = []
-    for i, ax in enumerate(axes_in):
-        if not isinstance(ax, dict):
-            raise SweepError(f"sweep.axes[{i}] = {ax!r}: expected a table")
-        z = ax.get("zip")
-        if z is not None and not isinstance(z, str):
-            raise SweepError(f"sweep.axes[{i}].zip = {z!r}: expected a label (string)")
-        axes.append(Axis(ax.get("key"), _axis_values(i, ax), z))
-    keys = [a.key for a in axes]
-    dup = [k for k in keys if keys.count(k) > 1]
-    if dup:
-        raise SweepError(f"sweep.axes: key {dup[0]!r} is swept twice")
+        raise _bad("sweep.axes", axes_in, "a sweep needs at least one [[sweep.axes]] table")
+    heads = [_axis_head(i, ax) for i, ax in enumerate(axes_in)]
+    keys = [h[0] for h in heads]
+    for j, k in enumerate(keys):
+        if k in keys[:j]:
+            raise _bad(f"sweep.axes[{j}].key", k, f"swept twice (also by sweep.axes[{keys.index(k)}])")
     if "training.seed" in keys and replicates > 1:
-        raise SweepError("sweep.replicates: replicates derive training.seed; do not also sweep it")
-    sw = Sweep(name=name, base=base, axes=axes, replicates=replicates, observables=tuple(obs) if obs else None,
-               max_ensemble=max_ensemble, memory_mb=float(memory_mb), dask=_dask_section(s.get("dask")),
-               refine=_refine_section(s.get("refine"), keys), window=_window_section(s.get("window")),
-               snapshots=_snapshots(s.get("snapshots", False), keys))
-    runs = math.prod(len(v) for v in {d: m[0].values for d, m in _groups(axes)}.values()) * replicates
-    if runs > RUNS_LIMIT and not allow_huge():
-        raise SweepError(f"sweep.replicates = {replicates}: the grid has {runs} runs (more than {RUNS_LIMIT}); set "
-                         "FASTGAN_ALLOW_HUGE=1 to plan it anyway")
+        raise _bad("sweep.replicates", replicates, "replicates derive training.seed; do not also sweep it")
+    dims: dict = {}                                      # {dimension: [(axis index, length or None)]}
+    for i, ((key, _, _, n), ax) in enumerate(zip(heads, axes_in)):
+        dims.setdefault(ax.get("zip") or ("", key), []).append((i, n))
+    lengths = []
+    for members in dims.values():
+        known = {n for _, n in members if n is not None}
+        if len(known) > 1:
+            _zip_mismatch(axes_in, [i for i, _ in members], sorted(known))
+        lengths.append((keys[members[0][0]], known.pop() if known else None))
+    _grid_size(lengths, replicates, exact=all(n is not None for _, n in lengths))
+    axes = [Axis(h[0], _axis_values(i, ax, h), ax.get("zip")) for i, (h, ax) in enumerate(zip(heads, axes_in))]
+    groups = _groups(axes)
+    _grid_size([(d, len(m[0].values)) for d, m in groups], replicates, exact=True)
+    for d, members in groups:
+        if len(members) > 1:
+            dup = _first_duplicate(list(zip(*(m.values for m in members))))
+            if dup is not None:
+                raise _bad(f"sweep.axes[{keys.index(d)}].zip", members[0].zip, f"the zipped axes "
+                           f"{', '.join(m.key for m in members)} give {_short(list(dup))} twice")
+    sw = Sweep(name=name, base=_base(s.get("base", {}), spec_dir), axes=axes, replicates=replicates,
+               observables=tuple(obs) if obs else None, max_ensemble=max_ensemble, memory_mb=float(memory_mb),
+               dask=_dask_section(s.get("dask")), refine=_refine_section(s.get("refine"), keys),
+               window=_window_section(s.get("window")), snapshots=_snapshots(s.get("snapshots", False), keys))
     _build(sw)
+    from .observables import SCALARS
+    recorded = set(SCALARS).union(*{r.config.resolved.family.observables for r in sw.runs})
     if sw.observables:
-        from .observables import SCALARS
-        known = set(SCALARS).union(*(r.config.resolved.family.observables for r in sw.runs))
-        unknown = [o for o in sw.observables if o not in known]
+        unknown = [o for o in sw.observables if o not in recorded]
         if unknown:
-            raise SweepError(f"sweep.observables = {list(sw.observables)!r}: {unknown[0]!r} is not an observable of "
-                             f"these runs (known: {', '.join(sorted(known))})")
+            raise _bad("sweep.observables", list(sw.observables), f"{unknown[0]!r} is not an observable of these "
+                       f"runs{suggest(unknown[0], sorted(recorded))} (known: {', '.join(sorted(recorded))})")
+    metric = sw.refine["metric"]
+    if metric not in recorded:
+        raise _bad("sweep.refine.metric", metric, f"not an observable these runs record"
+                   f"{suggest(metric, sorted(recorded))} (known: {', '.join(sorted(recorded))})")
     return sw
+
+
+def _zip_mismatch(axes_in, members, lengths):
+    labels = {axes_in[i].get("zip") for i in members}
+    raise _bad(f"sweep.axes[{members[0]}].zip", labels.pop(), f"the zipped axes "
+               f"{', '.join(axes_in[i]['key'] for i in members)} have different lengths {lengths}")
 
 
 def _snapshots(v, keys) -> bool:
     if not isinstance(v, bool):
-        raise SweepError(f"sweep.snapshots = {v!r}: expected true or false")
+        raise _bad("sweep.snapshots", v, "expected true or false")
     clash = [k for k in keys if k in ("generator.n_particles", "record.snapshots", "training.n_iterations")]
     if v and clash:
-        raise SweepError(f"sweep.snapshots = true: every run must share its snapshot shape, but {clash[0]} is swept")
+        raise _bad("sweep.snapshots", v, f"every run must share its snapshot shape, but {clash[0]} is swept")
     return v
 
 
 def _refine_section(d, keys):
     """[sweep.refine]: the axis bisected by ``--refine`` (default the first), the metric (default
-    mode_collapse), its threshold (default ½ log K), the bracket tolerance (relative on a geometric
-    axis) and the evaluations per line at most."""
+    mode_collapse; checked against the runs' observables once they are built), its threshold (default
+    ½ log K), the bracket tolerance (relative on a geometric axis) and the evaluations per line at most.
+    Whether the axis can be bisected (numeric, two values or more, not zipped) is checked by ``--refine``
+    (a plain sweep never reads it, and folders made before that check must still open)."""
     d = {} if d is None else d
     if not isinstance(d, dict):
-        raise SweepError(f"sweep.refine = {d!r}: expected a table")
+        raise _bad("sweep.refine", d, "expected a table")
     unknown = [k for k in d if k not in REFINE_KEYS]
     if unknown:
-        raise SweepError(f"sweep.refine.{unknown[0]} = {d[unknown[0]]!r}: unknown key (expected one of "
-                         f"{', '.join(REFINE_KEYS)})")
+        raise _bad(f"sweep.refine.{unknown[0]}", d[unknown[0]], "unknown key" + suggest(unknown[0], REFINE_KEYS)
+                   + f" (expected one of {', '.join(REFINE_KEYS)})")
     out = {"axis": d.get("axis", keys[0]), "metric": d.get("metric", "mode_collapse"),
            "threshold": d.get("threshold"), "tol": d.get("tol", 0.05), "max_evals": d.get("max_evals", 12)}
     if out["axis"] not in keys:
-        raise SweepError(f"sweep.refine.axis = {out['axis']!r}: not a swept key ({', '.join(keys)})")
-    for k in ("tol", "threshold"):
-        v = out[k]
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or (k == "tol" and not v > 0)):
-            raise SweepError(f"sweep.refine.{k} = {v!r}: expected a {'positive ' if k == 'tol' else ''}number")
-    if isinstance(out["max_evals"], bool) or not isinstance(out["max_evals"], int) or out["max_evals"] < 3:
-        raise SweepError(f"sweep.refine.max_evals = {out['max_evals']!r}: expected an integer >= 3")
+        raise _bad("sweep.refine.axis", out["axis"], f"not a swept key ({', '.join(keys)})")
+    if not isinstance(out["metric"], str) or not out["metric"]:
+        raise _bad("sweep.refine.metric", out["metric"], "expected the name of an observable")
+    t = out["threshold"]
+    if t is not None and (not _is_number(t) or not math.isfinite(t)):
+        raise _bad("sweep.refine.threshold", t, "expected a finite number")
+    t = out["tol"]
+    if not _is_number(t) or not 0 < t < math.inf:
+        raise _bad("sweep.refine.tol", t, "expected a finite number > 0")
+    m = out["max_evals"]
+    if isinstance(m, bool) or not isinstance(m, int) or not 3 <= m <= MAX_EVALS_MAX:
+        raise _bad("sweep.refine.max_evals", m, f"expected an integer in [3, {MAX_EVALS_MAX}]")
     return out
 
 
@@ -271,13 +462,13 @@ def _window_section(d):
     if d is None:
         return None
     if not isinstance(d, dict) or any(k not in ("centre", "offsets") for k in d):
-        raise SweepError(f"sweep.window = {d!r}: expected a table with centre and/or offsets")
+        raise _bad("sweep.window", d, "expected a table with centre and/or offsets")
     c, offs = d.get("centre"), d.get("offsets")
     if c is not None and (isinstance(c, bool) or not isinstance(c, int) or c < 0):
-        raise SweepError(f"sweep.window.centre = {c!r}: expected an iteration >= 0")
+        raise _bad("sweep.window.centre", c, "expected an iteration >= 0")
     if offs is not None and (not isinstance(offs, list) or not offs or
                              not all(isinstance(o, int) and not isinstance(o, bool) for o in offs)):
-        raise SweepError(f"sweep.window.offsets = {offs!r}: expected a non-empty list of integers")
+        raise _bad("sweep.window.offsets", offs, "expected a non-empty list of integers")
     return {"centre": c, "offsets": offs}
 
 
@@ -286,16 +477,17 @@ def _dask_section(d):
     if d is None:
         return None
     if not isinstance(d, dict):
-        raise SweepError(f"sweep.dask = {d!r}: expected a table")
+        raise _bad("sweep.dask", d, "expected a table")
     unknown = [k for k in d if k not in DASK_KEYS]
     if unknown:
-        raise SweepError(f"sweep.dask.{unknown[0]} = {d[unknown[0]]!r}: unknown key (expected one of {', '.join(DASK_KEYS)})")
-    if d.get("jobqueue") not in JOBQUEUES:
-        raise SweepError(f"sweep.dask.jobqueue = {d.get('jobqueue')!r}: expected one of {', '.join(JOBQUEUES)}")
+        raise _bad(f"sweep.dask.{unknown[0]}", d[unknown[0]], "unknown key" + suggest(unknown[0], DASK_KEYS)
+                   + f" (expected one of {', '.join(DASK_KEYS)})")
+    if not isinstance(d.get("jobqueue"), str) or d.get("jobqueue") not in JOBQUEUES:
+        raise _bad("sweep.dask.jobqueue", d.get("jobqueue"), f"expected one of {', '.join(JOBQUEUES)}")
     for key in ("jobs", "cores", "processes"):
         v = d.get(key, 1)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise SweepError(f"sweep.dask.{key} = {v!r}: expected an integer >= 1")
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 10 ** 6:
+            raise _bad(f"sweep.dask.{key}", v, "expected an integer in [1, 1000000]")
     return dict(d)
 
 
@@ -321,12 +513,13 @@ def _groups(axes):
     for dim, members in out:
         lens = {len(m.values) for m in members}
         if len(lens) > 1:
-            raise SweepError(f"sweep.axes: zipped axes {', '.join(m.key for m in members)} have different lengths "
-                             f"{sorted(lens)}")
+            raise _bad("sweep.axes.zip", members[0].zip, f"the zipped axes {', '.join(m.key for m in members)} have "
+                       f"different lengths {sorted(lens)}")
     return out
 
 
 def _build(sw: Sweep) -> None:
+    """Every run of the grid, each built and checked by :func:`make_config` (the one way a config is made)."""
     groups = _groups(sw.axes)
     sw.dims = [d for d, _ in groups]
     sw.coords = {d: members[0].values for d, members in groups}
@@ -345,8 +538,10 @@ def make_config(sw: Sweep, values: dict, rep: int, where: str = ""):
     for key, v in values.items():
         _set(d, key, v)
     if sw.replicates > 1 or "training.seed" not in values:
-        base_seed = sw.base.get("training", {}).get("seed", 0) if isinstance(sw.base.get("training"), dict) else 0
-        _set(d, "training.seed", int(base_seed) + rep)
+        training = sw.base.get("training")
+        base_seed = training.get("seed", 0) if isinstance(training, dict) else 0
+        seeded = isinstance(base_seed, int) and not isinstance(base_seed, bool)
+        _set(d, "training.seed", base_seed + rep if seeded else base_seed)     # a bad seed: from_dict names it
     try:
         return from_dict(d)
     except ConfigError as exc:

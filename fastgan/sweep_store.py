@@ -3,8 +3,12 @@
     DIR/sweep.json          the spec (as parsed) and the sweep's identity
     DIR/parts/<id>.h5       one part per computed ensemble: run_ids (B,), time (T,) (an ensemble
                             shares its record schedule), observables/<name> (B, T), diverged,
-                            diverged_at (B,); attribute complete = 1 written last. Parts are written under a temporary name and renamed into
-                            place, so a crash leaves no file that looks complete.
+                            diverged_at (B,); attributes: the spec (for recovery), provenance, a SHA-256
+                            checksum of every dataset and attribute, and complete = 1 written last
+                            (the format: fastgan.sweep_parts). Parts are written under a temporary name
+                            and renamed into place, so a crash leaves no file that looks complete.
+    DIR/damaged/            parts found damaged when a sweep resumed (moved there, never deleted;
+                            their runs are computed again)
     DIR/sweep.h5            the consolidated dataset (netCDF-4 / HDF5 with dimension scales, written
                             by xarray): one dimension per swept axis (its values as coordinates),
                             ``replicate`` and ``time``; observables (axes..., replicate, time), NaN
@@ -14,28 +18,36 @@
                             attributes: spec (with the base config), provenance (fastgan version,
                             git commit, backends, precision, seeds, compute seconds). Rebuilt from
                             the parts.
+    DIR/.lock               the pid of the process that owns the folder (the lock itself is a flock on
+                            the folder, which deleting this file does not release)
 
 A run whose part is complete is never computed again; re-running resumes, extending an axis computes
-only the new runs; an output folder holding another sweep is refused.
+only the new runs; an output folder holding another sweep is refused. Reading never trusts a file:
+a part is used only when it is a regular file, complete, with every dataset and a matching checksum;
+sweep.json and sweep.h5 only when they validate (else the view is rebuilt from the parts).
 """
 
 from __future__ import annotations
 
-import glob
-import hashlib
+import errno
 import json
+import math
 import os
 import time
+import warnings
 
-import h5py
 import numpy as np
 
 from .errors import FastganError
 from .h5io import atomic_bytes, atomic_h5, atomic_text, check_folder_writable, stale_temporaries
+from .sweep_parts import doc_ok, fill_part, read_part, regular
 from .sweep_spec import Sweep, SweepError
 
 PARTS = "parts"
 LOCK = ".lock"
+DAMAGED = "damaged"
+FILES = {PARTS: "folder", "sweep.json": "file", "sweep.h5": "file", LOCK: "file"}
+STATUS_PLAN_LIMIT = 20_000      # status counts a larger grid from the parts instead of planning every run
 
 
 class SweepStore:
@@ -44,64 +56,101 @@ class SweepStore:
         self.sweep = sweep
         self.parts_dir = os.path.join(out_dir, PARTS)
         self._lock = None
-        self.damaged: dict = {}
+        self.damaged: dict = {}                         # {path: why} of the parts that cannot be trusted
+        self.ignored: list = []                         # entries of parts/ that are not regular files
+        self._parts: dict = {}                          # {path: (stat key, part dict or None, why)}
 
     # ------------------------------------------------------------------ folder
     def check(self) -> None:
         """That the folder can hold this sweep (nothing is created): it is a folder or absent with an
-        existing, writable parent; it holds this sweep or nothing."""
-        if os.path.exists(self.dir) and not os.path.isdir(self.dir):
+        existing, writable parent; its entries have their kinds; it holds this sweep or nothing."""
+        if not self.dir or not self.dir.strip():
+            raise SweepError(f"--out = {self.dir!r}: expected a folder name")
+        if os.path.lexists(self.dir) and not os.path.isdir(self.dir):
             raise SweepError(f"--out = {self.dir!r}: exists and is not a folder")
-        if os.path.exists(self.parts_dir) and not os.path.isdir(self.parts_dir):
-            raise SweepError(f"--out = {self.dir!r}: {PARTS!r} in it is not a folder (a damaged sweep folder: move "
-                             f"{self.parts_dir!r} away)")
-        if os.path.isdir(self.dir):
-            old = self.spec_doc()
-            if old is not None and old.get("identity") != self.sweep.identity:
-                raise SweepError(f"--out = {self.dir!r}: holds a different sweep ({old.get('name')!r}: name, base "
-                                 "config or axis keys differ); choose another folder")
-            if old is None and not self.part_files() and [f for f in os.listdir(self.dir) if f != LOCK]:
-                raise SweepError(f"--out = {self.dir!r}: is not empty and holds no sweep")
-            check_folder_writable(self.dir, "--out")
-        else:
+        if not os.path.isdir(self.dir):
             parent = os.path.dirname(os.path.abspath(self.dir))
             if not os.path.isdir(parent):
                 raise SweepError(f"--out = {self.dir!r}: folder {parent!r} does not exist")
             check_folder_writable(parent, "--out", self.dir)
+            return
+        for name, kind in FILES.items():
+            path = os.path.join(self.dir, name)
+            if os.path.lexists(path) and not (os.path.isdir(path) if kind == "folder" else os.path.isfile(path)):
+                raise SweepError(f"--out = {self.dir!r}: {name!r} in it is not a {kind} (a damaged sweep folder: "
+                                 f"move {path!r} away)")
+        found = self.recorded_identity()
+        if found is not None and found[0] != self.sweep.identity:
+            raise SweepError(f"--out = {self.dir!r}: holds a different sweep ({found[1]!r}: name, base "
+                             "config or axis keys differ); choose another folder")
+        if found is None and not os.path.isdir(self.parts_dir) and [f for f in os.listdir(self.dir) if f != LOCK]:
+            raise SweepError(f"--out = {self.dir!r}: is not empty and holds no sweep")
+        check_folder_writable(self.dir, "--out")
 
     def prepare(self) -> None:
-        """Check, create the folder, take its lock (one process at a time), remove what a crashed
-        writer left and (re)write sweep.json (before anything is computed)."""
+        """Check, create the folder, take its lock (one process at a time), check again (another process
+        may have written it meanwhile), remove what a crashed writer left, move damaged parts to
+        DIR/damaged/ and (re)write sweep.json (before anything is computed)."""
         self.check()
-        os.makedirs(self.parts_dir, exist_ok=True)
+        os.makedirs(self.dir, exist_ok=True)
         self.lock()
-        for stale in stale_temporaries(self.parts_dir) + stale_temporaries(self.dir):
-            os.unlink(stale)                            # a crash's unfinished writes (this process owns the folder)
-        doc = {"identity": self.sweep.identity, "name": self.sweep.name, "spec": json.loads(self.sweep.spec_json())}
-        atomic_text(os.path.join(self.dir, "sweep.json"), json.dumps(doc, indent=1, sort_keys=True))
+        try:
+            self.check()
+            os.makedirs(self.parts_dir, exist_ok=True)
+            for stale in stale_temporaries(self.parts_dir) + stale_temporaries(self.dir):
+                if regular(stale):
+                    os.unlink(stale)                    # a crash's unfinished writes (this process owns the folder)
+            self.quarantine()
+            doc = {"identity": self.sweep.identity, "name": self.sweep.name,
+                   "spec": json.loads(self.sweep.spec_json())}
+            atomic_text(os.path.join(self.dir, "sweep.json"), json.dumps(doc, indent=1, sort_keys=True))
+        except BaseException:
+            self.unlock()
+            raise
 
     def lock(self) -> None:
-        """Own the folder until this process ends or :meth:`unlock`: an advisory lock on DIR/.lock, which
-        the system releases when the process dies (a killed sweep never leaves it stuck)."""
+        """Own the folder until this process ends or :meth:`unlock`: an advisory flock on the folder itself
+        (deleting DIR/.lock does not release it), which the system releases when the process dies (a killed
+        sweep never leaves it stuck). DIR/.lock records the owner's pid for the message of a refused one."""
         if self._lock is not None:
             return
         try:
             import fcntl
         except ImportError:                             # pragma: no cover - not POSIX: no lock
             return
-        fd = os.open(os.path.join(self.dir, LOCK), os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            try:
-                holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
-            finally:
-                os.close(fd)
-            raise SweepError(f"--out = {self.dir!r}: in use by another fastgan process (pid {holder}); wait for it "
-                             "or choose another folder") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            raise SweepError(f"--out = {self.dir!r}: in use by another fastgan process (pid {self._holder()}); "
+                             "wait for it or choose another folder") from None
         self._lock = fd
+        path = os.path.join(self.dir, LOCK)
+        try:                                            # a note only: the flock above is the lock
+            if not os.path.lexists(path) or regular(path):
+                pid = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
+                try:
+                    os.write(pid, str(os.getpid()).encode())
+                finally:
+                    os.close(pid)
+        except OSError:
+            pass
+
+    def _holder(self) -> str:
+        """The pid DIR/.lock names ('?' when it is missing or not a pid)."""
+        path = os.path.join(self.dir, LOCK)
+        try:
+            if regular(path):
+                with open(path, "rb") as fh:
+                    text = fh.read(32).decode("ascii", "replace").strip()
+                if text.isdigit():
+                    return text
+        except OSError:
+            pass
+        return "?"
 
     def unlock(self) -> None:
         if self._lock is not None:
@@ -109,85 +158,130 @@ class SweepStore:
             self._lock = None
 
     def spec_doc(self) -> dict | None:
-        """sweep.json as a dict, None when it is missing or damaged."""
+        """sweep.json as a dict {identity, name, spec}, None when it is missing, not a regular file or damaged."""
+        path = os.path.join(self.dir, "sweep.json")
         try:
-            with open(os.path.join(self.dir, "sweep.json")) as fh:
+            if not regular(path) or os.path.getsize(path) > 2 ** 26:
+                return None
+            with open(path, encoding="utf-8") as fh:
                 doc = json.load(fh)
-            return doc if isinstance(doc, dict) and isinstance(doc.get("spec"), dict) else None
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return None
+        return doc if doc_ok(doc) else None
+
+    def recorded_identity(self) -> tuple | None:
+        """(identity, name) the folder records: sweep.json's, else its intact parts' (None: neither)."""
+        doc = self.spec_doc()
+        if doc is None or not isinstance(doc.get("identity"), str):
+            docs = self.parts_docs()
+            doc = docs[0] if docs else None
+        return (doc["identity"], doc.get("name")) if doc is not None else None
+
+    def parts_docs(self) -> list[dict]:
+        """The sweep documents {identity, name, spec} the intact parts recorded, the newest part's first."""
+        self.completed()
+        out = []
+        for path in sorted(self._parts, key=lambda p: (-self._parts[p][0][2], p)):
+            doc = self._parts[path][1] and self._parts[path][1]["spec"]
+            if doc is not None and doc not in out:
+                out.append(doc)
+        return out
 
     def write_json(self, name: str, doc: dict) -> str:
         return atomic_text(os.path.join(self.dir, name), json.dumps(doc, indent=1, sort_keys=True, default=float))
 
     # ------------------------------------------------------------------ parts
     def part_files(self) -> list[str]:
-        return sorted(glob.glob(os.path.join(self.parts_dir, "*.h5")))
+        """The regular files parts/*.h5 (folders, links, pipes and the like are not parts: ``self.ignored``)."""
+        self.ignored = []
+        try:
+            names = sorted(os.listdir(self.parts_dir))
+        except OSError:
+            return []
+        out = []
+        for name in names:
+            if not name.endswith(".h5") or name.startswith("."):
+                continue
+            path = os.path.join(self.parts_dir, name)
+            (out if regular(path) else self.ignored).append(path)
+        return out
 
     def completed(self) -> dict:
         """{run_id: part path} of every run stored in a complete, intact part (``self.damaged``: {path:
-        why} of the others; their runs are computed again)."""
-        out = {}
+        why} of the others; their runs are computed again). Each part is read once (and again only when
+        its file changes)."""
+        out, seen = {}, {}
         self.damaged = {}
         for path in self.part_files():
             try:
-                with h5py.File(path, "r") as f:
-                    problem = part_problem(f)
-                    if problem is None:
-                        for rid in f["run_ids"][()]:
-                            out[rid.decode() if isinstance(rid, bytes) else str(rid)] = path
-            except (OSError, KeyError, ValueError) as exc:
-                problem = f"unreadable ({type(exc).__name__})"
-            if problem is not None:
-                self.damaged[path] = problem
+                st = os.stat(path)
+                key = (st.st_ino, st.st_size, st.st_mtime_ns)
+            except OSError:
+                continue
+            got = self._parts.get(path)
+            if got is None or got[0] != key:
+                part, why = read_part(path)
+                got = (key, part, why)
+            seen[path] = got
+            if got[1] is None:
+                self.damaged[path] = got[2]
+            else:
+                for rid in got[1]["ids"]:
+                    out[rid] = path
+        self._parts = seen
         return out
+
+    def quarantine(self) -> list:
+        """Move every damaged part to DIR/damaged/ (never deleted; an existing name there is kept: the
+        newcomer gets a numbered name) and say so in one warning line. Returns [(from, to)]."""
+        self.completed()
+        if not self.damaged:
+            return []
+        dest = os.path.join(self.dir, DAMAGED)
+        if os.path.lexists(dest) and not os.path.isdir(dest):
+            raise SweepError(f"--out = {self.dir!r}: {DAMAGED!r} in it is not a folder (move {dest!r} away)")
+        os.makedirs(dest, exist_ok=True)
+        moved = []
+        for path in sorted(self.damaged):
+            base, n = os.path.basename(path), 1
+            target = os.path.join(dest, base)
+            while os.path.lexists(target):
+                target = os.path.join(dest, f"{base[:-3]}.{n}.h5")
+                n += 1
+            os.rename(path, target)
+            moved.append((path, target))
+        first = moved[0][0]
+        warnings.warn(f"{len(moved)} damaged part{'s' if len(moved) > 1 else ''} moved to {dest} ({first}: "
+                      f"{self.damaged[first]}{' and others' if len(moved) > 1 else ''}); "
+                      f"{'their' if len(moved) > 1 else 'its'} runs are computed again", stacklevel=2)
+        self.completed()
+        return moved
 
     def write_part(self, name: str, results: list[dict], meta: dict, snapshots: bool = False) -> str:
         """Write one computed ensemble (``sweep.run_ensemble`` output) atomically; returns its path."""
-        def fill(f):
-            f.create_dataset("run_ids", data=np.array([r["run_id"] for r in results], dtype="S"))
-            f.create_dataset("diverged", data=np.array([r["diverged"] for r in results]))
-            f.create_dataset("diverged_at", data=np.array([r["diverged_at"] for r in results], dtype=np.int64))
-            f.create_dataset("time", data=results[0]["time"])      # an ensemble shares its record schedule
-            for k in results[0]["observables"]:
-                f.create_dataset(f"observables/{k}", data=np.stack([np.asarray(r["observables"][k], dtype=np.float64)
-                                                                    for r in results]))
-            if snapshots:
-                f.create_dataset("particles_time", data=results[0]["particles_time"])
-                f.create_dataset("particles", data=np.stack([r["particles"] for r in results]),
-                                 compression="gzip", shuffle=True)
-            for k, v in meta.items():
-                f.attrs[k] = v
-            if self.sweep is not None:
-                f.attrs["spec"] = json.dumps({"identity": self.sweep.identity, "name": self.sweep.name,
-                                              "spec": json.loads(self.sweep.spec_json())})   # for recovery
-            f.attrs["checksum"] = checksum(f)
-            f.attrs["complete"] = 1                  # the completion marker: written last
-        return atomic_h5(os.path.join(self.parts_dir, f"{name}.h5"), fill)
+        spec = None if self.sweep is None else json.dumps(
+            {"identity": self.sweep.identity, "name": self.sweep.name, "spec": json.loads(self.sweep.spec_json())})
+        return atomic_h5(os.path.join(self.parts_dir, f"{name}.h5"),
+                         lambda f: fill_part(f, results, meta, spec, snapshots))
 
     def read_results(self) -> dict:
         """{run_id: {time, observables, diverged, diverged_at}} from the complete parts."""
-        out = {}
-        for rid, path in self.completed().items():
-            out.setdefault(path, []).append(rid)
+        self.completed()
         res = {}
         self.backends, self.compute_s = set(), 0.0
-        for path in sorted(out):
-            with h5py.File(path, "r") as f:
-                self.backends.add(str(f.attrs.get("backend", "")))
-                self.compute_s += float(f.attrs.get("compute_s", 0.0))
-                ids = [r.decode() for r in f["run_ids"][()]]
-                t = f["time"][()]
-                obs = {k: f["observables"][k][()] for k in f.get("observables", {})}
-                div, div_at = f["diverged"][()], f["diverged_at"][()]
-                parts = (f["particles"][()], f["particles_time"][()]) if "particles" in f else None
-                for i, rid in enumerate(ids):
-                    res[rid] = {"time": t, "observables": {k: v[i] for k, v in obs.items()},
-                                "diverged": bool(div[i]), "diverged_at": int(div_at[i])}
-                    if parts is not None:
-                        res[rid]["particles"], res[rid]["particles_time"] = parts[0][i], parts[1]
+        for path in sorted(self._parts):
+            part = self._parts[path][1]
+            if part is None:
+                continue
+            self.backends.add(part["backend"])
+            self.compute_s += part["compute_s"]
+            snaps = part.get("particles")
+            for i, rid in enumerate(part["ids"]):
+                res[rid] = {"time": part["time"], "observables": {k: v[i] for k, v in part["observables"].items()},
+                            "diverged": bool(part["diverged"][i]), "diverged_at": int(part["diverged_at"][i])}
+                if snaps is not None:
+                    res[rid]["particles"], res[rid]["particles_time"] = snaps[i], part["particles_time"]
         return res
-
     # ------------------------------------------------------------------ consolidated view
     def dataset(self):
         """The consolidated xarray Dataset built from the parts (missing runs: NaN)."""
@@ -263,43 +357,8 @@ def _local_scheduler():
     return dask.config.set(scheduler="synchronous")
 
 
-REQUIRED = ("run_ids", "diverged", "diverged_at", "time")
 
-
-def checksum(f) -> str:
-    """SHA-256 over every dataset of an open HDF5 file (name, dtype, shape and bytes, in name order)."""
-    names = []
-    f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
-    h = hashlib.sha256()
-    for name in sorted(names):
-        a = np.ascontiguousarray(f[name][()])
-        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
-
-
-def part_problem(f) -> str | None:
-    """Why an open part file cannot be trusted (None: it is complete and intact): the completion marker,
-    every dataset a part holds, consistent lengths, and its checksum (parts written before checksums
-    existed are checked for structure only)."""
-    if int(f.attrs.get("complete", 0)) != 1:
-        return "not complete (no completion marker)"
-    missing = [k for k in REQUIRED if k not in f]
-    if "observables" not in f or not len(f["observables"]):
-        missing.append("observables")
-    if missing:
-        return f"missing {', '.join(missing)}"
-    n, T = f["run_ids"].shape[0], f["time"].shape[0]
-    bad = [k for k in ("diverged", "diverged_at") if f[k].shape != (n,)]
-    bad += [f"observables/{k}" for k in f["observables"] if f["observables"][k].shape != (n, T)]
-    if "particles" in f and f["particles"].shape[0] != n:
-        bad.append("particles")
-    if bad:
-        return f"inconsistent shapes: {', '.join(bad)}"
-    want = f.attrs.get("checksum")
-    if want is not None and str(want) != checksum(f):
-        return "checksum mismatch (the file changed after it was written)"
-    return None
+STORED_SPEC_ERRORS = (FastganError, TypeError, ValueError, KeyError, AttributeError, RecursionError)
 
 
 def window_average(result: dict, name: str, window: dict | None = None) -> float:
@@ -316,58 +375,156 @@ def window_average(result: dict, name: str, window: dict | None = None) -> float
                                        nan_policy="omit"))
 
 
+# --------------------------------------------------------------------------- reading a folder back
+
+
+def _folder(out_dir: str) -> SweepStore:
+    if not out_dir or not os.path.isdir(out_dir):
+        raise SweepError(f"{out_dir!r}: not a sweep folder")
+    return SweepStore(out_dir)
+
+
+def _outline(doc: dict) -> Sweep:
+    """The sweep a stored document {identity, name, spec} describes, with its dims and coords but without
+    its runs (cheap for any size); an exception when it does not describe one or its identity differs."""
+    from .sweep_spec import Axis, _axis_values, _groups
+    s = doc["spec"]
+    base, axes_in, reps = s.get("base", {}), s.get("axes"), s.get("replicates", 1)
+    if not isinstance(base, dict):
+        raise SweepError(f"sweep.base = {base!r}: a stored spec holds its base config inline")
+    if not isinstance(axes_in, list) or not axes_in or not all(isinstance(a, dict) for a in axes_in):
+        raise SweepError("sweep.axes: a sweep needs at least one [[sweep.axes]] table")
+    if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
+        raise SweepError(f"sweep.replicates = {reps!r}: expected an integer >= 1")
+    sw = Sweep(name=s.get("name", "sweep"), base=base, replicates=reps, observables=None, max_ensemble=1,
+               memory_mb=1.0, axes=[Axis(a.get("key"), _axis_values(i, a), a.get("zip")) for i, a in enumerate(axes_in)])
+    groups = _groups(sw.axes)
+    sw.dims = [d for d, _ in groups]
+    sw.coords = {d: members[0].values for d, members in groups}
+    if doc.get("identity") not in (None, sw.identity):
+        raise SweepError(f"sweep.json: identity {doc.get('identity')!r} does not match its spec")
+    return sw
+
+
+def _candidates(store: SweepStore) -> tuple[list, list]:
+    """([(doc, outline)] of the specs the folder records, the best first: sweep.json when it agrees with
+    the parts, then the parts' own), [why each other one was passed over]."""
+    docs, errors = [], []
+    own = store.spec_doc()
+    parts = store.parts_docs()
+    if own is not None and (not parts or own.get("identity") == parts[0]["identity"]):
+        docs.append(own)
+    docs += [d for d in parts if d not in docs]
+    out = []
+    for doc in docs:
+        try:
+            out.append((doc, _outline(doc)))
+        except STORED_SPEC_ERRORS as exc:             # a hand-edited or foreign document: passed over
+            errors.append(exc)
+    return out, errors
+
+
+def _planned(out_dir: str, candidates: list, errors: list) -> Sweep:
+    """The first recorded spec that parses into a sweep with its runs."""
+    from .sweep_spec import parse_spec
+    for doc, _ in candidates:
+        try:
+            return parse_spec({"sweep": doc["spec"]})         # spec_json round-trips
+        except STORED_SPEC_ERRORS as exc:             # validation of a stored document: the next one is tried
+            errors.append(exc)
+    if errors:
+        raise SweepError(f"{out_dir!r}: the sweep's stored spec is not valid here ({errors[0]})")
+    raise SweepError(f"{out_dir!r}: not a sweep folder (no readable sweep.json, consolidated file or intact part)")
+
+
+def _consolidated(store: SweepStore, candidates: list):
+    """DIR/sweep.h5 loaded, when it is a regular file, not older than the newest part, and validates: its
+    attributes, variables and dimensions are those of a consolidated sweep, of the sweep the folder records
+    (None otherwise: the view is rebuilt from the parts)."""
+    import xarray as xr
+    path = os.path.join(store.dir, "sweep.h5")
+    newest = max((os.path.getmtime(p) for p in store.part_files()), default=0.0)
+    if not regular(path) or os.path.getmtime(path) < newest:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with xr.open_dataset(path, engine="h5netcdf") as ds:
+                ds = ds.load()
+        a = ds.attrs
+        sw = _outline({"identity": a["identity"], "name": a["sweep_name"], "spec": json.loads(a["spec"])})
+        if candidates and (candidates[0][1].identity != sw.identity or candidates[0][1].shape != sw.shape
+                           or candidates[0][1].coords != sw.coords):
+            return None
+        total, done = a["runs_total"], a["runs_complete"]
+        if not all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in (total, done)):
+            return None
+        dims = tuple(sw.dims) + ("replicate",)
+        for v in ("diverged", "diverged_at", "complete", "run_id"):
+            if ds[v].dims != dims or ds[v].shape != sw.shape:
+                return None
+        if int(total) != math.prod(sw.shape) or int(done) != int(ds["complete"].values.sum()):
+            return None
+        if any(ds[v].dims[-1:] == ("time",) and ds[v].dims != dims + ("time",) for v in ds.data_vars):
+            return None
+        return ds
+    except MemoryError:
+        raise
+    except Exception:  # noqa: BLE001 - a damaged, incomplete or foreign file: rebuilt from the parts
+        return None
+
+
 def open_sweep(out_dir: str):
     """The sweep in ``out_dir`` as an xarray Dataset (swept axes as named dimensions with their values
     as coordinates, plus ``replicate`` and ``time``). Built from the parts when the consolidated file
-    is missing or older than the newest part (e.g. after an interrupted run)."""
-    import xarray as xr
-    from .sweep_spec import parse_spec
-    if not os.path.isdir(out_dir):
-        raise SweepError(f"{out_dir!r}: not a sweep folder")
-    store = SweepStore(out_dir)
-    path = os.path.join(out_dir, "sweep.h5")
-    newest = max((os.path.getmtime(p) for p in store.part_files()), default=0.0)
-    if os.path.isfile(path) and os.path.getmtime(path) >= newest:
+    is missing, older than the newest part (e.g. after an interrupted run), damaged or foreign; the
+    spec from sweep.json, else from the parts."""
+    store = _folder(out_dir)
+    ds, own = None, store.spec_doc()
+    if own is not None and isinstance(own.get("identity"), str):      # the common case: no part is read
         try:
-            with xr.open_dataset(path, engine="h5netcdf") as ds:
-                return ds.load()
-        except (OSError, ValueError, KeyError, TypeError):
-            pass                                            # damaged: rebuilt from the parts below
-    doc = store.spec_doc() or _spec_from_parts(store)
-    if doc is None:
-        raise SweepError(f"{out_dir!r}: not a sweep folder (no readable sweep.json, consolidated file or part)")
-    try:
-        store.sweep = parse_spec({"sweep": doc["spec"]})      # spec_json round-trips
-    except FastganError as exc:
-        raise SweepError(f"{out_dir!r}: the sweep's stored spec is not valid here ({exc})") from None
-    return store.dataset()
-
-
-def _spec_from_parts(store: "SweepStore") -> dict | None:
-    """The sweep's identity and spec as its parts recorded them (when sweep.json is lost or damaged)."""
-    for path in reversed(store.part_files()):
-        try:
-            with h5py.File(path, "r") as f:
-                doc = json.loads(f.attrs["spec"])
-            if isinstance(doc, dict) and isinstance(doc.get("spec"), dict):
-                return doc
-        except (OSError, KeyError, ValueError, TypeError):
-            continue
-    return None
+            ds = _consolidated(store, [(own, _outline(own))])
+        except STORED_SPEC_ERRORS:
+            ds = None
+    if ds is None:
+        candidates, errors = _candidates(store)
+        ds = _consolidated(store, candidates)
+    if ds is None:
+        store.sweep = _planned(out_dir, candidates, errors)
+        ds = store.dataset()
+    ds.encoding["source"] = out_dir
+    return ds
 
 
 def status(out_dir: str) -> str:
-    """A one-paragraph progress report of the sweep in ``out_dir``."""
-    ds = open_sweep(out_dir)
-    total, done = int(ds.attrs["runs_total"]), int(ds.attrs["runs_complete"])
-    store = SweepStore(out_dir)
-    store.completed()
+    """A one-paragraph progress report of the sweep in ``out_dir`` (a grid too large to plan quickly is
+    counted from the parts)."""
+    store = _folder(out_dir)
+    candidates, errors = _candidates(store)
+    ds = _consolidated(store, candidates)
+    if ds is None and candidates and math.prod(candidates[0][1].shape) > STATUS_PLAN_LIMIT:
+        sw = candidates[0][1]
+        res = store.read_results()
+        name, total, done = sw.name, math.prod(sw.shape), min(math.prod(sw.shape), len(res))
+        div = sum(r["diverged"] for r in res.values())
+        sizes = [(d, len(sw.coords[d])) for d in sw.dims] + [("replicate", sw.replicates)]
+        note = "; counted from the parts (the grid is too large to plan for a status)"
+    else:
+        if ds is None:
+            store.sweep = _planned(out_dir, candidates, errors)
+            ds = store.dataset()
+        name, total, done = ds.attrs["sweep_name"], int(ds.attrs["runs_total"]), int(ds.attrs["runs_complete"])
+        div = int(ds["diverged"].values.sum())
+        sizes = [(d, ds.sizes[d]) for d in ds["diverged"].dims]
+        note = ""
+        store.completed()
     parts = store.part_files()
     last = max((os.path.getmtime(p) for p in parts), default=None)
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last)) if last else "never"
-    div = int(ds["diverged"].values.sum())
-    dims = " x ".join(f"{d} ({ds.sizes[d]})" for d in ds["diverged"].dims)
-    return (f"sweep {ds.attrs['sweep_name']!r} in {out_dir}: {done}/{total} runs complete "
+    dims = " x ".join(f"{d} ({n})" for d, n in sizes)
+    return (f"sweep {name!r} in {out_dir}: {done}/{total} runs complete "
             f"({100.0 * done / max(1, total):.0f}%) in {len(parts)} parts; {div} diverged; grid {dims}; "
-            f"last part written {when}"
-            + (f"; {len(store.damaged)} damaged part(s), computed again at the next run" if store.damaged else ""))
+            f"last part written {when}" + note
+            + (f"; {len(store.damaged)} damaged part(s), computed again at the next run" if store.damaged else "")
+            + (f"; {len(store.ignored)} entr{'ies' if len(store.ignored) > 1 else 'y'} of parts/ ignored (not a "
+               "regular file)" if store.ignored else ""))
