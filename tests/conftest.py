@@ -19,6 +19,9 @@ def pytest_collection_modifyitems(session, config, items):
     wanted = [w for w in wanted if not w.endswith("collection-failed")]
     if wanted:
         config._cudasim_run = cudasim_runner.Run(wanted, every=len(wanted) == len(cudasim_runner.collect()))
+        # their results are read last: the rest of the suite runs meanwhile instead of waiting for them
+        waits = [it for it in items if hasattr(it, "callspec") and cudasim_runner.PARAM in it.callspec.params]
+        items[:] = [it for it in items if it not in set(waits)] + waits
 
 
 def pytest_unconfigure(config):

@@ -344,8 +344,9 @@ def test_dirac_at_extreme_damping_is_finite_and_silent(capsys):
     beta = np.array([0.5, 2.5, 1e3, 1e154, 1e308])
     ev = dirac_eigenvalues(beta)
     assert np.all(np.isfinite(ev))
-    slow = -1 / (np.sqrt(beta ** 2 / 4 - 1, where=beta < 1e100, out=beta / 2) + beta / 2)
-    assert np.allclose(ev[1:, 0].real, slow[1:], rtol=1e-12)         # the slow rate without cancellation
+    moderate = beta[1:3]                                     # (-beta + sqrt(beta^2 - 4)) / 2, rationalised
+    assert np.allclose(ev[1:3, 0].real, -2 / (moderate + np.sqrt(moderate ** 2 - 4)), rtol=1e-12)
+    assert np.allclose(ev[3:, 0].real, -1 / beta[3:], rtol=1e-12)    # -1/beta + O(beta^-3): no cancellation
     th, ph = dirac_exact(beta, 10.0)
     assert np.all(np.isfinite(th)) and np.all(np.isfinite(ph))
     for b in (0.5, 2.5, 30.0):                               # the closed form against the matrix exponential
