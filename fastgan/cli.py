@@ -414,8 +414,7 @@ def _warnings_as_lines():
     import warnings
 
     def show(message, category, filename, lineno, file=None, line=None):
-        text = str(message).replace("\r", "\\r").replace("\n", "\\n")
-        print(f"fastgan: warning: {text}", file=file or sys.stderr)
+        print(f"fastgan: warning: {_one_line(message)}", file=file or sys.stderr)
     saved = warnings.showwarning
     warnings.showwarning = show
     try:
@@ -451,10 +450,14 @@ def _termination_as_interrupt():
             signal.signal(sig, old)
 
 
+def _one_line(message) -> str:
+    """A message as one line (newlines in it shown escaped)."""
+    return str(message).replace("\r", "\\r").replace("\n", "\\n")
+
+
 def _fail(message, code: int) -> int:
-    """One line on stderr (newlines in a message are shown escaped)."""
-    text = str(message).replace("\r", "\\r").replace("\n", "\\n")
-    print(f"fastgan: error: {text}", file=sys.stderr)
+    """One line on stderr."""
+    print(f"fastgan: error: {_one_line(message)}", file=sys.stderr)
     return code
 
 

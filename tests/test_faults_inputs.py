@@ -18,8 +18,8 @@ import pytest
 
 import fastgan
 from fastgan import h5io, resources
-from fastgan.cli import main
 from test_faults import RUN, _fsize_limit, cli, files, no_temporaries, one_line, write_toml
+from test_faults import _main as run_main      # the CLI in-process: (exit code, stdout, stderr), no traceback
 
 
 def entries(folder) -> dict:
@@ -30,14 +30,6 @@ def entries(folder) -> dict:
             st = os.lstat(os.path.join(d, name))
             out[os.path.relpath(os.path.join(d, name), folder)] = (st.st_mode, st.st_size, st.st_mtime_ns)
     return out
-
-
-def run_main(capsys, *args):
-    """The CLI in-process: (exit code, stdout, stderr), never a traceback."""
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err, err
-    return code, out, err
 
 
 @pytest.fixture
