@@ -24,6 +24,15 @@ WRITTEN: list[str] = []         # every path put in place by this process (what 
 
 
 def _umask() -> int:
+    """The process's umask, read without changing it where the system says it (Linux); elsewhere set and
+    restored at once."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0)
     os.umask(mask)
     return mask
