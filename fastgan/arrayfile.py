@@ -33,12 +33,25 @@ def array_shapes(path: str, key: str, default: str = "samples") -> dict:
                 return out
         if ext in (".h5", ".hdf5"):
             import h5py
+            _check_seal(path, key)
             with h5py.File(path, "r") as f:
                 return {k: f[k].shape for k in f.keys() if isinstance(f[k], h5py.Dataset)}   # groups: the reader names them
         return {default: _text_shape(path, ext)}
-    except (OSError, ValueError, UnicodeDecodeError, KeyError, RuntimeError) as exc:
-        raise ConfigError(key, path, f"cannot read the array file: {str(exc).splitlines()[0] if str(exc) else exc}") \
-            from None
+    except Exception as exc:  # noqa: BLE001 - as in read_arrays
+        raise ConfigError(key, path, f"cannot read the array file: {_first_line(exc)}") from None
+
+
+def _check_seal(path: str, key: str) -> None:
+    """A file fastgan wrote (a Gram file) is verified before HDF5 reads it (see :func:`fastgan.h5io.seal`)."""
+    from .h5io import check_seal
+    why = check_seal(path)
+    if why is not None:
+        raise ConfigError(key, path, why)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc)
+    return text.splitlines()[0] if text.strip() else type(exc).__name__
 
 
 def _text_shape(path: str, ext: str) -> tuple | None:
@@ -98,6 +111,7 @@ def read_arrays(path: str, key: str, default: str = "samples") -> dict:
                 raw = {k: z[k] for k in z.files}
         elif ext in (".h5", ".hdf5"):
             import h5py
+            _check_seal(path, key)
             with h5py.File(path, "r") as f:
                 raw = {}
                 for k in f.keys():
@@ -107,11 +121,10 @@ def read_arrays(path: str, key: str, default: str = "samples") -> dict:
                     raw[k] = node[()]
         else:
             raw = {default: np.loadtxt(path, delimiter="," if ext == ".csv" else None, ndmin=2)}
-    except ConfigError:
+    except (ConfigError, MemoryError):
         raise
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise ConfigError(key, path, f"cannot read the array file: {str(exc).splitlines()[0] if str(exc) else exc}") \
-            from None
+    except Exception as exc:  # noqa: BLE001 - a damaged file makes numpy / h5py raise many types: all one reason
+        raise ConfigError(key, path, f"cannot read the array file: {_first_line(exc)}") from None
     out = {}
     for name, a in raw.items():
         a = np.asarray(a)

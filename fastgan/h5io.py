@@ -204,9 +204,41 @@ def digest(arrays: dict, attrs: dict | None = None, skip: tuple = ("checksum", "
     return h.hexdigest()
 
 
+SEAL_SIZE = 512                               # an HDF5 user block: the library skips it when reading
+SEAL_MAGIC = b"fastgan sealed HDF5, sha256 of the rest: "
+
+
+def seal(image: bytes) -> bytes:
+    """An HDF5 file's bytes behind a 512-byte user block that records their SHA-256. HDF5 readers (h5py,
+    xarray, netCDF, h5dump) skip the block; :func:`check_seal` verifies the bytes before any HDF5 code
+    parses them (the HDF5 library can crash on a corrupted file instead of raising)."""
+    head = SEAL_MAGIC + hashlib.sha256(image).hexdigest().encode() + b"\n"
+    return head + b"\0" * (SEAL_SIZE - len(head)) + image
+
+
+def check_seal(path: str) -> str | None:
+    """Why the file at ``path`` cannot be trusted to HDF5 (its bytes changed since they were sealed);
+    None when they are intact or the file carries no seal (written before seals, or by another program)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(SEAL_SIZE)
+            if not head.startswith(SEAL_MAGIC):
+                return None
+            want = head[len(SEAL_MAGIC):len(SEAL_MAGIC) + 64].decode("ascii", "replace")
+            h = hashlib.sha256()
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if h.hexdigest() != want:
+        return "its bytes changed after it was written (the seal's SHA-256 does not match)"
+    return None
+
+
 def atomic_h5(path: str, fill: Callable, *, replace: bool = True) -> str:
-    """An HDF5 file written by ``fill(h5file)``: built in memory, then written (see :func:`atomic_bytes`)."""
-    return atomic_bytes(path, h5_image(fill), replace=replace)
+    """An HDF5 file written by ``fill(h5file)``: built in memory, sealed (:func:`seal`), then written (see
+    :func:`atomic_bytes`)."""
+    return atomic_bytes(path, seal(h5_image(fill)), replace=replace)
 
 
 def atomic_figure(path: str, fig, **savefig_kw) -> str:

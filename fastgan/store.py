@@ -33,7 +33,7 @@ import h5py
 import numpy as np
 
 from .errors import FastganError
-from .h5io import atomic_h5, check_writable, contents, digest
+from .h5io import atomic_h5, check_seal, check_writable, contents, digest
 from .runconfig import from_dict
 
 FORMAT = "fastgan-run"
@@ -115,31 +115,42 @@ def write_run(path: str, result, force: bool = False, extra_attrs: dict | None =
 def read_run(path: str) -> dict:
     """Load a run file into a dict of host arrays (``config`` is a validated Config)."""
     out: dict = {}
+    why = check_seal(path)                        # before HDF5 parses a byte of it: it can crash on damage
+    if why is not None:
+        raise FastganError(f"{path!r}: a damaged run file ({why})")
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
         raise FastganError(f"{path!r}: not a fastgan run file (cannot open it as HDF5: "
                            f"{str(exc).splitlines()[0] if str(exc) else exc})") from None
-    with f:
-        if f.attrs.get("format") != FORMAT:
-            raise FastganError(f"{path!r}: not a fastgan run file")
-        try:
+    try:
+        with f:
+            if f.attrs.get("format") != FORMAT:
+                raise _NotARun
             want = f.attrs.get("checksum")
             if want is not None and str(want) != digest(*contents(f)):
                 raise _Damaged("checksum mismatch: the file changed after it was written")
             _read_into(f, out)
             _check_structure(out)
-        except _Damaged as exc:
-            raise FastganError(f"{path!r}: a damaged run file ({exc})") from None
-        except FastganError as exc:
-            raise FastganError(f"{path!r}: a damaged run file (its stored config: {exc})") from None
-        except Exception as exc:  # noqa: BLE001 - h5py raises many types on a damaged file; all mean the same
-            raise FastganError(f"{path!r}: a damaged run file ({type(exc).__name__}: "
-                               f"{str(exc).splitlines()[0] if str(exc) else 'unreadable'})") from None
+    except _NotARun:
+        raise FastganError(f"{path!r}: not a fastgan run file") from None
+    except _Damaged as exc:
+        raise FastganError(f"{path!r}: a damaged run file ({exc})") from None
+    except FastganError as exc:
+        raise FastganError(f"{path!r}: a damaged run file (its stored config: {exc})") from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - h5py raises many types on a damaged file; all mean the same
+        raise FastganError(f"{path!r}: a damaged run file ({type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0] if str(exc) else 'unreadable'})") from None
     return out
 
 
 class _Damaged(Exception):
+    pass
+
+
+class _NotARun(Exception):
     pass
 
 

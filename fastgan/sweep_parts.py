@@ -20,7 +20,7 @@ import stat
 import h5py
 import numpy as np
 
-from .h5io import contents, digest
+from .h5io import check_seal, contents, digest
 
 REQUIRED = ("run_ids", "diverged", "diverged_at", "time")
 PART_FORMAT = 2                     # parts that always carry a v2 checksum
@@ -69,6 +69,9 @@ def read_part(path: str) -> tuple[dict | None, str | None]:
     """(part, None) for an intact, complete part, read into memory: {ids, time, observables {name: (B, T)},
     diverged, diverged_at, particles, particles_time, backend, compute_s, spec}; (None, why) for anything
     else. Whatever a damaged file makes h5py raise is a reason, never an exception."""
+    why = check_seal(path)                       # before HDF5 parses a byte of it: it can crash on damage
+    if why is not None:
+        return None, why
     try:
         with h5py.File(path, "r") as f:
             arrays, attrs = contents(f)

@@ -39,7 +39,7 @@ import warnings
 import numpy as np
 
 from .errors import FastganError
-from .h5io import atomic_bytes, atomic_h5, atomic_text, check_folder_writable, stale_temporaries
+from .h5io import atomic_bytes, atomic_h5, atomic_text, check_folder_writable, check_seal, seal, stale_temporaries
 from .sweep_parts import doc_ok, fill_part, read_part, regular
 from .sweep_spec import Sweep, SweepError
 
@@ -343,7 +343,7 @@ class SweepStore:
         ds = self.dataset()
         with _local_scheduler():                             # xarray would take a distributed write lock
             image = bytes(ds.to_netcdf(engine="h5netcdf"))   # in memory, written as bytes below
-        return atomic_bytes(os.path.join(self.dir, "sweep.h5"), image)
+        return atomic_bytes(os.path.join(self.dir, "sweep.h5"), seal(image))
 
 
 def _local_scheduler():
@@ -444,7 +444,7 @@ def _consolidated(store: SweepStore, candidates: list):
     import xarray as xr
     path = os.path.join(store.dir, "sweep.h5")
     newest = max((os.path.getmtime(p) for p in store.part_files()), default=0.0)
-    if not regular(path) or os.path.getmtime(path) < newest:
+    if not regular(path) or os.path.getmtime(path) < newest or check_seal(path) is not None:
         return None
     try:
         with warnings.catch_warnings():

@@ -256,17 +256,30 @@ def _run_file(tmp_path, capsys, name="r.h5"):
     return tmp_path / name
 
 
-def test_a_changed_run_file_is_detected_by_its_checksum(tmp_path, capsys):
+def unsealed(path):
+    """The run file as fastgan wrote it before seals (the HDF5 bytes without their 512-byte user block)."""
+    data = path.read_bytes()
+    assert data.startswith(h5io.SEAL_MAGIC)
+    path.write_bytes(data[h5io.SEAL_SIZE:])
+    return path
+
+
+def test_a_changed_run_file_is_detected_by_its_seal_and_its_checksum(tmp_path, capsys):
+    """Two layers: the seal (SHA-256 of the bytes, checked before HDF5 parses anything: a corrupted file
+    can crash the HDF5 library) and the checksum of every dataset and attribute (files without a seal)."""
     path = _run_file(tmp_path, capsys)
     fastgan.store.read_run(str(path))
     for edit in (lambda f: f["observables/mode_collapse"].__setitem__(0, 0.5),
                  lambda f: f.attrs.__setitem__("run_id", "0" * 16),
                  lambda f: f["particles"].attrs.__setitem__("note", "x")):
-        bad = tmp_path / "bad.h5"
-        bad.write_bytes(path.read_bytes())
-        with h5py.File(bad, "r+") as f:
-            edit(f)
-        one_line(*run_main(capsys, "plot", bad, "--out", tmp_path / "x.png", "--force")[::2], 2, "checksum mismatch")
+        for seal, needle in ((True, "the seal's SHA-256 does not match"), (False, "checksum mismatch")):
+            bad = tmp_path / "bad.h5"
+            bad.write_bytes(path.read_bytes())
+            if not seal:
+                fastgan.store.read_run(str(unsealed(bad)))  # intact without its seal: still read
+            with h5py.File(bad, "r+") as f:
+                edit(f)
+            one_line(*run_main(capsys, "plot", bad, "--out", tmp_path / "x.png", "--force")[::2], 2, needle)
     assert not (tmp_path / "x.png").exists()
 
 
@@ -281,7 +294,7 @@ def test_a_changed_run_file_is_detected_by_its_checksum(tmp_path, capsys):
 def test_a_run_file_without_checksum_is_checked_for_structure(edit, needle, tmp_path, capsys):
     """Files written before checksums existed (or edited by hand, checksum removed) are still read, and
     their structure is checked before a picture relies on it."""
-    path = _run_file(tmp_path, capsys)
+    path = unsealed(_run_file(tmp_path, capsys))
     with h5py.File(path, "r+") as f:
         del f.attrs["checksum"]
     fastgan.store.read_run(str(path))                       # an old, intact file still reads
@@ -295,7 +308,8 @@ def test_flipped_bytes_in_a_run_file_never_reach_a_user_as_a_traceback(tmp_path,
     data = path.read_bytes()
     truth = fastgan.store.read_run(str(path))
     accepted = refused = 0
-    for pos in range(0, len(data), max(1, len(data) // 150)):
+    header = range(0, min(len(data), 2048), 3)              # superblock and object headers, densely
+    for pos in sorted(set(header) | set(range(0, len(data), max(1, len(data) // 150)))):
         bad = bytearray(data)
         bad[pos] ^= 0x5A
         (tmp_path / "bad.h5").write_bytes(bytes(bad))
