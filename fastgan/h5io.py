@@ -209,9 +209,10 @@ SEAL_MAGIC = b"fastgan sealed HDF5, sha256 of the rest: "
 
 
 def seal(image: bytes) -> bytes:
-    """An HDF5 file's bytes behind a 512-byte user block that records their SHA-256. HDF5 readers (h5py,
-    xarray, netCDF, h5dump) skip the block; :func:`check_seal` verifies the bytes before any HDF5 code
-    parses them (the HDF5 library can crash on a corrupted file instead of raising)."""
+    """An HDF5 file's bytes behind a 512-byte user block that records their SHA-256. The HDF5 library
+    looks for its superblock at offsets 0, 512, 1024, ... and skips the block (h5py and xarray read the
+    file unchanged); :func:`check_seal` verifies the bytes before any HDF5 code parses them (the HDF5
+    library can crash on a corrupted file instead of raising)."""
     head = SEAL_MAGIC + hashlib.sha256(image).hexdigest().encode() + b"\n"
     return head + b"\0" * (SEAL_SIZE - len(head)) + image
 
