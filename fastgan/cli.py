@@ -22,8 +22,10 @@ class PictureError(FastganError):
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .store import package_version
     p = _Parser(prog="fastgan", description="Particle simulator of GAN training dynamics.")
-    sub = p.add_subparsers(dest="cmd", required=True)
+    p.add_argument("--version", action="version", version=f"fastgan {package_version()}")
+    sub = p.add_subparsers(dest="cmd")
 
     r = sub.add_parser("run", help="run one configuration and write an HDF5 file (and a PNG)")
     r.add_argument("config", help="TOML configuration file")
@@ -152,8 +154,9 @@ def cmd_run(args) -> int:
                            f"escaped_fraction = {obs['escaped_fraction'][-1]:.3f}  "
                            f"mode_collapse(final) = {obs['mode_collapse'][-1]:.4f}")
         elif "mode_collapse" in obs:
+            modes = f"/{len(result.modes)}" if result.modes is not None else ""
             summary.append(f"mode_collapse(final) = {obs['mode_collapse'][-1]:.4f}  "
-                           f"modes_covered = {obs['modes_covered'][-1]:.0f}  "
+                           f"modes_covered = {obs['modes_covered'][-1]:.0f}{modes}  "
                            f"log_likelihood = {obs['log_likelihood'][-1]:.3f}")
         summary.append(f"wrote {args.out}" + (f" and {png}" if png else ""))
         print("\n".join(summary))
@@ -172,14 +175,14 @@ def cmd_plot(args) -> int:
         from .sweep_plots import plot_sweep
         from .sweep_store import open_sweep
         png = args.out or os.path.join(args.run, "phase.png")
-        check_writable(png, args.force, "--out", picture=True)
+        check_writable(png, args.force, "--out", picture=True, redraw=True)
         plot_sweep(open_sweep(args.run), png)
         print(f"wrote {png}")
         return 0
     if not os.path.isfile(args.run):
         raise FastganError(f"run = {args.run!r}: file not found")
     png = args.out or _png_for(args.run)
-    check_writable(png, args.force, "--out", picture=True)
+    check_writable(png, args.force, "--out", picture=True, redraw=True)
     check_distinct(args.run, png, "--out")
     plot_run(read_run(args.run), png)
     print(f"wrote {png}")
@@ -340,10 +343,14 @@ COMMANDS = {"run": cmd_run, "ntk": cmd_ntk, "plot": cmd_plot, "config": cmd_conf
 
 def main(argv=None) -> int:
     _streams()
+    parser = _parser()
     try:
-        args = _parser().parse_args(argv)
+        args = parser.parse_args(argv)
     except UsageError as exc:
         return _fail(exc, 2)
+    if args.cmd is None:                            # a bare `fastgan`: what it can do
+        parser.print_help()
+        return 0
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("fastgan: %(message)s"))
     log = logging.getLogger("fastgan")

@@ -81,15 +81,17 @@ def _remove(tmp) -> None:
 PICTURES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
 
-def check_writable(path: str, force: bool, option: str = "--out", picture: bool | None = None) -> None:
+def check_writable(path: str, force: bool, option: str = "--out", picture: bool | None = None,
+                   redraw: bool = False) -> None:
     """Refuse, before any work is done: an empty name or one ending in a separator, an existing output
-    (a link, a dangling one too, unless forced), a directory, a name too long for its folder, a missing or
-    unwritable folder, and (``picture`` True / False) a name that is not / is a picture's."""
+    (a link, a dangling one too, unless forced; with ``redraw`` a picture fastgan drew is replaced), a
+    directory, a name too long for its folder, a missing or unwritable folder, and (``picture`` True /
+    False) a name that is not / is a picture's."""
     if not path or path.endswith((os.sep, "/")):
         raise OutputExistsError(f"{option} = {path!r}: expected a file name")
     if os.path.isdir(path):
         raise OutputExistsError(f"{option} = {path!r}: is a directory, expected a file name")
-    if os.path.lexists(path) and not force:
+    if os.path.lexists(path) and not force and not (redraw and drawn_by_fastgan(path)):
         raise OutputExistsError(f"{option} = {path!r}: file exists (use --force to overwrite)")
     ext = os.path.splitext(path)[1].lower()
     if picture is True and ext not in PICTURES:
@@ -242,12 +244,49 @@ def atomic_h5(path: str, fill: Callable, *, replace: bool = True) -> str:
     return atomic_bytes(path, seal(h5_image(fill)), replace=replace)
 
 
+PICTURE_SOFTWARE = "fastgan"    # the PNG "Software" text of every picture fastgan draws: it owns them
+
+
 def atomic_figure(path: str, fig, **savefig_kw) -> str:
-    """A matplotlib figure rendered in memory (format from the extension), then written atomically."""
+    """A matplotlib figure rendered in memory (format from the extension), then written atomically; a PNG
+    says it was drawn by fastgan (its "Software" text), which lets ``fastgan plot`` redraw it."""
     import io
+    fmt = os.path.splitext(path)[1].lstrip(".").lower() or "png"
+    if fmt == "png":
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            v = version("fastgan")
+        except PackageNotFoundError:
+            v = "dev"
+        savefig_kw.setdefault("metadata", {"Software": f"{PICTURE_SOFTWARE} {v}"})
     buf = io.BytesIO()
-    fig.savefig(buf, format=os.path.splitext(path)[1].lstrip(".").lower() or "png", **savefig_kw)
+    fig.savefig(buf, format=fmt, **savefig_kw)
     return atomic_bytes(path, buf.getvalue())
+
+
+def drawn_by_fastgan(path: str) -> bool:
+    """Whether ``path`` is a regular PNG file whose "Software" text says fastgan drew it (its text chunks
+    come before the image data, so only the first chunks are read)."""
+    import struct
+    try:
+        if os.path.islink(path) or not os.path.isfile(path):
+            return False
+        with open(path, "rb") as fh:
+            if fh.read(8) != b"\x89PNG\r\n\x1a\n":
+                return False
+            while True:
+                head = fh.read(8)
+                if len(head) < 8:
+                    return False
+                size, kind = struct.unpack(">I4s", head)
+                if kind in (b"IDAT", b"IEND") or size > 1 << 16:
+                    return False
+                body = fh.read(size)
+                fh.read(4)                                    # CRC
+                if kind == b"tEXt" and body.startswith(b"Software\0"):
+                    return body[len(b"Software\0"):].decode("latin-1").startswith(PICTURE_SOFTWARE + " ")
+    except OSError:
+        return False
 
 
 def atomic_text(path: str, text: str) -> str:

@@ -40,11 +40,12 @@ def test_run_writes_contract_layout(tmp_path, capsys):
         assert f.attrs["fastgan_version"] and "git_commit" in f.attrs
         assert "loop_s" in json.loads(f.attrs["timings"])
     assert "wrote" in capsys.readouterr().out
-    # the file is readable by the plot command, and refuses to overwrite its PNG
+    # the file is readable by the plot command, which redraws a picture it drew itself
     assert main(["plot", str(out), "--out", str(tmp_path / "p.png")]) == 0
-    before = _digest(tmp_path / "p.png")
-    assert main(["plot", str(out), "--out", str(tmp_path / "p.png")]) == 2
-    assert _digest(tmp_path / "p.png") == before
+    assert main(["plot", str(out), "--out", str(tmp_path / "p.png")]) == 0
+    (tmp_path / "q.png").write_bytes(b"not fastgan's")               # but never one it did not draw
+    assert main(["plot", str(out), "--out", str(tmp_path / "q.png")]) == 2
+    assert (tmp_path / "q.png").read_bytes() == b"not fastgan's"
 
 
 def test_existing_output_untouched(tmp_path, capsys):

@@ -19,6 +19,7 @@ import pytest
 import fastgan
 from fastgan import h5io, resources
 from test_faults import RUN, _fsize_limit, cli, files, no_temporaries, one_line, write_toml
+from fastgan.cli import main
 from test_faults import _main as run_main      # the CLI in-process: (exit code, stdout, stderr), no traceback
 
 
@@ -39,7 +40,7 @@ def cfg(tmp_path):
 
 # --------------------------------------------------------------------------- the command line
 
-@pytest.mark.parametrize("args", [[], ["run"], ["run", "c.toml"], ["bogus"], ["ntk"], ["status"], ["plot"],
+@pytest.mark.parametrize("args", [["run"], ["run", "c.toml"], ["bogus"], ["ntk"], ["status"], ["plot"],
                                   ["config", "--set"], ["info", "extra"], ["run", "c.toml", "--out", "r.h5", "--bogus"],
                                   ["run", "c.toml", "--out", "r.h5", "--backend", "fortran"],
                                   ["ntk", "measure", "--n", "abc", "--out", "g.h5"],
@@ -48,6 +49,45 @@ def test_a_command_line_argparse_cannot_read_is_one_line(args, capsys, tmp_path,
     monkeypatch.chdir(tmp_path)
     one_line(*run_main(capsys, *args)[::2], 2, "--help")
     assert not list(tmp_path.iterdir())
+
+
+def test_a_bare_command_shows_what_fastgan_can_do_and_version_says_which(capsys):
+    code, out, err = run_main(capsys)
+    assert code == 0 and "usage: fastgan" in out and "reproduce" in out and not err
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.startswith("fastgan ")
+
+
+def test_the_main_command_runs_twice_and_plot_redraws_only_its_own_pictures(tmp_path, capsys):
+    """The README's main command (sweep, then plot) run twice in a row: the second sweep resumes with
+    nothing to do and the second plot redraws phase.png; a picture fastgan did not draw is never replaced
+    without --force."""
+    from test_faults import _sweep_spec
+    spec, out = _sweep_spec(tmp_path / "s.toml", [1, 2]), tmp_path / "out"
+    for _ in range(2):
+        assert run_main(capsys, "sweep", spec, "--out", out, "--backend", "numpy", "--quiet")[0] == 0
+        assert run_main(capsys, "plot", out)[0] == 0
+    assert fastgan.h5io.drawn_by_fastgan(str(out / "phase.png"))
+    cfg = write_toml(tmp_path / "c.toml", RUN)
+    assert run_main(capsys, "run", cfg, "--out", tmp_path / "r.h5", "--backend", "numpy", "--quiet")[0] == 0
+    assert run_main(capsys, "plot", tmp_path / "r.h5")[0] == 0                  # redraws r.png
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig = plt.figure()
+    fig.savefig(tmp_path / "mine.png")                        # drawn by someone else
+    plt.close(fig)
+    before = (tmp_path / "mine.png").read_bytes()
+    one_line(*run_main(capsys, "plot", tmp_path / "r.h5", "--out", tmp_path / "mine.png")[::2], 2, "file exists")
+    (tmp_path / "link.png").symlink_to(tmp_path / "r.png")     # a link to fastgan's picture: not its own
+    one_line(*run_main(capsys, "plot", tmp_path / "r.h5", "--out", tmp_path / "link.png")[::2], 2, "file exists")
+    assert (tmp_path / "mine.png").read_bytes() == before and not fastgan.h5io.drawn_by_fastgan(str(tmp_path / "mine.png"))
+
+
+def test_the_run_summary_counts_modes_out_of_the_targets(cfg, tmp_path, capsys):
+    code, out, _ = run_main(capsys, "run", cfg, "--out", tmp_path / "r.h5", "--backend", "numpy", "--no-plot")
+    assert code == 0 and "modes_covered = " in out and "/8  " in out, out
 
 
 # --------------------------------------------------------------------------- the environment
