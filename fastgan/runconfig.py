@@ -472,7 +472,7 @@ def describe_keys() -> str:
     """Human-readable table of every key, its type, default and meaning (the family-dependent
     defaults listed per family)."""
     S = schema()
-    lines = []
+    rows = []
     for sec, fields in S.fields.items():
         for k, f in fields.items():
             name = f"{sec}.{k}" if sec else k
@@ -483,8 +483,15 @@ def describe_keys() -> str:
                 doc += " (default: " + _family_defaults(name) + ")"
             elif name in S.owners:
                 doc += f" [{', '.join(S.owners[name])}]"
-            lines.append(f"{name:28s} {f.kind:11s} default {default:9s} {doc}{choice}")
-    return "\n".join(lines)
+            rows.append((name, f.kind, default, doc + choice))
+    return columns(rows, ("key", "type", "default", "meaning"))
+
+
+def columns(rows: list, header: tuple) -> str:
+    """A plain-text table: every column but the last padded to its widest cell."""
+    rows = [tuple(header)] + [tuple(map(str, r)) for r in rows]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
+    return "\n".join("  ".join([c.ljust(w) for c, w in zip(r, widths)] + [r[-1]]).rstrip() for r in rows)
 
 
 def _family_defaults(dotted: str) -> str:

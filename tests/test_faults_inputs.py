@@ -521,3 +521,35 @@ def test_a_full_disk_during_a_reproduction_is_one_line_and_keeps_the_old_one(tmp
                        "--backend", "numpy", preexec=_fsize_limit(4096))
     one_line(code, err, 1, "cannot write")
     assert files(tmp_path / "rep") == before and sorted(os.listdir(tmp_path)) == ["rep"]
+
+
+# --------------------------------------------------------------------------- tables a user reads
+
+def _aligned(table: str, header: tuple):
+    """Every column of a text table starts where its header does."""
+    lines = table.splitlines()
+    starts = [lines[0].index(h) for h in header]
+    assert starts == sorted(starts) and lines[0].startswith(header[0])
+    for line in lines[1:]:
+        for s in starts[1:]:
+            assert line[s - 2:s] == "  " and line[s] != " ", (line, s)
+
+
+def test_config_keys_and_reproduce_list_are_aligned_tables(capsys):
+    code, out, _ = run_main(capsys, "config", "--keys")
+    assert code == 0
+    _aligned(out, ("key", "type", "default", "meaning"))
+    code, out, _ = run_main(capsys, "reproduce", "--list")
+    assert code == 0
+    _aligned(out, ("name", "paper", "figures", "needs", "title"))
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert "scikit-learn" in rows["kgan-digits"] and "torch" in rows["egan-fig2"]
+
+
+def test_a_reproduction_names_the_extra_that_installs_what_it_needs(tmp_path, capsys, monkeypatch):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "sklearn" else real(name, *a))
+    one_line(*run_main(capsys, "reproduce", "kgan-digits", "--tiny", "--out", tmp_path / "o")[::2], 2,
+             "needs scikit-learn (pip install 'fastgan[reproduce]')")
+    assert not (tmp_path / "o").exists()

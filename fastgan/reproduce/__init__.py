@@ -21,7 +21,7 @@ import tempfile
 import time
 
 from ..errors import FastganError
-from .common import PAPERS, citation
+from .common import citation
 from .common import REGISTRY, SCALES, Context, Experiment, allow_nonfinite, experiment, figure  # noqa: F401
 
 MODULES = ("egan_dynamics", "egan_phase", "egan_regularisation", "egan_fourier", "ipm", "kgan", "gradfields",
@@ -59,12 +59,20 @@ def get(name: str) -> Experiment:
     return exps[name]
 
 
+EXTRAS = {"torch": ("torch", "ntk"), "sklearn": ("scikit-learn", "reproduce")}   # module: (package, extra)
+
+
+def _install_hint(modules) -> str:
+    """``torch (pip install 'fastgan[ntk]')``, per missing module, with the extra that installs it."""
+    return ", ".join(f"{EXTRAS.get(m, (m, None))[0]} (pip install "
+                     + (f"'fastgan[{EXTRAS[m][1]}]')" if m in EXTRAS else f"{m})") for m in modules)
+
+
 def listing() -> str:
-    w = max(len(c) for c in PAPERS.values())
-    rows = [f"{'name':<20s} {'paper':<{w}s} {'figures':<14s} title"]
-    for e in experiments().values():
-        rows.append(f"{e.name:<20s} {citation(e.paper):<{w}s} {e.figures:<14s} {e.title}")
-    return "\n".join(rows)
+    from ..runconfig import columns
+    rows = [(e.name, citation(e.paper), e.figures, ", ".join(EXTRAS.get(m, (m,))[0] for m in e.needs) or "-",
+             e.title) for e in experiments().values()]
+    return columns(rows, ("name", "paper", "figures", "needs", "title"))
 
 
 MARKER = ".fastgan-reproduction"      # in every folder reproduce wrote: the files it wrote there
@@ -163,7 +171,7 @@ def run(name: str, scale: str, out_dir: str, backend: str | None = None, force: 
     if exp.needs:
         missing = [m for m in exp.needs if importlib.util.find_spec(m) is None]
         if missing:
-            raise FastganError(f"reproduce {name}: needs {', '.join(missing)} (pip install 'fastgan[ntk]')")
+            raise FastganError(f"reproduce {name}: needs {_install_hint(missing)}")
     used = backend_mod.resolve(backend, announce=False)      # an unavailable backend: refused before any work
     out_dir = out_dir.rstrip(os.sep) or out_dir
     check_out_dir(out_dir, force)
