@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--refine", action="store_true",
                     help="locate the phase boundary by bisection along [sweep.refine].axis (default: the first "
                          "axis) for every point of the others, instead of computing the full grid")
+    sw.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a key of the spec's base config (repeatable); a changed base is another sweep")
     sw.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
     st = sub.add_parser("status", help="print the progress of a sweep folder")
@@ -239,7 +241,7 @@ REFINE_STATUS = {"above": "{metric} >= {threshold:.4g} already at the low end (t
 
 def cmd_sweep(args) -> int:
     from .sweep import execute, load_spec, refine
-    sw = load_spec(args.spec)
+    sw = load_spec(args.spec, args.overrides)
     if args.refine:
         doc = refine(sw, args.out, backend=args.backend, progress=False if args.quiet else None, dask=args.dask)
         if not args.quiet:
@@ -259,7 +261,8 @@ def cmd_sweep(args) -> int:
     if not args.quiet:
         print(f"sweep {sw.name!r}: {out['runs_computed']} of {out['runs_total']} runs computed now in "
               f"{out['ensembles']} ensembles [{out['backend']}, {out['executor']}] ({out['compute_s']:.1f} s compute, "
-              f"{out['plan_s'] + out['write_s'] + out['consolidate_s']:.2f} s planning and writing)")
+              f"{out['plan_s'] + out['write_s'] + out['consolidate_s']:.2f} s planning and writing); "
+              f"{out['runs_diverged']} of the {out['runs_total']} runs diverged")
         print(f"wrote {os.path.join(args.out, 'sweep.h5')}")
     return 0
 

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import load_toml, set_dotted, suggest
+from .config import load_toml, parse_override, set_dotted, suggest
 from .errors import ConfigError, FastganError
 from .resources import RUNS_LIMIT, allow_huge, available_memory
 from .runconfig import from_dict, schema
@@ -491,12 +491,24 @@ def _dask_section(d):
     return dict(d)
 
 
-def load_spec(path: str) -> Sweep:
+def load_spec(path: str, overrides=()) -> Sweep:
+    """The sweep of the spec file at ``path``; ``overrides`` (``key=value`` texts, as ``--set``) change
+    its base config (a base given as a file is read first; the file itself is not changed)."""
     try:
         data = load_toml(path)
     except ConfigError as exc:
         raise SweepError(str(exc).replace("config = ", "spec = ")) from None
-    return parse_spec(data, os.path.dirname(os.path.abspath(path)))
+    spec_dir = os.path.dirname(os.path.abspath(path))
+    if overrides and isinstance(data.get("sweep"), dict):
+        base = json.loads(json.dumps(_base(data["sweep"].get("base", {}), spec_dir)))
+        for text in overrides:
+            try:
+                key, value = parse_override(text)
+            except ConfigError as exc:
+                raise SweepError(str(exc)) from None
+            _set(base, key, value)
+        data = dict(data, sweep=dict(data["sweep"], base=base))
+    return parse_spec(data, spec_dir)
 
 
 def _groups(axes):

@@ -553,3 +553,28 @@ def test_a_reproduction_names_the_extra_that_installs_what_it_needs(tmp_path, ca
     one_line(*run_main(capsys, "reproduce", "kgan-digits", "--tiny", "--out", tmp_path / "o")[::2], 2,
              "needs scikit-learn (pip install 'fastgan[reproduce]')")
     assert not (tmp_path / "o").exists()
+
+
+# --------------------------------------------------------------------------- sweep --set, the summary
+
+def test_sweep_set_overrides_the_base_and_the_summary_counts_diverged_runs(tmp_path, capsys):
+    spec = tmp_path / "s.toml"
+    spec.write_text('[sweep]\nname = "set"\nbase = "base.toml"\n[[sweep.axes]]\nkey = "training.lr_gen"\n'
+                    'values = [0.01, 1e30]\n')
+    write_toml(tmp_path / "base.toml", {**RUN, "training": {"n_iterations": 6}})
+    before = (tmp_path / "base.toml").read_text()
+    code, out, err = run_main(capsys, "sweep", spec, "--out", tmp_path / "o", "--backend", "numpy",
+                              "--set", "training.n_disc=3", "--set", "discriminator.width=8")
+    assert code == 0 and "1 of the 2 runs diverged" in out, (out, err)
+    ds = fastgan.open_sweep(str(tmp_path / "o"))
+    import json
+    base = json.loads(ds.attrs["spec"])["base"]
+    assert base["training"]["n_disc"] == 3 and base["discriminator"]["width"] == 8
+    assert (tmp_path / "base.toml").read_text() == before                  # the base file is not changed
+    want = fastgan.load_config(str(tmp_path / "base.toml"), ["training.n_disc=3", "discriminator.width=8",
+                                                             "training.lr_gen=0.01", "training.seed=0"]).run_id
+    assert want in ds["run_id"].values.ravel().tolist()
+    one_line(*run_main(capsys, "sweep", spec, "--out", tmp_path / "p", "--set", "training.n_dsc=3")[::2], 2,
+             "did you mean training.n_disc")
+    one_line(*run_main(capsys, "sweep", spec, "--out", tmp_path / "p", "--set", "nonsense")[::2], 2, "--set")
+    assert not (tmp_path / "p").exists()
