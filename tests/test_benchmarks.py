@@ -11,8 +11,8 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_linear_and_other_op_benchmarks_agree_with_the_reference(dtype):
+@pytest.mark.parametrize("dtype", [np.float64])     # float32: the same code (the twin tests cover both dtypes);
+def test_linear_and_other_op_benchmarks_agree_with_the_reference(dtype):   # ~35 s of cold JIT saved in CI
     import bench_kde
     import bench_linear
     import bench_ops
