@@ -10,9 +10,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 
+# float64 only: float32 runs the same benchmark code and the twin tests cover both dtypes (the float32
+# variant cost ~35 s of cold numba compilation in the full suite)
 @pytest.mark.slow
-@pytest.mark.parametrize("dtype", [np.float64])     # float32: the same code (the twin tests cover both dtypes);
-def test_linear_and_other_op_benchmarks_agree_with_the_reference(dtype):   # ~35 s of cold JIT saved in CI
+@pytest.mark.parametrize("dtype", [np.float64])
+def test_linear_and_other_op_benchmarks_agree_with_the_reference(dtype):
     import bench_kde
     import bench_linear
     import bench_ops
