@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -38,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--no-plot", action="store_true", help="do not draw the PNG")
     r.add_argument("--plot", dest="png", default=None, help="PNG path (default: the output with .png)")
     r.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    r.add_argument("--checkpoint-every", type=float, default=None, metavar="SECONDS",
+                   help="save the run's state to OUT.checkpoint every SECONDS of compute (default 60; 0: never) and "
+                        "on Ctrl-C; the same command resumes from it")
 
     sw = sub.add_parser("sweep", help="run a phase-diagram sweep into a resumable output folder")
     sw.add_argument("spec", help="sweep spec (TOML with a [sweep] table)")
@@ -53,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a key of the spec's base config (repeatable); a changed base is another sweep")
     sw.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    sw.add_argument("--checkpoint-every", type=float, default=None, metavar="SECONDS",
+                    help="save each ensemble's state to DIR/checkpoints every SECONDS of compute (default 60; 0: "
+                         "never) and on Ctrl-C; the same command resumes from it (inline execution)")
 
     st = sub.add_parser("status", help="print the progress of a sweep folder")
     st.add_argument("dir", help="sweep output folder")
@@ -136,10 +143,14 @@ def cmd_run(args) -> int:
             if path is not None:
                 check_distinct(source, path, option, what)
     from .backend import resolve
-    check_run(cfg.resolved, backend=resolve(args.backend, cfg.backend, announce=False))
+    chosen = resolve(args.backend, cfg.backend, announce=False)
+    check_run(cfg.resolved, backend=chosen)
+    ckpt = _run_checkpoint(args, cfg, chosen)
     backend = resolve(args.backend, cfg.backend)                   # announced once the run is accepted
-    result = simulate(cfg, backend=backend, progress=None if not args.quiet else False)
+    result = simulate(cfg, backend=backend, progress=None if not args.quiet else False, checkpoint=ckpt)
     write_run(args.out, result, force=args.force)
+    if ckpt is not None:
+        ckpt.remove()                                              # the run file holds the results now
     if png is not None:
         from .plots import plot_run
         try:
@@ -149,8 +160,9 @@ def cmd_run(args) -> int:
                                f"{args.out!r} is complete") from exc
     if not args.quiet:
         obs = result.observables
+        resumed = result.provenance.get("resumed_at")
         summary = [f"run {cfg.run_id} [{backend}, {cfg.precision}] {cfg.training.n_iterations} iterations in "
-                   f"{result.provenance['loop_s']:.1f} s"]
+                   f"{result.provenance['loop_s']:.1f} s" + (f" (resumed at iteration {resumed})" if resumed else "")]
         if "w2" in obs:
             summary.append(f"w2 = {obs['w2'][0]:.4g} -> {obs['w2'][-1]:.4g}  "
                            f"escaped_fraction = {obs['escaped_fraction'][-1]:.3f}  "
@@ -166,6 +178,33 @@ def cmd_run(args) -> int:
         print(f"fastgan: warning: run {cfg.run_id} diverged (NaN/Inf) at iteration {result.diverged_at}; "
               "its particles were frozen there", file=sys.stderr)
     return 0
+
+
+def _run_checkpoint(args, cfg, backend: str):
+    """The Checkpoint of ``fastgan run`` (OUT.checkpoint; None with --checkpoint-every 0). A checkpoint there
+    of another run, backend or version is refused (its work is not thrown away) unless --force."""
+    from .checkpoint import Checkpoint, identity_of, interval
+    from .h5io import check_name_length
+    from .store import package_version
+    every = interval(args.checkpoint_every)
+    if not every:
+        return None
+    path = args.out + ".checkpoint"
+    folder = os.path.dirname(os.path.abspath(path))
+    check_name_length(folder, os.path.basename(path), "--out", args.out)
+    if os.path.lexists(path) and not os.path.isfile(path):
+        raise FastganError(f"--out = {args.out!r}: {path!r} (its checkpoint's name) exists and is not a file")
+    ckpt = Checkpoint(path, every, {"runs": [cfg.run_id], "backend": backend, "fastgan": package_version()},
+                      what=f"run {cfg.run_id}")
+    found = identity_of(path) if os.path.exists(path) else None
+    if found is not None and json.loads(ckpt.identity) != found:
+        if not args.force:
+            raise FastganError(f"--out = {args.out!r}: {path!r} holds the checkpoint of run "
+                               f"{','.join(found.get('runs') or ['?'])} ({found.get('backend')}, fastgan "
+                               f"{found.get('fastgan')}), not of this one; resume it with its own config, or "
+                               "use --force to start afresh")
+        os.unlink(path)
+    return ckpt
 
 
 def cmd_plot(args) -> int:
@@ -192,8 +231,6 @@ def cmd_plot(args) -> int:
 
 
 def cmd_config(args) -> int:
-    import json
-
     from .runconfig import describe_keys, load_config
 
     if args.keys:
@@ -243,7 +280,8 @@ def cmd_sweep(args) -> int:
     from .sweep import execute, load_spec, refine
     sw = load_spec(args.spec, args.overrides)
     if args.refine:
-        doc = refine(sw, args.out, backend=args.backend, progress=False if args.quiet else None, dask=args.dask)
+        doc = refine(sw, args.out, backend=args.backend, progress=False if args.quiet else None, dask=args.dask,
+                     checkpoint_every=args.checkpoint_every)
         if not args.quiet:
             lo, hi = doc["range"]
             for ln in doc["lines"]:
@@ -257,7 +295,8 @@ def cmd_sweep(args) -> int:
             print(f"{doc['runs']} runs evaluated ({doc['runs_computed']} computed now) against {doc['grid_runs']} "
                   f"for the full grid; wrote {os.path.join(args.out, 'boundary.json')}")
         return 0
-    out = execute(sw, args.out, backend=args.backend, progress=False if args.quiet else None, dask=args.dask)
+    out = execute(sw, args.out, backend=args.backend, progress=False if args.quiet else None, dask=args.dask,
+                  checkpoint_every=args.checkpoint_every)
     if not args.quiet:
         print(f"sweep {sw.name!r}: {out['runs_computed']} of {out['runs_total']} runs computed now in "
               f"{out['ensembles']} ensembles [{out['backend']}, {out['executor']}] ({out['compute_s']:.1f} s compute, "
@@ -360,8 +399,9 @@ def main(argv=None) -> int:
     if not log.handlers:
         log.addHandler(handler)
     log.setLevel(logging.WARNING if getattr(args, "quiet", False) else logging.INFO)
-    from . import h5io
+    from . import checkpoint, h5io
     h5io.WRITTEN.clear()
+    checkpoint.KEPT.clear()
     try:
         with _warnings_as_lines(), _termination_as_interrupt():
             environment.check()
@@ -371,10 +411,7 @@ def main(argv=None) -> int:
     except FastganError as exc:                     # bad input, refused before any work or write
         return _fail(exc, 2)
     except KeyboardInterrupt as exc:                # Ctrl-C, SIGTERM, SIGHUP: temporaries are removed on the way
-        kept = h5io.WRITTEN
-        said = (f"complete outputs were kept: {', '.join(kept[:3])}{f' and {len(kept) - 3} more' if len(kept) > 3 else ''}"
-                if kept else "no output was written")
-        print(f"fastgan: interrupted; {said}", file=sys.stderr)
+        print(f"fastgan: interrupted; {_kept()}", file=sys.stderr)
         return 128 + getattr(exc, "signum", signal.SIGINT)
     except BrokenPipeError:                         # e.g. `fastgan config --keys | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -390,6 +427,20 @@ def main(argv=None) -> int:
         if _debug():
             raise
         return _fail(f"internal error ({type(exc).__name__}: {exc}); FASTGAN_DEBUG=1 shows the traceback", 1)
+
+
+def _kept() -> str:
+    """What an interruption leaves: the complete outputs written, and the checkpoints to resume from."""
+    from . import checkpoint, h5io
+    kept = h5io.WRITTEN
+    said = []
+    if kept:
+        said.append(f"complete outputs were kept: {', '.join(kept[:3])}"
+                    f"{f' and {len(kept) - 3} more' if len(kept) > 3 else ''}")
+    states = checkpoint.kept_lines()
+    if states:
+        said.append(f"checkpoint of {'; '.join(states)} (the same command resumes from it)")
+    return "; ".join(said) if said else "no output was written"
 
 
 class UsageError(Exception):

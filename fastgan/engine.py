@@ -151,27 +151,78 @@ class Ensemble:
         return np.ascontiguousarray(x.transpose(0, 2, 1))
 
     # ------------------------------------------------------------------ loop
-    def run(self, progress: bool | None = None, desc: str = "fastgan") -> list[RunResult]:
+    def run(self, progress: bool | None = None, desc: str = "fastgan", tick=None, checkpoint=None) -> list[RunResult]:
+        """Every iteration, then one RunResult per config. ``tick(k)``: called after each iteration with the
+        run-iterations done (B), e.g. a sweep's progress bar (the ensemble's own bar is then off).
+        ``checkpoint`` (a :class:`fastgan.checkpoint.Checkpoint`): resume from its file when it holds this
+        ensemble's state, save the state every ``checkpoint.every_s`` of compute and on an interruption."""
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # blow-up: detected per run
-            return self._run(progress, desc)
+            return self._run(progress, desc, tick, checkpoint)
 
-    def _run(self, progress: bool | None, desc: str) -> list[RunResult]:
+    def _run(self, progress: bool | None, desc: str, tick=None, checkpoint=None) -> list[RunResult]:
+        from .checkpoint import deferred_interrupts
         t_setup = time.perf_counter()
         st = _LoopState(self)
         rec0 = self.resolved[0].record
         rec = _Recorder(self, record_times(self.T, rec0.every), snapshot_times(self.T, rec0.snapshots),
                         rec0.discriminator)
-        rec.take(0, st)
+        start = 0
+        got = checkpoint.load() if checkpoint is not None else None
+        if got is not None:
+            start = got[0]
+            self.restore(st, rec, got[1])
+        else:
+            rec.take(0, st)
         t_loop = time.perf_counter()
-        with Progress(self.T, unit="it", desc=desc, scale=self.B, scale_unit="run-steps", enabled=progress) as bar:
-            for it in range(self.T):
+        if tick is not None:
+            progress = False
+        with Progress(self.T, unit="it", desc=desc, scale=self.B, scale_unit="run-steps", enabled=progress,
+                      initial=start) as bar, deferred_interrupts(checkpoint is not None) as pending:
+            if checkpoint is not None:
+                checkpoint.start_clock()
+            for it in range(start, self.T):
                 self.advance(st, it)
                 rec.take(it + 1, st)
                 bar.update(1)
+                if tick is not None:
+                    tick(self.B)
+                if checkpoint is not None and (pending or (it + 1 < self.T and checkpoint.due(it + 1))):
+                    checkpoint.save(it + 1, self.T, self.state(st, rec))
+                    pending.proceed()
         t_end = time.perf_counter()
         timings = {"setup_s": t_loop - t_setup, "loop_s": t_end - t_loop,
-                   "s_per_iteration": (t_end - t_loop) / max(1, self.T), "ensemble_size": self.B}
+                   "s_per_iteration": (t_end - t_loop) / max(1, self.T - start), "ensemble_size": self.B}
+        if start:
+            timings["resumed_at"] = start
         return rec.results(st, timings)
+
+    # ------------------------------------------------------------------ checkpoints
+    def state(self, st: "_LoopState", rec: "_Recorder") -> dict:
+        """The whole state of the loop after an iteration as flat host arrays ``{name: array}``: particles,
+        parameters, liveness, what was recorded, and what the family's bound ops and observer hold."""
+        host = self.ops.to_host
+        out = {"X": host(st.X), "alive": st.alive, "diverged_at": st.diverged_at}
+        out.update({f"p/{k}": host(v) for k, v in st.p.items()})
+        out.update(rec.state())
+        for part, obj in (("bound", self.disc), ("observer", rec.family_obs)):
+            get = getattr(obj, "state", None)
+            if get is not None:
+                out.update({f"{part}/{k}": np.asarray(v) for k, v in get().items()})
+        return {k: np.asarray(v, order="C") for k, v in out.items()}
+
+    def restore(self, st: "_LoopState", rec: "_Recorder", arrays: dict) -> None:
+        """Put back what :meth:`state` saved (the inverse, onto a freshly set-up loop)."""
+        xp = self.ops.xp
+        st.X = xp.asarray(arrays["X"])
+        for k in st.p:                       # in place: the dtype and any reference to the array stay
+            st.p[k][...] = xp.asarray(arrays[f"p/{k}"])
+        st.alive[...] = arrays["alive"]
+        st.diverged_at[...] = arrays["diverged_at"]
+        rec.restore(arrays)
+        for part, obj in (("bound", self.disc), ("observer", rec.family_obs)):
+            put = getattr(obj, "restore", None)
+            if put is not None:
+                put({k[len(part) + 1:]: v for k, v in arrays.items() if k.startswith(part + "/")})
 
     def advance(self, st: "_LoopState", it: int) -> None:
         """One iteration of Algorithm 1 for every live run: n_disc discriminator steps, one generator step."""
@@ -301,6 +352,31 @@ class _Recorder:
             if self.keep_disc:
                 self.disc_snaps.append({k: ens.ops.to_host(v).copy() for k, v in p.items()})
 
+    def state(self) -> dict:
+        """What was recorded so far, as flat host arrays (see Ensemble.state)."""
+        out = {"rec/i_rec": np.int64(self.i_rec), "rec/n_snaps": np.int64(len(self.snaps))}
+        out.update({f"rec/obs/{k}": v for k, v in self.obs.items()})
+        out.update({f"rec/hist/{k}": v for k, v in self.hist.items()})
+        if self.snaps:
+            out["rec/snaps"] = np.stack(self.snaps)
+        for i, ps in enumerate(self.disc_snaps):
+            out.update({f"rec/disc/{i}/{k}": v for k, v in ps.items()})
+        return out
+
+    def restore(self, arrays: dict) -> None:
+        self.i_rec = int(arrays["rec/i_rec"])
+        for k in self.obs:
+            self.obs[k][...] = arrays[f"rec/obs/{k}"]
+        for k in self.hist:
+            self.hist[k][...] = arrays[f"rec/hist/{k}"]
+        n = int(arrays["rec/n_snaps"])
+        self.snaps = [arrays["rec/snaps"][i] for i in range(n)]
+        self.disc_snaps = []
+        if self.keep_disc:
+            for i in range(n):
+                pre = f"rec/disc/{i}/"
+                self.disc_snaps.append({k[len(pre):]: v for k, v in arrays.items() if k.startswith(pre)})
+
     def results(self, st: _LoopState, timings) -> list[RunResult]:
         ens = self.ens
         diverged_at = st.diverged_at
@@ -331,14 +407,17 @@ class _Recorder:
         return out
 
 
-def simulate_ensemble(configs: list[Config], backend: str | None = None, progress: bool | None = None) -> list[RunResult]:
-    """Run configs that share shapes as one ensemble (see :class:`Ensemble`)."""
-    return Ensemble(configs, backend).run(progress=progress)
+def simulate_ensemble(configs: list[Config], backend: str | None = None, progress: bool | None = None,
+                      checkpoint=None) -> list[RunResult]:
+    """Run configs that share shapes as one ensemble (see :class:`Ensemble`; ``checkpoint`` as for its
+    ``run``)."""
+    return Ensemble(configs, backend).run(progress=progress, checkpoint=checkpoint)
 
 
-def simulate(config: Config, backend: str | None = None, progress: bool | None = None) -> RunResult:
+def simulate(config: Config, backend: str | None = None, progress: bool | None = None,
+             checkpoint=None) -> RunResult:
     """Run one configuration; returns its :class:`RunResult`."""
-    return simulate_ensemble([config], backend, progress)[0]
+    return simulate_ensemble([config], backend, progress, checkpoint)[0]
 
 
 def params_finite(xp, p: dict) -> np.ndarray:

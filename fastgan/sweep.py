@@ -6,10 +6,13 @@ lacks are computed ensemble by ensemble, inline or on Dask workers, and handed t
 from __future__ import annotations
 
 import itertools
+import os
 
 import numpy as np
 
+from .checkpoint import interval as checkpoint_interval
 from .runconfig import from_dict
+from .sweep_store import CHECKPOINTS
 from .sweep_spec import (JOBQUEUES, Axis, RunSpec, Sweep, SweepError, _groups, cost, ensemble_id, load_spec,  # noqa: F401
                          make_config, missing, missing_runs, parse_spec, plan)
 
@@ -18,10 +21,11 @@ __all__ = ["Sweep", "SweepError", "Axis", "RunSpec", "JOBQUEUES", "cost", "ensem
            "run_ensemble_dicts", "jobqueue_cluster"]
 
 
-def run_ensemble(configs: list, backend: str | None) -> list[dict]:
-    """Compute one ensemble and return plain arrays per run (what a worker sends back)."""
-    from .engine import simulate_ensemble
-    results = simulate_ensemble(configs, backend=backend, progress=False)
+def run_ensemble(configs: list, backend: str | None, tick=None, checkpoint=None) -> list[dict]:
+    """Compute one ensemble and return plain arrays per run (what a worker sends back); ``tick`` and
+    ``checkpoint`` as for :meth:`fastgan.engine.Ensemble.run`."""
+    from .engine import Ensemble
+    results = Ensemble(configs, backend).run(progress=False, tick=tick, checkpoint=checkpoint)
     return [{"run_id": r.config.run_id, "time": r.time, "observables": r.observables,
              "diverged": r.diverged, "diverged_at": r.diverged_at, "provenance": r.provenance,
              "particles": r.particles, "particles_time": r.particles_time} for r in results]
@@ -33,17 +37,20 @@ def run_ensemble_dicts(config_dicts: list, backend: str | None) -> list[dict]:
 
 
 def execute(sw: Sweep, out_dir: str, backend: str | None = None, progress: bool | None = None,
-            dask: str | None = None) -> dict:
+            dask: str | None = None, checkpoint_every: float | None = None) -> dict:
     """Run every missing run of ``sw`` into the store at ``out_dir`` and rebuild the consolidated file.
     Inline by default; ``dask`` = a scheduler address, ``local:N`` (a local cluster of N worker
     processes) or ``jobqueue`` (the spec's [sweep.dask] cluster): workers compute ensembles and
     return arrays, only this process writes files, and an ensemble lost with a worker is recomputed.
-    Returns counts and timings."""
+    Inline, an ensemble saves its state to DIR/checkpoints/ every ``checkpoint_every`` seconds of compute
+    (default :data:`fastgan.checkpoint.DEFAULT_EVERY_S`; 0: never) and on an interruption, and a resume
+    continues it from there. Returns counts and timings."""
     import time
 
+    every = checkpoint_interval(checkpoint_every)
     store, be, client, cleanup = _start(sw, out_dir, backend, dask)
     try:
-        out = _compute(sw, store, sw.runs, be, client, progress)
+        out = _compute(sw, store, sw.runs, be, client, progress, every)
         t3 = time.perf_counter()
         store.consolidate()
         stored = store.read_results()                  # the parts, already read for the consolidation
@@ -76,37 +83,99 @@ def _start(sw: Sweep, out_dir: str, backend, dask):
     except BaseException:
         cleanup()
         raise
+    from .h5io import stale_temporaries
+    for stale in stale_temporaries(os.path.join(store.dir, CHECKPOINTS)):   # a crash's unfinished checkpoint
+        if os.path.isfile(stale) and not os.path.islink(stale):
+            os.unlink(stale)
     return store, be, client, cleanup
 
 
-def _compute(sw: Sweep, store, runs: list, be: str, client, progress) -> dict:
+def _compute(sw: Sweep, store, runs: list, be: str, client, progress, checkpoint_every: float) -> dict:
     """Compute the runs among ``runs`` that the store lacks (inline, or on the Dask ``client``),
-    writing one part per ensemble."""
+    writing one part per ensemble. Ensembles with a checkpoint of this backend in DIR/checkpoints are
+    formed as they were when it was written (and resume from it); the others are planned."""
     import time
 
     from .progress import Progress
     from .store import git_commit, package_version
     t0 = time.perf_counter()
     todo = missing_runs(runs, set(store.completed()))
-    ensembles = plan(todo, sw.max_ensemble, sw.memory_mb)
-    steps = sum(r.config.resolved.training.n_iterations for r in todo)
+    every = checkpoint_every if client is None else 0.0
+    ck_dir = os.path.join(store.dir, CHECKPOINTS)
+    resumed = _checkpointed(ck_dir, todo, be) if every else []
+    taken = {r.run_id for e in resumed for r in e}
+    ensembles = resumed + plan([r for r in todo if r.run_id not in taken], sw.max_ensemble, sw.memory_mb)
+    iterations = {id(r): r.config.resolved.training.n_iterations for r in todo}
     t_plan = time.perf_counter() - t0
     t_compute = t_write = 0.0
     meta = {"backend": be, "fastgan_version": package_version(), "git_commit": git_commit()}
-    with Progress(len(todo), unit="runs", desc=sw.name, scale=steps / max(1, len(todo)), scale_unit="run-steps",
-                  enabled=progress) as bar:
-        for ens, results, dt in _results(ensembles, be, client):
+    done = [0]
+    with Progress(sum(iterations.values()), unit="run-it", desc=sw.name, enabled=progress,
+                  note=lambda: f"{done[0]}/{len(todo)} runs") as bar:
+        def checkpoint_for(ens):
+            if not every:
+                return None
+            return _sweep_checkpoint(ck_dir, ens, be, every, bar)
+
+        def tick(k):
+            bar.update(k)
+        for ens, results, dt, ckpt in _results(ensembles, be, client, tick, checkpoint_for):
             t2 = time.perf_counter()
             store.write_part(ensemble_id(ens), results, dict(meta, compute_s=dt), snapshots=sw.snapshots)
+            if ckpt is not None:
+                ckpt.remove()                             # the part holds the results now
             t_compute += dt
             t_write += time.perf_counter() - t2
-            bar.update(len(ens))
+            done[0] += len(ens)
+            if client is not None:                       # workers do not report iterations: whole ensembles
+                bar.update(sum(iterations[id(r)] for r in ens))
     return {"runs_computed": len(todo), "ensembles": len(ensembles), "plan_s": t_plan, "compute_s": t_compute,
-            "write_s": t_write}
+            "write_s": t_write, "ensembles_resumed": sum(1 for e in resumed)}
+
+
+def _checkpoint_name(ens, be: str) -> str:
+    return f"{ensemble_id(ens)}.{be}.h5"
+
+
+def _checkpointed(ck_dir: str, todo: list, be: str) -> list:
+    """The ensembles (runs in their stored order) whose checkpoints in ``ck_dir`` were written by backend
+    ``be`` and whose runs are all still to do."""
+    from .checkpoint import identity_of
+    if not os.path.isdir(ck_dir):
+        return []
+    by_id = {r.run_id: r for r in todo}
+    out, taken = [], set()
+    for name in sorted(os.listdir(ck_dir)):
+        if not name.endswith(f".{be}.h5"):
+            continue
+        ident = identity_of(os.path.join(ck_dir, name)) or {}
+        ids = ident.get("runs") or []
+        if ident.get("backend") == be and ids and all(i in by_id and i not in taken for i in ids):
+            out.append([by_id[i] for i in ids])
+            taken.update(ids)
+    return out
+
+
+def _sweep_checkpoint(ck_dir: str, ens: list, be: str, every: float, bar):
+    """The Checkpoint of one ensemble of a sweep (its restored iterations credited to the bar)."""
+    from .checkpoint import Checkpoint
+    from .store import package_version
+    os.makedirs(ck_dir, exist_ok=True)
+    ids = [r.run_id for r in ens]
+
+    class SweepCheckpoint(Checkpoint):
+        def load(self):
+            got = super().load()
+            if got is not None:
+                bar.credit(got[0] * len(ens))
+            return got
+    return SweepCheckpoint(os.path.join(ck_dir, _checkpoint_name(ens, be)), every,
+                           {"runs": ids, "backend": be, "fastgan": package_version()},
+                           what=f"ensemble {ensemble_id(ens)} ({len(ens)} runs)")
 
 
 def refine(sw: Sweep, out_dir: str, backend: str | None = None, progress: bool | None = None,
-           dask: str | None = None) -> dict:
+           dask: str | None = None, checkpoint_every: float | None = None) -> dict:
     """``--refine``: locate the boundary along [sweep.refine].axis by bisection, for every point of the
     other axes, instead of computing the full grid: each round runs the midpoints of all lines (with
     their replicates) as ensembles, the metric is averaged over the time window and the replicates.
@@ -118,6 +187,7 @@ def refine(sw: Sweep, out_dir: str, backend: str | None = None, progress: bool |
 
     R = sw.refine
     ax = _refine_checks(sw)
+    every = checkpoint_interval(checkpoint_every)
     store, be, client, cleanup = _start(sw, out_dir, backend, dask)      # one cluster for every round
     others = [d for d in sw.dims if d != ax.key]
     groups = dict(_groups(sw.axes))
@@ -137,7 +207,7 @@ def refine(sw: Sweep, out_dir: str, backend: str | None = None, progress: bool |
 
     def F(points):
         batch = [runs_at(line, x) for line, x in points]
-        got = _compute(sw, store, [r for b in batch for r in b], be, client, progress)
+        got = _compute(sw, store, [r for b in batch for r in b], be, client, progress, every)
         stats["runs_computed"] += got["runs_computed"]
         stats["compute_s"] += got["compute_s"]
         res = store.read_results()
@@ -183,13 +253,16 @@ def _refine_checks(sw: Sweep) -> Axis:
     return ax                                    # metric, threshold and tol: checked when the spec is read
 
 
-def _results(ensembles, backend, client):
-    """(ensemble, results, compute seconds) as they complete: inline (client None), or from Dask workers."""
+def _results(ensembles, backend, client, tick=None, checkpoint_for=lambda ens: None):
+    """(ensemble, results, compute seconds, its Checkpoint or None) as they complete: inline (client None;
+    ``tick`` after every iteration, the checkpoint from ``checkpoint_for(ensemble)``), or from Dask workers."""
     import time
     if client is None:
         for ens in ensembles:
             t0 = time.perf_counter()
-            yield ens, run_ensemble([r.config for r in ens], backend), time.perf_counter() - t0
+            ckpt = checkpoint_for(ens)
+            results = run_ensemble([r.config for r in ens], backend, tick, ckpt)
+            yield ens, results, time.perf_counter() - t0, ckpt
         return
     from distributed import as_completed
     futures = {}
@@ -199,7 +272,7 @@ def _results(ensembles, backend, client):
         futures[fut] = ens
     for fut in as_completed(futures):
         results, dt = fut.result()
-        yield futures[fut], results, dt
+        yield futures[fut], results, dt, None
 
 
 def jobqueue_cluster(section: dict):

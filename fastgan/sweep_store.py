@@ -46,7 +46,8 @@ from .sweep_spec import Sweep, SweepError
 PARTS = "parts"
 LOCK = ".lock"
 DAMAGED = "damaged"
-FILES = {PARTS: "folder", "sweep.json": "file", "sweep.h5": "file", LOCK: "file"}
+CHECKPOINTS = "checkpoints"     # states of ensembles in flight (fastgan.checkpoint), removed when their part is in
+FILES = {PARTS: "folder", "sweep.json": "file", "sweep.h5": "file", LOCK: "file", CHECKPOINTS: "folder"}
 STATUS_PLAN_LIMIT = 20_000      # status counts a larger grid from the parts instead of planning every run
 
 

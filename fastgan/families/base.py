@@ -48,7 +48,9 @@ class Histogram:
 class Observer:
     """A family's observables: ``scalars`` (names of (B,) values), ``histograms`` ({name: Histogram});
     ``take(t, p, X, alive)`` -> ({name: (B,)}, {name: (B, K)}) at recorded iteration ``t``;
-    ``provenance(b)`` -> per-run facts for the run file's attributes."""
+    ``provenance(b)`` -> per-run facts for the run file's attributes. An observer (or a family's bound ops)
+    that keeps state between records gives it to checkpoints: ``state()`` -> {name: host array} and
+    ``restore(saved)`` (the same dict, onto a fresh observer); a resume is bitwise only with all of it."""
 
     scalars: tuple = ()
     histograms: dict = {}

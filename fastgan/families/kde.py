@@ -232,6 +232,16 @@ class KDEBound:
         if self.model.samples_target:
             self.X, self.logwX, self.lPX = xt, self.uniform, None
 
+    def state(self) -> dict:
+        """A checkpoint's part: the data of the last drawn batch (data_resample; else the data are fixed)."""
+        if not self.model.samples_target:
+            return {}
+        return {"data": self.ops.to_host(self.X)}
+
+    def restore(self, saved: dict) -> None:
+        if self.model.samples_target:
+            self.X, self.logwX, self.lPX = self.ops.xp.asarray(saved["data"]), self.uniform, None
+
     def grad_x(self, p, x):
         """The force on each particle: -grad K_n (kernel_gan) or grad log d* (nsgan)."""
         if self.model.objective == "kernel_gan":
@@ -270,6 +280,14 @@ class KDEObserver(Observer):
 
     def provenance(self, b):
         return self.stopper.provenance(b)
+
+    def state(self) -> dict:
+        st = self.stopper
+        return {"prev": st.prev, "fired_at": st.fired_at, "reason": np.array(st.reason, dtype=str)}
+
+    def restore(self, saved: dict) -> None:
+        st = self.stopper
+        st.prev, st.fired_at, st.reason = saved["prev"].copy(), saved["fired_at"].copy(), [str(r) for r in saved["reason"]]
 
 
 def _nearest_mode_distance(t) -> float:

@@ -144,6 +144,12 @@ class ExactKernel(IPMModel):
 
             def observer(self):
                 return IPMObserver(fam.ens, lambda b: {"history_tail_weight": float(tail[b])})
+
+            def state(self):              # the ring buffer's next slot per run (a checkpoint's part)
+                return {"slot": slot.copy()}
+
+            def restore(self, saved):
+                slot[...] = saved["slot"]
         return Bound()
 
     def export(self, p: dict, run: int) -> dict:
