@@ -48,7 +48,7 @@ def __getattr__(name: str):
 __version__ = "0.1.0"
 
 __all__ = ["Config", "ConfigError", "BackendError", "FastganError", "default_config", "from_dict", "load_config",
-           "simulate", "simulate_ensemble", "open_sweep", "__version__"]
+           "simulate", "simulate_ensemble", "open_run", "open_sweep", "__version__"]
 
 
 def _as_config(config):
@@ -72,8 +72,17 @@ def simulate_ensemble(configs, backend: str | None = None, progress: bool | None
     return _sim([_as_config(c) for c in configs], backend=backend, progress=progress)
 
 
+def open_run(path: str):
+    """The run file at ``path`` (written by ``fastgan run``) as an xarray Dataset: observables over ``time``,
+    particles over (snapshot, particle, coord), each with long_name / units / description; the same Dataset
+    as ``RunResult.to_xarray()`` of the run."""
+    from .store import open_run as _open
+    return _open(path)
+
+
 def open_sweep(out_dir: str):
     """The sweep in ``out_dir`` (written by ``fastgan sweep``) as an xarray Dataset: the swept axes as
-    named dimensions with their values as coordinates, ``replicate`` and ``time``."""
+    dimensions with short names (``n_disc``; the config key as their ``config_key`` attribute) and their
+    values as coordinates, ``replicate`` and ``time``."""
     from .sweep_store import open_sweep as _open
     return _open(out_dir)

@@ -13,6 +13,12 @@ bisect_boundaries  the same for several lines in lock-step, one batch (ensemble)
 
 Conventions: the metric rises through the threshold along the axis (converged below, collapsed
 above, as MC against g2/g1); a crossing is where metric[i] < threshold <= metric[i + 1].
+
+xarray: ``time_average``, ``phase_boundary`` and the fits also take DataArrays (``open_sweep``,
+``open_run``), their coordinates standing in for the arrays: ``time_average(ds.mode_collapse, centre=T)``
+averages along ``time`` and returns a DataArray; ``phase_boundary(mc, along="g2_over_g1", threshold=t)``
+takes the axes from a 2-D DataArray (a dimension's name or its ``config_key``); ``fit_power_law(b)`` fits a
+1-D DataArray against its coordinate.
 """
 
 from __future__ import annotations
@@ -27,12 +33,43 @@ import numpy as np
 PAPER_OFFSETS = 20 * np.arange(-3, 4)      # records at T ± n·20, n = 0..3 (Figs. 5, 10)
 
 
-def time_average(values, times, centre: int, offsets=PAPER_OFFSETS, nan_policy: str = "propagate") -> np.ndarray:
+def _is_xarray(a) -> bool:
+    return type(a).__module__.startswith("xarray.") and hasattr(a, "dims")
+
+
+def _dim(da, name: str) -> str:
+    """The dimension of ``da`` called ``name``, or whose coordinate's ``config_key`` attribute is ``name``."""
+    from .xr import dim_of
+    d = dim_of(da, name)
+    if d is None:
+        raise ValueError(f"along: {name!r} is not a dimension of the DataArray {list(da.dims)} (nor a config_key)")
+    return d
+
+
+def time_average(values, times=None, centre: int | None = None, offsets=PAPER_OFFSETS,
+                 nan_policy: str = "propagate", dim: str = "time"):
     """Mean of values (..., T) over the records at iterations centre + offsets; shape (...).
 
     times (T,) are the recorded iterations (unique). nan_policy "propagate" (a NaN record gives
-    NaN) or "omit" (NaN records are skipped; NaN only where all are NaN).
+    NaN) or "omit" (NaN records are skipped; NaN only where all are NaN). centre None: the latest
+    recorded iteration with the whole window recorded. A DataArray is averaged along its ``dim``
+    (its coordinate gives the times; ``time_average(da, T)`` reads T as the centre) and a DataArray
+    without that dimension is returned, its attributes kept.
     """
+    if _is_xarray(values):
+        if times is not None and np.ndim(times) == 0 and centre is None:
+            times, centre = None, times
+        if times is None:
+            times = values[dim].values
+        da = values.transpose(..., dim)
+        centre = _centre(np.asarray(times), offsets) if centre is None else centre
+        out = time_average(da.values, times, centre, offsets, nan_policy)
+        res = da.isel({dim: 0}, drop=True).copy(data=out)
+        window = f"iterations {centre} + {np.asarray(offsets).tolist()}"
+        res.attrs = dict(values.attrs, cell_methods=f"{dim}: mean ({window})")
+        return res
+    if times is None:
+        raise ValueError("times: needed for an array (a DataArray brings its own)")
     values = np.asarray(values, dtype=np.float64)
     times = np.asarray(times)
     if times.ndim != 1 or values.ndim < 1 or values.shape[-1] != times.shape[0]:
@@ -41,6 +78,8 @@ def time_average(values, times, centre: int, offsets=PAPER_OFFSETS, nan_policy: 
         raise ValueError("times: recorded iterations must be unique")
     if nan_policy not in ("propagate", "omit"):
         raise ValueError(f"nan_policy: {nan_policy!r} is not 'propagate' or 'omit'")
+    if centre is None:
+        centre = _centre(times, offsets)
     wanted = np.asarray(centre) + np.atleast_1d(np.asarray(offsets))
     if wanted.ndim != 1 or wanted.size == 0:
         raise ValueError("offsets: need a non-empty 1-D sequence of iteration offsets")
@@ -57,6 +96,16 @@ def time_average(values, times, centre: int, offsets=PAPER_OFFSETS, nan_policy: 
     n = np.sum(~np.isnan(window), -1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(n > 0, np.nansum(window, -1) / n, np.nan)
+
+
+def _centre(times: np.ndarray, offsets) -> int:
+    """The latest recorded iteration T with every T + offset recorded."""
+    have = set(times.ravel().tolist())
+    offs = np.atleast_1d(np.asarray(offsets)).tolist()
+    for t in sorted(have, reverse=True):
+        if all(t + o in have for o in offs):
+            return int(t)
+    raise ValueError(f"centre: no recorded iteration has the whole window {offs} recorded")
 
 
 def default_threshold(n_modes: int) -> float:
@@ -117,11 +166,37 @@ class PhaseBoundary:
     boundary: np.ndarray
     bracketed: np.ndarray
 
+    def to_dataarray(self):
+        """The boundary as a DataArray over ``other`` (``bracketed`` a coordinate beside it)."""
+        import xarray as xr
+        return xr.DataArray(self.boundary, dims=[self.other], name=f"{self.along}_boundary",
+                            coords={self.other: self.other_values, "bracketed": (self.other, self.bracketed)},
+                            attrs={"long_name": f"phase boundary along {self.along}",
+                                   "description": f"first upward threshold crossing along {self.along} "
+                                                  f"(NaN: none in range)"})
 
-def phase_boundary(metric, axes: Mapping[str, Sequence[float]], along: str, threshold: float,
-                   log_along: bool = False) -> PhaseBoundary:
+
+def phase_boundary(metric, axes: Mapping[str, Sequence[float]] | None = None, along: str | None = None,
+                   threshold: float | None = None, log_along: bool = False) -> PhaseBoundary:
     """Boundary of a 2-D diagram metric (len(A), len(B)) with axes {A: values, B: values} (in the
-    order of metric's axes), located along the axis named ``along`` (e.g. "ratio" for g2/g1)."""
+    order of metric's axes), located along the axis named ``along`` (e.g. "ratio" for g2/g1).
+    A 2-D DataArray brings its axes: ``phase_boundary(da, along="g2_over_g1", threshold=t)`` (``along``
+    a dimension or its coordinate's ``config_key``; ``phase_boundary(da, along, threshold)`` too)."""
+    if _is_xarray(metric):
+        if isinstance(axes, str):                       # phase_boundary(da, "n_disc", threshold)
+            axes, along, threshold = None, axes, along
+        if axes is not None:
+            raise ValueError("axes: a DataArray brings its own (give along= and threshold=)")
+        if metric.ndim != 2:
+            raise ValueError(f"metric: need a 2-D DataArray, got dimensions {list(metric.dims)} (average or "
+                             "select the others first)")
+        if along is None:
+            raise ValueError("along: name the dimension to locate the boundary along")
+        along = _dim(metric, along)
+        axes = {d: metric[d].values if d in metric.coords else np.arange(metric.sizes[d]) for d in metric.dims}
+        metric = metric.values
+    if along is None or threshold is None:
+        raise ValueError("along, threshold: both are needed")
     names = list(axes)
     if len(names) != 2:
         raise ValueError(f"axes: need exactly two named axes, got {names}")
@@ -161,6 +236,10 @@ class Fit:
 
 
 def _fit_points(x, y, sigma, power: bool):
+    if y is None and _is_xarray(x):                     # a 1-D DataArray against its coordinate
+        if x.ndim != 1:
+            raise ValueError(f"x: need a 1-D DataArray, got dimensions {list(x.dims)}")
+        x, y = x[x.dims[0]].values, x.values
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if x.shape != y.shape or x.ndim != 1:
@@ -194,14 +273,14 @@ def _fit_line(kind: str, u, y, sigma) -> Fit:
                float(math.sqrt(cov[0, 0])), 1.0 - chi2 / tss if tss > 0 else 1.0, chi2 / dof, aic, n)
 
 
-def fit_power_law(x, y, sigma=None) -> Fit:
+def fit_power_law(x, y=None, sigma=None) -> Fit:
     """y = c x^b from x (n,), y (n,), optional sigma (n,) absolute errors of y; uses the finite
-    points with x > 0, y > 0 (>= 3 needed)."""
+    points with x > 0, y > 0 (>= 3 needed). ``fit_power_law(da)``: a 1-D DataArray against its coordinate."""
     x, y, s = _fit_points(x, y, sigma, power=True)
     return _fit_line("power", np.log(x), y, s)
 
 
-def fit_exponential(x, y, sigma=None) -> Fit:
+def fit_exponential(x, y=None, sigma=None) -> Fit:
     """y = c exp(b x) from x (n,), y (n,), optional sigma (n,) absolute errors of y; uses the
     finite points with y > 0 (>= 3 needed)."""
     x, y, s = _fit_points(x, y, sigma, power=False)
@@ -218,7 +297,7 @@ class FitComparison:
     delta_aic: float
 
 
-def compare_fits(x, y, sigma=None) -> FitComparison:
+def compare_fits(x, y=None, sigma=None) -> FitComparison:
     """Power law vs exponential on the points both can use (finite, x > 0, y > 0)."""
     x, y, s = _fit_points(x, y, sigma, power=True)
     p, e = _fit_line("power", np.log(x), y, s), _fit_line("exponential", x, y, s)

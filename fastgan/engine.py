@@ -85,6 +85,11 @@ class RunResult:
         """Mean of the last k records of an observable."""
         return float(np.mean(self.observables[name][-k:]))
 
+    def to_xarray(self):
+        """This run as an xarray Dataset (the same as ``fastgan.open_run`` of its file)."""
+        from .xr import run_dataset
+        return run_dataset(self)
+
 
 class Ensemble:
     """B runs sharing shapes, set up on a backend. ``run()`` returns one RunResult per config."""

@@ -206,17 +206,28 @@ def digest(arrays: dict, attrs: dict | None = None, skip: tuple = ("checksum", "
     return h.hexdigest()
 
 
-SEAL_SIZE = 512                               # an HDF5 user block: the library skips it when reading
-SEAL_MAGIC = b"fastgan sealed HDF5, sha256 of the rest: "
+SEAL_SIZE = 512
+SEAL_MAGIC = b"fastgan sealed HDF5, sha256 of the rest: "          # the earlier seal: a 512-byte user block
+TRAILER_MAGIC = b"\nfastgan seal, sha256 of the bytes before: "     # the seal now: 512 bytes after the HDF5 image
 
 
 def seal(image: bytes) -> bytes:
-    """An HDF5 file's bytes behind a 512-byte user block that records their SHA-256. The HDF5 library
-    looks for its superblock at offsets 0, 512, 1024, ... and skips the block (h5py and xarray read the
-    file unchanged); :func:`check_seal` verifies the bytes before any HDF5 code parses them (the HDF5
-    library can crash on a corrupted file instead of raising)."""
-    head = SEAL_MAGIC + hashlib.sha256(image).hexdigest().encode() + b"\n"
-    return head + b"\0" * (SEAL_SIZE - len(head)) + image
+    """An HDF5 file's bytes followed by a 512-byte trailer that records their SHA-256. The HDF5 library
+    ignores bytes past the file's recorded end, and the file still starts with the HDF5 signature (h5py,
+    ``xarray.open_dataset`` without an engine and other readers open it unchanged); :func:`check_seal`
+    verifies the bytes before any HDF5 code parses them (the HDF5 library can crash on a corrupted file
+    instead of raising). Files sealed earlier carry the seal as a 512-byte user block in front instead."""
+    head = TRAILER_MAGIC + hashlib.sha256(image).hexdigest().encode() + b"\n"
+    return image + head + b"\0" * (SEAL_SIZE - len(head))
+
+
+def unseal(data: bytes) -> bytes:
+    """The HDF5 bytes of a sealed file's ``data`` (either kind of seal); ``data`` itself when unsealed."""
+    if data.startswith(SEAL_MAGIC):
+        return data[SEAL_SIZE:]
+    if data[-SEAL_SIZE:].startswith(TRAILER_MAGIC):
+        return data[:-SEAL_SIZE]
+    return data
 
 
 def check_seal(path: str) -> str | None:
@@ -225,16 +236,55 @@ def check_seal(path: str) -> str | None:
     try:
         with open(path, "rb") as fh:
             head = fh.read(SEAL_SIZE)
-            if not head.startswith(SEAL_MAGIC):
-                return None
-            want = head[len(SEAL_MAGIC):len(SEAL_MAGIC) + 64].decode("ascii", "replace")
+            size = os.fstat(fh.fileno()).st_size
+            if head.startswith(SEAL_MAGIC):                      # the earlier seal, in front
+                want, start, end = head[len(SEAL_MAGIC):len(SEAL_MAGIC) + 64], SEAL_SIZE, size
+            else:
+                fh.seek(max(0, size - SEAL_SIZE))
+                tail = fh.read(SEAL_SIZE)
+                if size < SEAL_SIZE or not tail.startswith(TRAILER_MAGIC):
+                    return _truncated(head, size)               # no seal (cut off, or never had one)
+                want, start, end = tail[len(TRAILER_MAGIC):len(TRAILER_MAGIC) + 64], 0, size - SEAL_SIZE
+            fh.seek(start)
             h = hashlib.sha256()
-            for block in iter(lambda: fh.read(1 << 20), b""):
+            left = end - start
+            while left > 0:
+                block = fh.read(min(1 << 20, left))
+                if not block:
+                    break
                 h.update(block)
+                left -= len(block)
     except OSError as exc:
         return f"cannot be read ({exc.strerror or exc})"
-    if h.hexdigest() != want:
+    if h.hexdigest() != want.decode("ascii", "replace"):
         return "its bytes changed after it was written (the seal's SHA-256 does not match)"
+    return None
+
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _truncated(head: bytes, size: int) -> str | None:
+    """Why an unsealed file whose HDF5 superblock is at byte 0 is shorter than the end of file that
+    superblock records (a cut-off file, which the HDF5 library must not be left to parse); None otherwise."""
+    import struct
+    if not head.startswith(HDF5_SIGNATURE) or len(head) < 64:
+        return None
+    version = head[8]
+    if version in (0, 1):
+        width, at = head[13], 24 + (4 if version == 1 else 0)          # base, free space, end of file
+        fields = (at, at + 2 * width)
+    elif version in (2, 3):
+        width = head[9]
+        fields = (12, 12 + 2 * width)                                   # base, extension, end of file
+    else:
+        return None
+    if width not in (4, 8):
+        return None
+    fmt = "<I" if width == 4 else "<Q"
+    base, eof = (struct.unpack_from(fmt, head, i)[0] for i in fields)
+    if size < base + eof:
+        return f"it is cut off ({size} bytes of the {base + eof} its HDF5 superblock records)"
     return None
 
 

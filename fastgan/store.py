@@ -18,6 +18,16 @@
            dataset and attribute but itself, see :func:`fastgan.h5io.digest`; files written before it
            existed have none and are checked for structure only)
 
+The netCDF-4 view (format_version 2; ``xarray.open_dataset(path, engine="h5netcdf")`` shows it, the same
+variables and attributes as :func:`open_run`): the root holds netCDF dimension scales ``time`` (= /time),
+``snapshot`` (S,) (the values of /particles_time) and the value-less dimensions ``particle``, ``coord``,
+``mode`` (and ``<name>_bin`` for a histogram not over the modes); /time, /particles (snapshot, particle,
+coord) and /particles_time (snapshot) are attached to them, and each observable, histogram and the modes
+appear at the root as a second name (an HDF5 hard link: the same data, stored once) of the dataset above:
+``/<observable>`` (time), ``/<name>_histogram`` (time, mode), ``/modes`` (mode, coord), each with
+``long_name``, ``units`` where meaningful and ``description``. The other groups keep their layout (read one
+with ``group=``). Version-1 files (no scales, no root names) are read the same by :func:`read_run`.
+
 The file is written to a temporary name in the same folder and renamed into place: a crash never
 leaves a half-written file under the final name, and an existing file is replaced only when asked.
 """
@@ -35,9 +45,10 @@ import numpy as np
 from .errors import FastganError
 from .h5io import atomic_h5, check_seal, check_writable, contents, digest
 from .runconfig import from_dict
+from .xr import histogram_dim, observable_var, run_attrs, run_dataset, variable_attrs
 
 FORMAT = "fastgan-run"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2                      # 2: the netCDF-4 view (dimension scales, root names)
 
 
 def package_version() -> str:
@@ -69,24 +80,15 @@ def provenance(backend: str, precision: str) -> dict:
 
 def write_run(path: str, result, force: bool = False, extra_attrs: dict | None = None) -> None:
     """Write a :class:`~fastgan.engine.RunResult` to ``path`` (atomic; refuses to overwrite unless forced)."""
-    cfg = result.config
 
     def fill(f):
         f.attrs["format"] = FORMAT
         f.attrs["format_version"] = FORMAT_VERSION
-        f.attrs["config"] = cfg.canonical_json()
-        f.attrs["config_input"] = json.dumps(cfg.to_dict(), sort_keys=True)
-        f.attrs["run_id"] = cfg.run_id
-        f.attrs["diverged"] = bool(result.diverged)
-        f.attrs["diverged_at"] = int(result.diverged_at)
-        prov = provenance(result.provenance.get("backend", ""), result.provenance.get("precision", cfg.precision))
-        for k, v in prov.items():
-            f.attrs[k] = v
-        stop = {k: v for k, v in result.provenance.items() if k.startswith("early_stop")}
-        for k, v in stop.items():
-            f.attrs[k] = v
-        f.attrs["timings"] = json.dumps({k: v for k, v in result.provenance.items() if k not in prov and k not in stop})
-        for k, v in (extra_attrs or {}).items():
+        attrs = run_attrs(result)
+        timings = attrs.pop("timings")
+        prov = provenance(attrs.pop("backend"), attrs.pop("precision"))
+        stop = {k: attrs.pop(k) for k in list(attrs) if k.startswith("early_stop")}
+        for k, v in {**attrs, **prov, **stop, "timings": timings, **(extra_attrs or {})}.items():
             f.attrs[k] = v
         f.create_dataset("time", data=result.time)
         og = f.create_group("observables")
@@ -106,10 +108,81 @@ def write_run(path: str, result, force: bool = False, extra_attrs: dict | None =
                 sg.create_dataset(k, data=v, compression="gzip", shuffle=True)
         if result.modes is not None:
             f.create_dataset("target/modes", data=result.modes)
-        f.attrs["checksum"] = digest(*contents(f))
+        netcdf_view(f)
+        f.attrs["checksum"] = _digest(f)
 
     check_writable(path, force)
     atomic_h5(path, fill, replace=force)
+
+
+NOT_A_VARIABLE = "This is a netCDF dimension but not a netCDF variable."     # netCDF-4's name for such a scale
+
+
+def netcdf_view(f) -> None:
+    """Make the open run file ``f`` (the version-1 layout written) readable by netCDF-4 readers: dimension
+    scales at the root, the observables, histograms and modes linked there with their dimensions and
+    attributes (see the module docstring). Only adds names and attributes: no stored number changes."""
+    def scale(name, size=None, values=None):
+        if values is not None:
+            f.create_dataset(name, data=values)
+            f[name].make_scale(name)
+        else:                                           # a dimension without values (no storage is allocated)
+            f.create_dataset(name, shape=(size,), dtype="f4")
+            f[name].make_scale(f"{NOT_A_VARIABLE}{size:10d}")
+        return f[name]
+
+    def attach(ds, *dims):
+        for i, d in enumerate(dims):
+            ds.dims[i].attach_scale(f[d])
+
+    def link(name, target, *dims):
+        f[name] = target                                # a hard link: one dataset, two names
+        attach(f[name], *dims)
+        f[name].attrs.update(variable_attrs(name))
+
+    f["time"].make_scale("time")
+    f["time"].attrs.update(variable_attrs("time"))
+    S, N, d = f["particles"].shape
+    scale("snapshot", values=f["particles_time"][()]).attrs.update(variable_attrs("snapshot"))
+    scale("particle", N)
+    scale("coord", d)
+    attach(f["particles"], "snapshot", "particle", "coord")
+    attach(f["particles_time"], "snapshot")
+    for name in ("particles", "particles_time"):
+        f[name].attrs.update(variable_attrs(name))
+    K = None
+    if "target" in f and "modes" in f["target"]:
+        K = f["target/modes"].shape[0]
+        scale("mode", K)
+        link("modes", f["target/modes"], "mode", "coord")
+    for k in f["observables"]:
+        link(observable_var(k), f["observables"][k], "time")
+    for k in f["histograms"]:
+        dim = histogram_dim(k, f["histograms"][k].shape[1], K)
+        if dim not in f:
+            scale(dim, f["histograms"][k].shape[1])
+        link(f"{k}_histogram", f["histograms"][k], "time", dim)
+
+
+def _digest(f) -> str:
+    """The checksum of an open run file (:func:`fastgan.h5io.digest` of its contents), with the dimension
+    scales' object references (whose bytes, as read, are not the file's) as what they name: the scale of each
+    dimension, the dimension each attachment is to."""
+    arrays, attrs = contents(f)
+    for k, v in attrs.items():
+        if k.endswith("@DIMENSION_LIST"):
+            attrs[k] = "|".join(",".join(f[r].name for r in refs) for refs in v)
+        elif k.endswith("@REFERENCE_LIST"):
+            attrs[k] = np.asarray([int(row[1]) for row in v], dtype=np.int64)
+    return digest(arrays, attrs)
+
+
+def open_run(path: str):
+    """The run file at ``path`` as an xarray Dataset (checked as :func:`read_run` checks it; any layout
+    version): observables over ``time``, particles over (snapshot, particle, coord), with attributes."""
+    ds = run_dataset(read_run(path))
+    ds.encoding["source"] = path
+    return ds
 
 
 def read_run(path: str) -> dict:
@@ -128,7 +201,7 @@ def read_run(path: str) -> dict:
             if f.attrs.get("format") != FORMAT:
                 raise _NotARun
             want = f.attrs.get("checksum")
-            if want is not None and str(want) != digest(*contents(f)):
+            if want is not None and str(want) != _digest(f):
                 raise _Damaged("checksum mismatch: the file changed after it was written")
             _read_into(f, out)
             _check_structure(out)

@@ -10,14 +10,16 @@
     DIR/damaged/            parts found damaged when a sweep resumed (moved there, never deleted;
                             their runs are computed again)
     DIR/sweep.h5            the consolidated dataset (netCDF-4 / HDF5 with dimension scales, written
-                            by xarray): one dimension per swept axis (its values as coordinates),
+                            by xarray): one dimension per swept axis (a short name, e.g. ``n_disc``; its
+                            values as coordinates, its config key as their ``config_key`` attribute;
+                            files of earlier versions, named by config keys, are renamed on reading),
                             ``replicate`` and ``time``; observables (axes..., replicate, time), NaN
                             where a run is missing; diverged, diverged_at, run_id (axes..., replicate);
                             with ``snapshots = true`` particles (axes..., replicate, snapshot, particle,
-                            coord) at the ``snapshot`` iterations;
-                            attributes: spec (with the base config), provenance (fastgan version,
-                            git commit, backends, precision, seeds, compute seconds). Rebuilt from
-                            the parts.
+                            coord) at the ``snapshot`` iterations; every variable with long_name,
+                            units (where meaningful) and description (fastgan.xr); attributes: spec
+                            (with the base config), provenance (fastgan version, git commit, backends,
+                            precision, seeds, compute seconds). Rebuilt from the parts.
     DIR/.lock               the pid of the process that owns the folder (the lock itself is a flock on
                             the folder, which deleting this file does not release)
 
@@ -285,8 +287,11 @@ class SweepStore:
         return res
     # ------------------------------------------------------------------ consolidated view
     def dataset(self):
-        """The consolidated xarray Dataset built from the parts (missing runs: NaN)."""
+        """The consolidated xarray Dataset built from the parts (missing runs: NaN); swept axes named by
+        :func:`fastgan.xr.dim_names` (their config keys as the ``config_key`` attribute)."""
         import xarray as xr
+
+        from .xr import annotate_sweep
         sw = self.sweep
         res = self.read_results()
         times = sorted({int(t) for r in res.values() for t in r["time"]})
@@ -337,7 +342,7 @@ class SweepStore:
                  "compute_s": float(getattr(self, "compute_s", 0.0)),
                  "precision": sw.runs[0].config.precision,
                  "seeds": f"training.seed of the base + replicate (replicates = {sw.replicates})"}
-        return xr.Dataset(data, coords=coords, attrs=attrs)
+        return annotate_sweep(xr.Dataset(data, coords=coords, attrs=attrs), [a.key for a in sw.axes])
 
     def consolidate(self) -> str:
         """Rebuild DIR/sweep.h5 from the parts (written to a temporary name, then renamed)."""
@@ -441,8 +446,12 @@ def _planned(out_dir: str, candidates: list, errors: list) -> Sweep:
 def _consolidated(store: SweepStore, candidates: list):
     """DIR/sweep.h5 loaded, when it is a regular file, not older than the newest part, and validates: its
     attributes, variables and dimensions are those of a consolidated sweep, of the sweep the folder records
-    (None otherwise: the view is rebuilt from the parts)."""
+    (None otherwise: the view is rebuilt from the parts). A file of an earlier version, its dimensions named
+    by config keys and without attributes, is renamed and annotated as it is read
+    (:func:`fastgan.xr.annotate_sweep`)."""
     import xarray as xr
+
+    from .xr import annotate_sweep, dim_names
     path = os.path.join(store.dir, "sweep.h5")
     newest = max((os.path.getmtime(p) for p in store.part_files()), default=0.0)
     if not regular(path) or os.path.getmtime(path) < newest or check_seal(path) is not None:
@@ -460,7 +469,10 @@ def _consolidated(store: SweepStore, candidates: list):
         total, done = a["runs_total"], a["runs_complete"]
         if not all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in (total, done)):
             return None
-        dims = tuple(sw.dims) + ("replicate",)
+        keys = [ax.key for ax in sw.axes]
+        ds = annotate_sweep(ds, keys)
+        names = dim_names(keys, reserved=set(ds.data_vars))
+        dims = tuple(names[d] for d in sw.dims) + ("replicate",)
         for v in ("diverged", "diverged_at", "complete", "run_id"):
             if ds[v].dims != dims or ds[v].shape != sw.shape:
                 return None
@@ -476,10 +488,12 @@ def _consolidated(store: SweepStore, candidates: list):
 
 
 def open_sweep(out_dir: str):
-    """The sweep in ``out_dir`` as an xarray Dataset (swept axes as named dimensions with their values
-    as coordinates, plus ``replicate`` and ``time``). Built from the parts when the consolidated file
-    is missing, older than the newest part (e.g. after an interrupted run), damaged or foreign; the
-    spec from sweep.json, else from the parts."""
+    """The sweep in ``out_dir`` as an xarray Dataset (swept axes as dimensions with short names, e.g.
+    ``n_disc``, their values as coordinates and their config keys as the ``config_key`` attribute, plus
+    ``replicate`` and ``time``; every variable with ``long_name``, ``units`` where meaningful and a
+    ``description``). Built from the parts when the consolidated file is missing, older than the newest
+    part (e.g. after an interrupted run), damaged or foreign; the spec from sweep.json, else from the
+    parts."""
     store = _folder(out_dir)
     ds, own = None, store.spec_doc()
     if own is not None and isinstance(own.get("identity"), str):      # the common case: no part is read
@@ -508,7 +522,9 @@ def status(out_dir: str) -> str:
         res = store.read_results()
         name, total, done = sw.name, math.prod(sw.shape), min(math.prod(sw.shape), len(res))
         div = sum(r["diverged"] for r in res.values())
-        sizes = [(d, len(sw.coords[d])) for d in sw.dims] + [("replicate", sw.replicates)]
+        from .xr import dim_names
+        names = dim_names([ax.key for ax in sw.axes], reserved=set(sw.observables or ()))
+        sizes = [(names[d], len(sw.coords[d])) for d in sw.dims] + [("replicate", sw.replicates)]
         note = "; counted from the parts (the grid is too large to plan for a status)"
     else:
         if ds is None:

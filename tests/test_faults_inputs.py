@@ -6,6 +6,7 @@ class (2 bad input, 1 an I/O failure, 128 + the signal for an interruption), no 
 written or changed (no temporary file left), every complete file kept.
 """
 
+import hashlib
 import os
 import signal
 import stat
@@ -299,8 +300,8 @@ def _run_file(tmp_path, capsys, name="r.h5"):
 def unsealed(path):
     """The run file as fastgan wrote it before seals (the HDF5 bytes without their 512-byte user block)."""
     data = path.read_bytes()
-    assert data.startswith(h5io.SEAL_MAGIC)
-    path.write_bytes(data[h5io.SEAL_SIZE:])
+    assert h5io.unseal(data) != data
+    path.write_bytes(h5io.unseal(data))
     return path
 
 
@@ -309,17 +310,35 @@ def test_a_changed_run_file_is_detected_by_its_seal_and_its_checksum(tmp_path, c
     can crash the HDF5 library) and the checksum of every dataset and attribute (files without a seal)."""
     path = _run_file(tmp_path, capsys)
     fastgan.store.read_run(str(path))
+    data = path.read_bytes()
+    bad = tmp_path / "bad.h5"
+    for i in (100, len(data) // 2, len(data) - h5io.SEAL_SIZE - 1, len(data) - h5io.SEAL_SIZE + 60):  # data, seal
+        bad.write_bytes(data[:i] + bytes([data[i] ^ 4]) + data[i + 1:])
+        one_line(*run_main(capsys, "plot", bad, "--out", tmp_path / "x.png", "--force")[::2], 2,
+                 "the seal's SHA-256 does not match")
+    for cut in (len(data) - h5io.SEAL_SIZE - 10, len(data) // 2, 2000):               # cut off, seal lost too
+        bad.write_bytes(data[:cut])
+        one_line(*run_main(capsys, "plot", bad, "--out", tmp_path / "x.png", "--force")[::2], 2, "it is cut off")
+    for cut in (len(data) - 1, len(data) - h5io.SEAL_SIZE):     # only the seal cut: the HDF5 bytes are whole
+        bad.write_bytes(data[:cut])
+        fastgan.store.read_run(str(bad))
+    header = h5io.SEAL_MAGIC + hashlib.sha256(h5io.unseal(data)).hexdigest().encode() + b"\n"
+    earlier = header + b"\0" * (h5io.SEAL_SIZE - len(header)) + h5io.unseal(data)  # the earlier seal, in front
+    bad.write_bytes(earlier)
+    fastgan.store.read_run(str(bad))
+    bad.write_bytes(earlier[:-5] + b"xxxxx")
+    one_line(*run_main(capsys, "plot", bad, "--out", tmp_path / "x.png", "--force")[::2], 2, "SHA-256 does not")
     for edit in (lambda f: f["observables/mode_collapse"].__setitem__(0, 0.5),
                  lambda f: f.attrs.__setitem__("run_id", "0" * 16),
                  lambda f: f["particles"].attrs.__setitem__("note", "x")):
-        for seal, needle in ((True, "the seal's SHA-256 does not match"), (False, "checksum mismatch")):
-            bad = tmp_path / "bad.h5"
-            bad.write_bytes(path.read_bytes())
+        for seal in (True, False):                 # HDF5's own edits (they may write over the seal): the checksum
+            bad.write_bytes(data)
             if not seal:
                 fastgan.store.read_run(str(unsealed(bad)))  # intact without its seal: still read
             with h5py.File(bad, "r+") as f:
                 edit(f)
-            one_line(*run_main(capsys, "plot", bad, "--out", tmp_path / "x.png", "--force")[::2], 2, needle)
+            code, _, err = run_main(capsys, "plot", bad, "--out", tmp_path / "x.png", "--force")
+            assert code == 2 and ("checksum mismatch" in err or "SHA-256 does not match" in err), err
     assert not (tmp_path / "x.png").exists()
 
 

@@ -129,12 +129,12 @@ def test_results_do_not_depend_on_packing_and_extension_computes_only_new_runs(t
     again = execute(ext, str(tmp_path / "a"), backend="numba", progress=False)
     assert again["runs_computed"] == 4
     ds = fastgan.open_sweep(str(tmp_path / "a"))
-    assert ds.sizes["coupling.ratio"] == 3 and bool(ds["complete"].all())
+    assert ds.sizes["g2_over_g1"] == 3 and bool(ds["complete"].all())
     old = fastgan.open_sweep(str(tmp_path / "b"))
-    np.testing.assert_array_equal(ds["mode_collapse"].sel({"coupling.ratio": [0.0, 0.2]}).values,
+    np.testing.assert_array_equal(ds["mode_collapse"].sel(g2_over_g1=[0.0, 0.2]).values,
                                   old["mode_collapse"].values)
     with xr.open_dataset(tmp_path / "a" / "sweep.h5", engine="h5netcdf") as raw:
-        assert list(raw["mode_collapse"].dims) == ["coupling.ratio", "training.n_disc", "replicate", "time"]
+        assert list(raw["mode_collapse"].dims) == ["g2_over_g1", "n_disc", "replicate", "time"]
     assert missing(ext, set(ds["run_id"].values.ravel())) == []
 
 
@@ -290,7 +290,7 @@ def test_snapshots_are_kept_on_request(tmp_path):
     sw = parse_spec(_spec(base=base, snapshots=True))
     execute(sw, str(tmp_path / "s"), backend="numpy", progress=False)
     ds = fastgan.open_sweep(str(tmp_path / "s"))
-    assert ds["particles"].dims == ("coupling.ratio", "training.n_disc", "replicate", "snapshot", "particle", "coord")
+    assert ds["particles"].dims == ("g2_over_g1", "n_disc", "replicate", "snapshot", "particle", "coord")
     assert ds["particles"].shape == (2, 2, 2, 3, 12, 2) and ds["snapshot"].values.tolist() == [0, 30, 60]
     one = fastgan.simulate(sw.runs[5].config, backend="numpy")
     r = sw.runs[5]

@@ -74,7 +74,8 @@ def _sweep(ctx, folder: str, base: dict, axes: list, replicates: int = 1, snapsh
     out = ctx.path(folder)
     execute(sw, out, backend=ctx.backend, progress=ctx.progress)
     ctx.add_output(os.path.join(out, "sweep.h5"))
-    return fastgan.open_sweep(out)
+    ds = fastgan.open_sweep(out)       # the figures below address the swept axes by their config keys
+    return ds.rename({d: ds[d].attrs["config_key"] for d in ds.coords if "config_key" in ds[d].attrs})
 
 
 def _per_replicate(ds, name: str) -> np.ndarray:
