@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a key of the spec's base config (repeatable); a changed base is another sweep")
     sw.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    sw.add_argument("--dry-run", action="store_true",
+                    help="print the plan (runs stored and to compute, ensembles, memory, a time estimated from a "
+                         "short calibration) and write nothing")
     sw.add_argument("--checkpoint-every", type=float, default=None, metavar="SECONDS",
                     help="save each ensemble's state to DIR/checkpoints every SECONDS of compute (default 60; 0: "
                          "never) and on Ctrl-C; the same command resumes from it (inline execution)")
@@ -279,6 +282,13 @@ REFINE_STATUS = {"above": "{metric} >= {threshold:.4g} already at the low end (t
 def cmd_sweep(args) -> int:
     from .sweep import execute, load_spec, refine
     sw = load_spec(args.spec, args.overrides)
+    if args.dry_run:
+        if args.refine:
+            raise FastganError("--dry-run with --refine: the runs of a bisection depend on its results; plan the "
+                               "grid without --refine")
+        from .sweep_report import dry_run
+        print(dry_run(sw, args.out, args.backend))
+        return 0
     if args.refine:
         doc = refine(sw, args.out, backend=args.backend, progress=False if args.quiet else None, dask=args.dask,
                      checkpoint_every=args.checkpoint_every)
@@ -302,6 +312,8 @@ def cmd_sweep(args) -> int:
               f"{out['ensembles']} ensembles [{out['backend']}, {out['executor']}] ({out['compute_s']:.1f} s compute, "
               f"{out['plan_s'] + out['write_s'] + out['consolidate_s']:.2f} s planning and writing); "
               f"{out['runs_diverged']} of the {out['runs_total']} runs diverged")
+        for line in out["outside"]:
+            print(line)
         print(f"wrote {os.path.join(args.out, 'sweep.h5')}")
     return 0
 

@@ -119,12 +119,19 @@ def _show(key: str, r) -> str:
     return f"{key} = {value}" if value is not None else key
 
 
-def check_run(r, copies: int = 1, backend: str | None = None) -> None:
-    """ResourceError unless ``copies`` runs like ``r`` (resolved) fit in memory on ``backend`` (None: the
-    numpy reference, whose temporaries are the largest) and the run's work is within the bound."""
+def memory_needed(r, copies: int = 1, backend: str | None = None) -> float:
+    """Bytes that ``copies`` runs like ``r`` (resolved) hold together on ``backend`` (None: the numpy
+    reference, whose temporaries are the largest): their state and records, and the family's scratch."""
     need = copies * sum(b for b, _ in run_memory(r))
     if r.family is not None:
         need += r.family.scratch_memory(r, _SizeOnly(*_target_size(r)), backend or "numpy", copies)
+    return float(need)
+
+
+def check_run(r, copies: int = 1, backend: str | None = None) -> None:
+    """ResourceError unless ``copies`` runs like ``r`` (resolved) fit in memory on ``backend`` (None: the
+    numpy reference, whose temporaries are the largest) and the run's work is within the bound."""
+    need = memory_needed(r, copies, backend)
     avail = available_memory()
     if need > avail:
         raise ResourceError(f"{_show(_blame(r), r)}: the run{'s' if copies > 1 else ''} would need about "

@@ -54,10 +54,13 @@ def execute(sw: Sweep, out_dir: str, backend: str | None = None, progress: bool 
         t3 = time.perf_counter()
         store.consolidate()
         stored = store.read_results()                  # the parts, already read for the consolidation
+        from .sweep_report import outside_runs
+        outside = outside_runs(sw, store)
     finally:
         cleanup()
         store.unlock()
     out.update(runs_total=len(sw.runs), backend=be, executor=dask or "inline", consolidate_s=time.perf_counter() - t3,
+               outside=outside,
                runs_diverged=sum(bool(stored[r.run_id]["diverged"]) for r in sw.runs if r.run_id in stored))
     return out
 
