@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .plots import _extent, _snapshot_params, disc_values
+from .plots import _extent, disc_grid
 
 
 @dataclass(frozen=True)
@@ -43,23 +43,18 @@ def frame_indices(n_snapshots: int, max_frames: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n_snapshots - 1, min(n_snapshots, max_frames))).astype(int))
 
 
-def run_frames(run, max_frames: int = 60, grid: int = 96, indices=None) -> Frames:
-    """Evaluate D on a grid x grid lattice at (at most ``max_frames``) snapshots of a 2-D run."""
+def run_frames(run, max_frames: int = 60, grid: int | None = None, indices=None) -> Frames:
+    """Evaluate D on a grid x grid lattice at (at most ``max_frames``) snapshots of a 2-D run; ``grid``
+    None: the side :func:`fastgan.plots.overlay_grid` picks for that many frames (48 to 80)."""
     run = as_run_dict(run)
     P = np.asarray(run["particles"])
     if P.ndim != 3 or P.shape[-1] != 2:
         raise ValueError(f"particles of shape {P.shape}: animations need 2-D snapshots (S, N, 2)")
     idx = frame_indices(P.shape[0], max_frames) if indices is None else np.asarray(indices, dtype=int)
-    x0, x1, y0, y1 = _extent(run)
-    gx, gy = np.meshgrid(np.linspace(x0, x1, grid), np.linspace(y0, y1, grid))
-    lattice = np.stack([gx.ravel(), gy.ravel()], 1)
-    values = np.full((len(idx), grid, grid), np.nan)
-    for j, i in enumerate(idx):
-        params = _snapshot_params(run, int(i))
-        if params is not None:
-            values[j] = disc_values(params, run["config"], lattice, P[i]).reshape(grid, grid)
+    extent = _extent(run)
+    values = disc_grid(run, idx, extent, grid)
     modes = None if run.get("modes") is None else np.asarray(run["modes"])[:, :2]
-    return Frames(np.asarray(run["particles_time"])[idx], P[idx], values, (x0, x1, y0, y1), modes)
+    return Frames(np.asarray(run["particles_time"])[idx], P[idx], values, extent, modes)
 
 
 def _limits(v: np.ndarray) -> tuple[float, float]:
@@ -117,7 +112,7 @@ def animate_frames(frames: Frames, out_gif: str, title: str = "", fps: int = 8, 
     return out_gif
 
 
-def animate_run(run, out_gif: str, max_frames: int = 60, grid: int = 96, title: str = "", **kw) -> str:
+def animate_run(run, out_gif: str, max_frames: int = 60, grid: int | None = None, title: str = "", **kw) -> str:
     """GIF of a run (a RunResult or a :func:`fastgan.store.read_run` dict): particles over the
     discriminator heat-map at each snapshot (at most ``max_frames`` of them). Returns ``out_gif``."""
     return animate_frames(run_frames(run, max_frames, grid), out_gif, title=title, **kw)

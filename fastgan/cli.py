@@ -92,6 +92,17 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("run", help="run file written by 'fastgan run', or a folder written by 'fastgan sweep'")
     pl.add_argument("--out", default=None, help="PNG path (default: RUN.png)")
     pl.add_argument("--force", action="store_true", help="overwrite an existing PNG")
+    pl.add_argument("--metric", action="append", default=None, metavar="NAME",
+                    help="observable to draw (repeat for several; default: the family's for a run; mode collapse, "
+                         "log-likelihood and nearest-mode distance for a sweep)")
+    pl.add_argument("--log", action="store_true",
+                    help="log scale: the observables' axes of a run, the colour scale of a sweep")
+    pl.add_argument("--aggregate", choices=("mean", "median", "min", "max"), default=None,
+                    help="sweep: how replicates are combined after the time average (default mean)")
+    pl.add_argument("--label", action="append", default=[], metavar="KEY=TEXT",
+                    help="sweep: text for a dimension, config key or observable (repeatable; $mathtext$ allowed)")
+    pl.add_argument("--grid", type=int, default=None,
+                    help="run: side of the heat-map lattice (default: automatic, 48-80 by the discriminator's size)")
 
     c = sub.add_parser("config", help="validate a configuration and print its resolved form and run id")
     c.add_argument("config", nargs="?", default=None, help="TOML file (default: the built-in defaults)")
@@ -218,17 +229,31 @@ def cmd_plot(args) -> int:
     if os.path.isdir(args.run):                        # a sweep folder: the phase diagram
         from .sweep_plots import plot_sweep
         from .sweep_store import open_sweep
+        if args.grid is not None:
+            raise FastganError("--grid applies to a run file, not to a sweep folder")
+        labels = {}
+        for item in args.label:
+            key, sep, text = item.partition("=")
+            if not sep or not key.strip():
+                raise FastganError(f"--label = {item!r}: expected KEY=TEXT")
+            labels[key.strip()] = text
         png = args.out or os.path.join(args.run, "phase.png")
         check_writable(png, args.force, "--out", picture=True, redraw=True)
-        plot_sweep(open_sweep(args.run), png)
+        plot_sweep(open_sweep(args.run), png, metric=args.metric, log=args.log, aggregate=args.aggregate or "mean",
+                   labels=labels)
         print(f"wrote {png}")
         return 0
     if not os.path.isfile(args.run):
         raise FastganError(f"run = {args.run!r}: file not found")
+    for given, option in ((args.aggregate, "--aggregate"), (args.label, "--label")):
+        if given:
+            raise FastganError(f"{option} applies to a sweep folder, not to a run file")
+    if args.grid is not None and not 2 <= args.grid <= 1024:
+        raise FastganError(f"--grid = {args.grid}: choose 2 to 1024")
     png = args.out or _png_for(args.run)
     check_writable(png, args.force, "--out", picture=True, redraw=True)
     check_distinct(args.run, png, "--out")
-    plot_run(read_run(args.run), png)
+    plot_run(read_run(args.run), png, metric=args.metric, log=args.log, grid=args.grid)
     print(f"wrote {png}")
     return 0
 

@@ -1,13 +1,57 @@
-"""Pictures of a run: particle snapshots over the discriminator heat-map (the look of Figs. 3-4)
-and the observables against time. Headless (Agg)."""
+"""Pictures of a run: particle snapshots over the discriminator heat-map (the look of Figs. 3-4), each
+with its colour bar, and the observables against time. Headless (Agg).
+
+The heat-maps are cheap at any size: the lattice side is chosen from the work of one evaluation
+(``overlay_grid``: at most ``GRID[1]``, shrinking towards ``GRID[0]`` for discriminators with very many
+numbers, drawn with bilinear interpolation), and the families' overlays use the numba ops where numba
+is there and the work is large (``overlay_ops``); the values agree with the NumPy reference to rounding.
+"""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from .h5io import atomic_figure
 
 OVERLAY_ELEMENTS = 1 << 24      # points x discriminator numbers evaluated at once (a wide network's picture)
+OVERLAY_MIN_POINTS = 512        # ... but never fewer points than this at once
+OVERLAY_WORK = 1 << 28          # multiply-adds of all the heat-maps of one picture the automatic lattice aims at
+GRID = (48, 80)                 # the automatic lattice's smallest and largest side
+FAST_WORK = 1 << 20             # an overlay evaluation of at least this many multiply-adds uses numba's ops
+OVERLAY_LABELS = {"mlp": "$D(x)$", "fourier": "$D(x)$", "rff": "witness $f(x)$", "kernel": "witness $f(x)$",
+                  "kde": r"$d^*(x)$"}                   # what a family's heat-map shows (else a family's
+#                                                         ``overlay_label`` attribute, else D(x))
+
+
+def overlay_ops(work: int):
+    """The op table an overlay of ``work`` multiply-adds evaluates with: numba's when numba is there, the
+    work is at least ``FAST_WORK`` and ``FASTGAN_BACKEND`` is not ``numpy``; else the NumPy reference's."""
+    from . import environment
+    from .backend import get_ops, probe
+    if work >= FAST_WORK and (environment.get("FASTGAN_BACKEND") or "") != "numpy" and probe("numba").ok:
+        return get_ops("numba")
+    return get_ops("numpy")
+
+
+def overlay_label(family) -> str:
+    """What a family's heat-map shows (colour-bar text)."""
+    return getattr(family, "overlay_label", None) or OVERLAY_LABELS.get(family.name, "$D(x)$")
+
+
+def _per_point(params: dict, particles=None) -> int:
+    n = max(1, sum(int(np.size(v)) for v in params.values()))
+    return n + (int(np.size(particles)) if particles is not None else 0)
+
+
+def overlay_grid(per_point: int, panels: int, grid: int | None = None) -> int:
+    """The lattice side of ``panels`` heat-maps of a discriminator of ``per_point`` numbers: ``grid`` when
+    given, else the largest side in ``GRID`` that keeps the evaluations under ``OVERLAY_WORK``."""
+    if grid is not None:
+        return max(2, int(grid))
+    side = int(math.sqrt(OVERLAY_WORK / max(1, per_point * max(1, panels))))
+    return max(GRID[0], min(GRID[1], side))
 
 
 def disc_values(params: dict, cfg, pts: np.ndarray, particles: np.ndarray | None = None) -> np.ndarray:
@@ -16,14 +60,36 @@ def disc_values(params: dict, cfg, pts: np.ndarray, particles: np.ndarray | None
     ``particles`` (N, d) of that time)."""
     r = getattr(cfg, "resolved", cfg)
     pts = np.asarray(pts)
-    per_point = max(1, sum(int(np.size(v)) for v in params.values()))
-    if particles is not None:
-        per_point += int(np.size(particles))
-    step = max(1, OVERLAY_ELEMENTS // per_point)          # temporaries of about points x state elements
+    # temporaries of about points x state, but blocks of at least a few hundred points: the overlays bound
+    # their own temporaries, and matmul-bound ones (deep networks) are slow on small blocks
+    step = max(1, OVERLAY_ELEMENTS // _per_point(params, particles), min(OVERLAY_MIN_POINTS, OVERLAY_ELEMENTS))
     if len(pts) <= step:
         return r.family.overlay(params, r, pts, particles)
     return np.concatenate([np.asarray(r.family.overlay(params, r, pts[i:i + step], particles))
                            for i in range(0, len(pts), step)])
+
+
+def lattice(extent, grid: int) -> np.ndarray:
+    """The (grid², 2) points of a grid x grid lattice over extent (x0, x1, y0, y1), row-major from (x0, y0)."""
+    x0, x1, y0, y1 = extent
+    gx, gy = np.meshgrid(np.linspace(x0, x1, grid), np.linspace(y0, y1, grid))
+    return np.stack([gx.ravel(), gy.ravel()], 1)
+
+
+def disc_grid(run: dict, indices, extent, grid: int | None = None) -> np.ndarray:
+    """D on a lattice over ``extent`` at the snapshots ``indices`` of a 2-D run -> (len(indices), g, g), NaN
+    where no parameters were stored; g from :func:`overlay_grid` unless ``grid`` is given."""
+    indices = np.asarray(indices, dtype=int)
+    first = _snapshot_params(run, int(indices[0])) if len(indices) else None
+    per = _per_point(first, run["particles"][0]) if first is not None else 1
+    g = overlay_grid(per, len(indices), grid)
+    pts = lattice(extent, g)
+    values = np.full((len(indices), g, g), np.nan)
+    for j, i in enumerate(indices):
+        params = _snapshot_params(run, int(i))
+        if params is not None:
+            values[j] = np.asarray(disc_values(params, run["config"], pts, run["particles"][i])).reshape(g, g)
+    return values
 
 
 def _snapshot_params(run: dict, i: int) -> dict | None:
@@ -47,35 +113,75 @@ def _extent(run: dict) -> tuple[float, float, float, float]:
     return c[0] - r, c[0] + r, c[1] - r, c[1] + r
 
 
-def plot_run(run: dict, out_png: str, max_panels: int = 6, grid: int = 160) -> str:
-    """Draw a run (as returned by :func:`fastgan.store.read_run`) to ``out_png`` (a diverged run's
-    non-finite values are left out of the picture without numpy's warnings)."""
+def observable_text(name: str) -> str:
+    """An observable's axis text: its symbol (and units where they say something)."""
+    from .labels import label
+    lab = label(name)
+    return lab.symbol + (f" ({lab.units})" if lab.units not in ("", "1") else "")
+
+
+def plot_run(run: dict, out_png: str, max_panels: int = 6, grid: int | None = None, metric=None,
+             log: bool = False) -> str:
+    """Draw a run (as returned by :func:`fastgan.store.read_run`) to ``out_png``: at most ``max_panels``
+    snapshots over the heat-map (lattice side ``grid``, automatic by default), and below them the
+    observables ``metric`` (a name or names; default the family's) against time, on a log scale when
+    ``log`` (symmetric-log where values reach 0). A diverged run's non-finite values are left out."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return _plot_run(run, out_png, max_panels, grid)
+        return _plot_run(run, out_png, max_panels, grid, metric, log)
 
 
-def _plot_run(run: dict, out_png: str, max_panels: int, grid: int) -> str:
+def _observables(run: dict, fam, metric) -> list:
+    if metric is None:
+        return [k for k in fam.plot_observables if k in run["observables"]]
+    names = [metric] if isinstance(metric, str) else list(metric)
+    missing = [n for n in names if n not in run["observables"]]
+    if missing:
+        from .errors import FastganError
+        raise FastganError(f"metric = {', '.join(missing)}: not recorded in this run (recorded: "
+                           f"{', '.join(sorted(run['observables'])) or 'none'})")
+    return names
+
+
+def _set_log(ax, values) -> None:
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size and np.all(v > 0):
+        ax.set_yscale("log")
+    elif v.size:
+        nz = np.abs(v[v != 0])
+        ax.set_yscale("symlog", linthresh=float(nz.min()) if nz.size else 1.0)
+
+
+def _plot_run(run: dict, out_png: str, max_panels: int, grid: int | None, metric=None, log: bool = False) -> str:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     cfg = run["config"]
     fam = cfg.resolved.family
     S = run["particles"].shape[0]
     pick = np.unique(np.round(np.linspace(0, S - 1, min(S, max_panels))).astype(int)) if S else np.zeros(0, int)
-    n_obs = [k for k in fam.plot_observables if k in run["observables"]]
-    cols = max(len(pick), len(n_obs), 1)
-    fig = plt.figure(figsize=(2.6 * cols, 2.6 * (1 + bool(n_obs)) + 0.4))
+    n_obs = _observables(run, fam, metric)
+    top, bottom = len(pick), len(n_obs)
+    width = 2.5 * max(top, 1.4 * bottom, 1)
+    heights = [3.1] * bool(top) + [2.5] * bool(bottom)
+    fig = plt.figure(figsize=(width, sum(heights) + 0.4), layout="constrained")
+    rows = fig.subfigures(len(heights) or 1, 1, height_ratios=heights or None, squeeze=False)[:, 0]
     x0, x1, y0, y1 = _extent(run) if S else (-1, 1, -1, 1)
-    gx, gy = np.meshgrid(np.linspace(x0, x1, grid), np.linspace(y0, y1, grid))
     dim = run["particles"].shape[-1] if S else 2
+    values = disc_grid(run, pick, (x0, x1, y0, y1), grid) if dim == 2 and top else None
+    shows = overlay_label(fam)
     for j, i in enumerate(pick):
-        ax = fig.add_subplot(1 + bool(n_obs), cols, j + 1)
-        params = _snapshot_params(run, i)
-        if params is not None and dim == 2:
-            vals = disc_values(params, cfg, np.stack([gx.ravel(), gy.ravel()], 1),
-                               run["particles"][i]).reshape(grid, grid)
-            ax.imshow(vals, origin="lower", extent=(x0, x1, y0, y1), cmap="viridis", aspect="equal")
+        ax = rows[0].add_subplot(1, top, j + 1)
+        if values is not None and np.isfinite(values[j]).any():
+            im = ax.imshow(values[j], origin="lower", extent=(x0, x1, y0, y1), cmap="viridis", aspect="equal",
+                           interpolation="bilinear")
+            cb = rows[0].colorbar(im, ax=ax, orientation="horizontal", fraction=0.05, pad=0.02, aspect=25)
+            cb.ax.tick_params(labelsize=6, length=2, pad=1)
+            cb.locator = MaxNLocator(4)
+            cb.update_ticks()
+            cb.set_label(shows, fontsize=7, labelpad=1)
         if run.get("modes") is not None:
             ax.scatter(run["modes"][:, 0], run["modes"][:, 1], c="k", s=14, marker="o", zorder=3)
         P = run["particles"][i]
@@ -87,18 +193,24 @@ def _plot_run(run: dict, out_png: str, max_panels: int, grid: int) -> str:
         ax.set_xticks([])
         ax.set_yticks([])
     for j, name in enumerate(n_obs):
-        ax = fig.add_subplot(2, cols, cols + j + 1)
-        ax.plot(run["time"], run["observables"][name], lw=1)
+        ax = rows[-1].add_subplot(1, bottom, j + 1)
+        y = np.asarray(run["observables"][name], dtype=np.float64)
+        ax.plot(run["time"], y, lw=1)
         if name == "mode_collapse" and run.get("modes") is not None:
-            ax.axhline(0.5 * np.log(len(run["modes"])), color="gray", ls="--", lw=0.8)
+            thr = 0.5 * np.log(len(run["modes"]))
+            ax.axhline(thr, color="gray", ls="--", lw=0.8)
+            ax.annotate("½ log K", xy=(1, thr), xycoords=("axes fraction", "data"), xytext=(-2, 2),
+                        textcoords="offset points", ha="right", va="bottom", fontsize=7, color="gray")
+        if log:
+            _set_log(ax, y)
         ax.set_xlabel("iteration", fontsize=8)
-        ax.set_title(name.replace("_", " "), fontsize=9)
+        ax.set_ylabel(observable_text(name), fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(6, integer=True))
         ax.tick_params(labelsize=7)
     g = cfg.resolved.coupling                       # g2/g1 as given, else from the resolved constants
     ratio = cfg.coupling.ratio if cfg.coupling.ratio is not None else g.g2 / g.g1
     div = f", DIVERGED at {run['diverged_at']}" if run["diverged"] else ""
     fig.suptitle(fam.title(cfg.resolved, ratio) + div, fontsize=10)
-    fig.tight_layout()
     try:
         atomic_figure(out_png, fig, dpi=110)
     finally:

@@ -96,10 +96,11 @@ class FourierFamily(Family):
     def overlay(self, params, r, pts, particles=None):
         if "w1" not in params:                                               # features as for rff
             return trig_overlay(params, pts)
-        from ..kernels import fourier_grid                                   # separable d = 2 grid
-        f64 = lambda k: np.asarray(params[k], dtype=np.float64)[None]       # noqa: E731
-        return fourier_grid.fourier_grid_forward(f64("w1"), f64("w2"), f64("axis"), f64("axis"),
-                                                 np.asarray(pts, dtype=np.float64).T[None])[0]
+        from ..plots import overlay_ops                                      # separable d = 2 grid
+        f64 = lambda k: np.ascontiguousarray(np.asarray(params[k], dtype=np.float64)[None])       # noqa: E731
+        x = np.ascontiguousarray(np.asarray(pts, dtype=np.float64).T[None])
+        ops = overlay_ops(x.shape[2] * np.size(params["w1"]))               # numba's op for large sums
+        return ops.fourier_grid_forward(f64("w1"), f64("w2"), f64("axis"), f64("axis"), x)[0]
 
     def title(self, r, ratio):
         return (f"fourier gamma={r.discriminator.gamma} N={r.generator.n_particles} g2/g1={ratio:.3g} {rates(r)} "

@@ -75,12 +75,17 @@ class KernelFamily(IsolatedPoints):
         return ExactKernel(ens)
 
     def overlay(self, params, r, pts, particles=None):
-        from ..kernels import linear_numpy
-        x = np.asarray(pts, dtype=np.float64).T[None]
+        """f at pts (n, d): the kernel sum over the centres of non-zero weight (empty ring-buffer slots and
+        f^0 add exact zeros), with numba's op for large sums (``plots.overlay_ops``)."""
+        from ..plots import overlay_ops
+        x = np.ascontiguousarray(np.asarray(pts, dtype=np.float64).T[None])
         d = r.discriminator
-        centres = np.asarray(params["centres"], dtype=np.float64).T[None]
-        return linear_numpy.kernel_sum(x, centres, np.asarray(params["weights"], dtype=np.float64)[None],
-                                       np.asarray([d.bandwidth], dtype=np.float64), d.kernel, d.rq_alpha)[0]
+        weights = np.asarray(params["weights"], dtype=np.float64)
+        keep = weights != 0
+        centres = np.ascontiguousarray(np.asarray(params["centres"], dtype=np.float64)[keep].T[None])
+        bw = np.asarray([d.bandwidth], dtype=np.float64)
+        ops = overlay_ops(x.shape[2] * centres.shape[2] * bw.shape[1])
+        return ops.kernel_sum(x, centres, np.ascontiguousarray(weights[keep][None]), bw, d.kernel, d.rq_alpha)[0]
 
 
 class ExactKernel(IPMModel):

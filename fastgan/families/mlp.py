@@ -82,16 +82,32 @@ class MLP(Family):
         return OneHiddenLayer(ens) if ens.resolved[0].discriminator.depth == 1 else Deep(ens)
 
     def overlay(self, params, r, pts, particles=None):
+        """D at pts (n, d) in float64: the one-layer network as the reference's sums (pre-activations in
+        its order) with the output reduction a BLAS dot over blocks of points; deep networks by matmuls."""
         from ..kernels.deep_mlp import deep_forward
-        from ..kernels.mlp_numpy import mlp_forward
-        x = np.asarray(pts, dtype=np.float64).T[None]                         # (1, d, n)
         act = r.discriminator.activation
-        if "w" in params:
-            w = np.asarray(params["w"], dtype=np.float64).T[None].copy()       # (1, d, W)
-            return mlp_forward(w, np.asarray(params["b"], np.float64)[None], np.asarray(params["a"], np.float64)[None],
-                               x, act)[0]
-        p = {k: np.asarray(v, dtype=np.float64)[None] for k, v in params.items()}
-        return deep_forward(p, x, act)[0]
+        pts = np.asarray(pts, dtype=np.float64)
+        if "w" not in params:
+            p = {k: np.asarray(v, dtype=np.float64)[None] for k, v in params.items()}
+            return deep_forward(p, pts.T[None], act)[0]
+        w = np.asarray(params["w"], dtype=np.float64)                          # (W, d)
+        b, a = np.asarray(params["b"], np.float64), np.asarray(params["a"], np.float64)
+        rows = max(1, (1 << 16) // len(b))                                   # an L2-sized block of h
+        out = np.empty(len(pts))
+        h = np.empty((min(rows, len(pts)), len(b)))
+        for i in range(0, len(pts), rows):
+            x = pts[i:i + rows]
+            hh = h[:len(x)]
+            np.multiply(x[:, 0, None], w[None, :, 0], out=hh)
+            for j in range(1, w.shape[1]):
+                hh += x[:, j, None] * w[None, :, j]
+            hh += b
+            if act == "relu":
+                np.maximum(hh, 0.0, out=hh)
+            else:
+                np.tanh(hh, out=hh)
+            out[i:i + len(x)] = hh @ a
+        return np.sqrt(2.0 / len(b)) * out
 
     def title(self, r, ratio):
         d = r.discriminator

@@ -28,10 +28,12 @@ def trig_overlay(params: dict, pts):
     """f at points (n, d) from one run's exported trigonometric features (theta, omega (L, d), phase, amp)."""
     import numpy as np
 
-    from ..kernels import linear_numpy
-    f64 = lambda k: np.asarray(params[k], dtype=np.float64)[None]       # noqa: E731
-    return linear_numpy.trig_forward(f64("theta"), np.asarray(params["omega"], dtype=np.float64).T[None],
-                                     f64("phase"), f64("amp"), np.asarray(pts, dtype=np.float64).T[None])[0]
+    from ..plots import overlay_ops
+    f64 = lambda k: np.ascontiguousarray(np.asarray(params[k], dtype=np.float64)[None])       # noqa: E731
+    x = np.ascontiguousarray(np.asarray(pts, dtype=np.float64).T[None])
+    ops = overlay_ops(x.shape[2] * np.size(params["theta"]) * x.shape[1])  # numba's op for large sums
+    return ops.trig_forward(f64("theta"), np.ascontiguousarray(np.asarray(params["omega"], dtype=np.float64).T[None]),
+                            f64("phase"), f64("amp"), x)[0]
 
 
 def lam_penalty(ens):
