@@ -5,6 +5,7 @@ lacks are computed ensemble by ensemble, inline or on Dask workers, and handed t
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 
@@ -114,7 +115,7 @@ def _compute(sw: Sweep, store, runs: list, be: str, client, progress, checkpoint
     meta = {"backend": be, "fastgan_version": package_version(), "git_commit": git_commit()}
     done = [0]
     with Progress(sum(iterations.values()), unit="run-it", desc=sw.name, enabled=progress,
-                  note=lambda: f"{done[0]}/{len(todo)} runs") as bar:
+                  note=lambda: f"{done[0]}/{len(todo)} runs") as bar, _reports(client, bar) as reports:
         def checkpoint_for(ens):
             if not every:
                 return None
@@ -130,14 +131,27 @@ def _compute(sw: Sweep, store, runs: list, be: str, client, progress, checkpoint
             t_compute += dt
             t_write += time.perf_counter() - t2
             done[0] += len(ens)
-            if client is not None:                       # workers do not report iterations: whole ensembles
-                bar.update(sum(iterations[id(r)] for r in ens))
+            if reports is not None:                      # workers report while they compute; topped up here
+                reports.finished(f"fastgan-{ensemble_id(ens)}", sum(iterations[id(r)] for r in ens))
     return {"runs_computed": len(todo), "ensembles": len(ensembles), "plan_s": t_plan, "compute_s": t_compute,
             "write_s": t_write, "ensembles_resumed": sum(1 for e in resumed)}
 
 
 def _checkpoint_name(ens, be: str) -> str:
     return f"{ensemble_id(ens)}.{be}.h5"
+
+
+@contextlib.contextmanager
+def _reports(client, bar):
+    """The Dask workers' progress reports feeding ``bar`` (None inline, where ticks feed it directly)."""
+    if client is None:
+        yield None
+        return
+    reports = _DaskProgress(client, bar)
+    try:
+        yield reports
+    finally:
+        reports.close()
 
 
 def _checkpointed(ck_dir: str, todo: list, be: str) -> list:
@@ -270,12 +284,54 @@ def _results(ensembles, backend, client, tick=None, checkpoint_for=lambda ens: N
     from distributed import as_completed
     futures = {}
     for ens in ensembles:
-        fut = client.submit(_timed_dicts, [r.config.to_dict() for r in ens], backend, pure=False, retries=3,
-                            key=f"fastgan-{ensemble_id(ens)}")
+        key = f"fastgan-{ensemble_id(ens)}"
+        fut = client.submit(_timed_dicts, [r.config.to_dict() for r in ens], backend, key, DASK_PROGRESS_S,
+                            pure=False, retries=3, key=key)
         futures[fut] = ens
     for fut in as_completed(futures):
         results, dt = fut.result()
         yield futures[fut], results, dt, None
+
+
+DASK_PROGRESS_S = 1.0              # seconds between a Dask worker's progress reports of its ensemble
+PROGRESS_TOPIC = "fastgan-progress"
+
+
+class _DaskProgress:
+    """The sweep bar fed by Dask workers' reports ({key, done} events: run-iterations of an ensemble so
+    far) while their ensembles run, topped up to the ensemble's whole when its results arrive. A report
+    of an ensemble already counted (a late one, or a retry's) adds nothing."""
+
+    def __init__(self, client, bar):
+        import threading
+        self.client, self.bar, self.lock = client, bar, threading.Lock()
+        self.seen: dict = {}
+        self.closed: set = set()
+        try:
+            client.subscribe_topic(PROGRESS_TOPIC, self._event)
+        except Exception:  # noqa: BLE001 - a scheduler without events: the bar moves per ensemble
+            self.client = None
+
+    def _event(self, event):
+        msg = event[1] if isinstance(event, (tuple, list)) else event
+        with self.lock:
+            key, done = msg.get("key"), int(msg.get("done", 0))
+            if key in self.closed or done <= self.seen.get(key, 0):
+                return
+            self.bar.update(done - self.seen.get(key, 0))
+            self.seen[key] = done
+
+    def finished(self, key: str, total: int) -> None:
+        with self.lock:
+            self.bar.update(max(0, total - self.seen.pop(key, 0)))
+            self.closed.add(key)
+
+    def close(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.unsubscribe_topic(PROGRESS_TOPIC)
+            except Exception:  # noqa: BLE001
+                pass
 
 
 def jobqueue_cluster(section: dict):
@@ -291,10 +347,24 @@ def jobqueue_cluster(section: dict):
     return getattr(dask_jobqueue, JOBQUEUES[section["jobqueue"]])(**d)
 
 
-def _timed_dicts(config_dicts, backend):
+def _timed_dicts(config_dicts, backend, key=None, every_s=DASK_PROGRESS_S):
+    """On a Dask worker: the ensemble's results and compute seconds; its progress reported as events
+    (:data:`PROGRESS_TOPIC`) every ``every_s`` seconds."""
     import time
     t0 = time.perf_counter()
-    out = run_ensemble_dicts(config_dicts, backend)
+    state = {"done": 0, "last": t0}
+
+    def tick(k):
+        state["done"] += k
+        now = time.perf_counter()
+        if key is not None and now - state["last"] >= every_s:
+            state["last"] = now
+            try:
+                from distributed import get_worker
+                get_worker().log_event(PROGRESS_TOPIC, {"key": key, "done": state["done"]})
+            except Exception:  # noqa: BLE001 - not on a worker, or no events: nothing reported
+                pass
+    out = run_ensemble([from_dict(d, check_files=False) for d in config_dicts], backend, tick)
     return out, time.perf_counter() - t0
 
 

@@ -65,9 +65,17 @@ def test_local_cluster_with_a_killed_worker_matches_inline(tmp_path):
 
 
 @pytest.mark.slow
-def test_local_n_executor_and_bad_dask_argument(tmp_path):
-    out = execute(_sweep(), str(tmp_path / "l"), backend="numpy", progress=False, dask="local:2")
+def test_local_n_executor_reports_progress_inside_ensembles_and_bad_dask_argument(tmp_path, capsys, monkeypatch):
+    """The bar moves while the workers compute (their reports), not only when an ensemble's results arrive."""
+    import re
+
+    from fastgan import progress, sweep
+    monkeypatch.setattr(progress, "MIN_INTERVAL", 0.0)
+    monkeypatch.setattr(sweep, "DASK_PROGRESS_S", 0.02)
+    out = execute(_sweep(), str(tmp_path / "l"), backend="numpy", progress=True, dask="local:2")
     assert out["runs_computed"] == 12 and bool(fastgan.open_sweep(str(tmp_path / "l"))["complete"].all())
+    counts = [int(m.group(1).replace(",", "")) for m in re.finditer(r"\] ([\d,]+)/18,000 run-it", capsys.readouterr().err)]
+    assert counts[-1] == 18000 and any(c % 3000 for c in counts), counts    # 3000 run-iterations per ensemble
     from fastgan.sweep import SweepError
     with pytest.raises(SweepError, match="local:N"):
         execute(_sweep(), str(tmp_path / "m"), backend="numpy", progress=False, dask="local:zero")
