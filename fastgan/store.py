@@ -60,12 +60,44 @@ def package_version() -> str:
 
 
 def git_commit() -> str:
-    """The commit of the fastgan source tree, if it is a git checkout ('' otherwise)."""
-    here = os.path.dirname(os.path.abspath(__file__))
+    """The commit of fastgan's own code: its source checkout's HEAD (with ``-dirty`` for uncommitted
+    changes) when fastgan runs from one, else the commit an installed build recorded (the wheel's
+    ``_build_info.json``, or pip's record of a VCS install); '' when none is known. A git repository that
+    merely encloses an installed fastgan (a project holding its virtual environment) is not fastgan's."""
+    return _commit_of(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _commit_of(package_dir: str) -> str:
+    checkout = os.path.dirname(package_dir)
+    if os.path.isfile(os.path.join(checkout, "pyproject.toml")):
+        got = _git_head(checkout)
+        if got:
+            return got
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        with open(os.path.join(package_dir, "_build_info.json")) as fh:
+            got = json.load(fh).get("git_commit") or ""
+        if isinstance(got, str) and got:
+            return got
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        from importlib.metadata import PackageNotFoundError, distribution
+        doc = json.loads(distribution("fastgan").read_text("direct_url.json") or "{}")
+        return str(doc.get("vcs_info", {}).get("commit_id", "") or "")
+    except (PackageNotFoundError, ValueError, AttributeError, OSError):
+        return ""
+
+
+def _git_head(root: str) -> str:
+    """HEAD (+ '-dirty') of the git checkout whose top level is ``root``; '' otherwise."""
+    try:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=root, capture_output=True, text=True,
+                             timeout=5)
+        if top.returncode or os.path.realpath(top.stdout.strip()) != os.path.realpath(root):
+            return ""
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
         if out.returncode == 0:
-            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
                                    capture_output=True, text=True, timeout=5).stdout.strip()
             return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):

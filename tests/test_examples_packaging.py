@@ -1,6 +1,7 @@
 """Shipped examples validate and run; the package installs kernels only as fastgan.kernels."""
 
 import glob
+import json
 import os
 import subprocess
 import sys
@@ -72,6 +73,39 @@ def test_wheel_maps_kernels_into_the_package(tmp_path):
     assert not [n for n in names if n.startswith("kernels/")]
     assert [n for n in names if n.startswith("fastgan/kernels/") and n.endswith(".cu")] or \
         not glob.glob(os.path.join(ROOT, "kernels", "*.cu"))
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    if head:                                     # an installed wheel knows the commit it was built from
+        info = json.loads(zipfile.ZipFile(wheel).read("fastgan/_build_info.json"))
+        assert info["git_commit"].split("-")[0] == head
+
+
+def test_the_commit_recorded_is_fastgans_never_an_enclosing_repositorys(tmp_path):
+    """An installed fastgan inside some other git repository (a project holding its venv) must not record
+    that repository's commit; a build's recorded commit is used instead; fastgan's own checkout its HEAD."""
+    from fastgan.store import _commit_of, git_commit
+    repo = tmp_path / "project"
+    pkg = repo / "venv" / "site-packages" / "fastgan"
+    pkg.mkdir(parents=True)
+    (repo / "pyproject.toml").write_text("")
+    for cmd in (["init", "-q"], ["-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "--allow-empty",
+                                 "-m", "x"]):
+        if subprocess.run(["git", *cmd], cwd=repo, capture_output=True).returncode:
+            pytest.skip("git is not usable here")
+    assert _commit_of(str(pkg)) in ("", _pip_recorded())
+    (pkg / "_build_info.json").write_text(json.dumps({"git_commit": "abc123"}))
+    assert _commit_of(str(pkg)) == "abc123"
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    if head:
+        assert git_commit().split("-")[0] == head
+
+
+def _pip_recorded() -> str:
+    from importlib.metadata import distribution
+    try:
+        return json.loads(distribution("fastgan").read_text("direct_url.json") or "{}") \
+            .get("vcs_info", {}).get("commit_id", "")
+    except Exception:  # noqa: BLE001
+        return ""
 
 
 def test_source_checkout_finds_kernels_without_editable_install():
