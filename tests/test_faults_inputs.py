@@ -560,9 +560,11 @@ def test_config_keys_and_reproduce_list_are_aligned_tables(capsys):
     _aligned(out, ("key", "type", "default", "meaning"))
     code, out, _ = run_main(capsys, "reproduce", "--list")
     assert code == 0
-    _aligned(out, ("name", "paper", "figures", "needs", "title"))
+    _aligned(out, ("name", "paper", "figures", "needs", "quick", "title"))
     rows = {line.split()[0]: line for line in out.splitlines()[1:]}
     assert "scikit-learn" in rows["kgan-digits"] and "torch" in rows["egan-fig2"]
+    quick = out.splitlines()[0].index("quick")
+    assert all(row[quick:].split()[1] in ("s", "min") for row in rows.values())       # a measured time each
 
 
 def test_a_reproduction_names_the_extra_that_installs_what_it_needs(tmp_path, capsys, monkeypatch):

@@ -68,11 +68,29 @@ def _install_hint(modules) -> str:
                      + (f"'fastgan[{EXTRAS[m][1]}]')" if m in EXTRAS else f"{m})") for m in modules)
 
 
+# Wall time of each experiment at --quick scale, measured when the README's gallery was made (2 CPU cores,
+# numba backend, reports in docs/gallery/NAME/report.txt); shown by --list as a guide.
+QUICK_SECONDS = {
+    "egan-fig10-11": 37, "egan-fig13": 14, "egan-fig14": 546, "egan-fig15": 416, "egan-fig16-17": 45,
+    "egan-fig18": 4, "egan-fig19": 60, "egan-fig2": 19, "egan-fig20": 113, "egan-fig21": 188,
+    "egan-fig3-4": 183, "egan-fig5-6": 558, "egan-fig8-9": 369, "egan-gram-vs-coarse": 319,
+    "grad-cone": 202, "grad-earlystop": 191, "grad-fields": 11, "ipm-fig1": 3, "ipm-fig2": 27,
+    "ipm-fig3": 152, "ipm-fig4": 464, "kgan-digits": 98, "kgan-mog": 6,
+}
+
+
+def _duration(name: str) -> str:
+    s = QUICK_SECONDS.get(name)
+    if s is None:
+        return "?"
+    return f"{s} s" if s < 90 else f"{s / 60:.0f} min"
+
+
 def listing() -> str:
     from ..runconfig import columns
     rows = [(e.name, citation(e.paper), e.figures, ", ".join(EXTRAS.get(m, (m,))[0] for m in e.needs) or "-",
-             e.title) for e in experiments().values()]
-    return columns(rows, ("name", "paper", "figures", "needs", "title"))
+             _duration(e.name), e.title) for e in experiments().values()]
+    return columns(rows, ("name", "paper", "figures", "needs", "quick", "title"))    # quick: QUICK_SECONDS
 
 
 MARKER = ".fastgan-reproduction"      # in every folder reproduce wrote: the files it wrote there
