@@ -544,4 +544,27 @@ def status(out_dir: str) -> str:
             f"last part written {when}" + note
             + (f"; {len(store.damaged)} damaged part(s), computed again at the next run" if store.damaged else "")
             + (f"; {len(store.ignored)} entr{'ies' if len(store.ignored) > 1 else 'y'} of parts/ ignored (not a "
-               "regular file)" if store.ignored else ""))
+               "regular file)" if store.ignored else "")
+            + _checkpoints_note(out_dir))
+
+
+def _checkpoints_note(out_dir: str) -> str:
+    """'; ensemble X (B runs) checkpointed at iteration i (backend) ...' for the checkpoints in the folder
+    (ensembles in flight or interrupted: the next run of the sweep resumes them)."""
+    from .checkpoint import read
+    from .errors import FastganError
+    folder = os.path.join(out_dir, CHECKPOINTS)
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".h5") and not n.startswith("."))
+    except OSError:
+        return ""
+    said = []
+    for n in names:
+        try:
+            it, _, ident = read(os.path.join(folder, n))
+            doc = json.loads(ident)
+            said.append(f"ensemble {n.split('.')[0]} ({len(doc.get('runs', []))} runs) at iteration {it} "
+                        f"({doc.get('backend')})")
+        except (FastganError, ValueError):
+            said.append(f"{n} (unreadable: moved aside when its ensemble runs again)")
+    return f"; checkpoints: {', '.join(said)} (resumed by the next run of the sweep)" if said else ""

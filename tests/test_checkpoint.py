@@ -228,6 +228,8 @@ def test_a_single_ensemble_sweep_killed_mid_ensemble_resumes_bitwise(tmp_path):
             assert proc.returncode == 130 and f"at iteration {at}/2000 in " in err, err
         saved.append(at)
         assert not list((out / "parts").glob("*.h5"))         # mid-ensemble: nothing complete yet
+    st = _cli("status", out)
+    assert f"(8 runs) at iteration {saved[-1]} (numpy) (resumed by the next run" in st.stdout, st.stdout
     done = _cli("sweep", spec, "--out", out, "--backend", "numpy", "--checkpoint-every", "0.15")
     assert done.returncode == 0 and f"from its checkpoint at iteration {saved[-1]}" in done.stderr, done.stderr
     _same(_arrays(fastgan.open_sweep(str(ref_dir))), _arrays(fastgan.open_sweep(str(out))))
