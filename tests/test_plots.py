@@ -93,6 +93,19 @@ def test_the_trigonometric_overlays_match_the_reference(fast):
     assert len(fast) == 2
 
 
+@pytest.mark.parametrize("density", ["kde", "exact"])
+def test_the_kde_overlay_matches_the_reference(density, fast):
+    from fastgan.families.kde_maths import kde_dstar
+    r = _resolved(**{"discriminator.kind": "kde", "discriminator.bandwidth": [0.3, 0.9],
+                     "discriminator.data_density": density, "discriminator.model": "nsgan"})
+    params = {"bandwidth": np.array([0.3, 0.9]), "data": RNG.normal(size=(41, 2)),
+              "data_log_weights": np.full(41, -np.log(41))}
+    particles, pts = RNG.normal(size=(29, 2)), RNG.normal(size=(67, 2))
+    ref = kde_dstar(r, params, particles, pts.T[None])[0]                   # the NumPy reference ops
+    _close(r.family.overlay(params, r, pts, particles), ref)
+    assert fast
+
+
 def test_small_overlays_stay_on_the_reference_and_large_ones_use_numba(monkeypatch):
     assert plots.overlay_ops(10).name == "numpy"
     from fastgan.backend import probe

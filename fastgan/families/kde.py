@@ -137,7 +137,8 @@ class KDEFamily(Family):
         return KDEModel(ens)
 
     def overlay(self, params, r, pts, particles=None):
-        return kde_dstar(r, params, particles, np.asarray(pts, dtype=np.float64).T[None])[0]
+        from ..plots import overlay_ops
+        return kde_dstar(r, params, particles, np.asarray(pts, dtype=np.float64).T[None], overlay_ops)[0]
 
     def title(self, r, ratio):
         d, tr = r.discriminator, r.training

@@ -136,9 +136,10 @@ def ratio_field_at(ops, q, Z, bw, logmix, data=None, exact=None):
     return _sigmoid(xp, lP - lQ), _sigmoid(xp, lQ - lP)[:, None, :] * (gP - gQ)
 
 
-def kde_dstar(r, params: dict, particles, x) -> np.ndarray:
+def kde_dstar(r, params: dict, particles, x, overlay_ops=None) -> np.ndarray:
     """d* (1, n) at points x (1, d, n) for one run (resolved config ``r``) from its exported kde
-    parameters and particles (N, d)."""
+    parameters and particles (N, d); ``overlay_ops(work)`` picks the op table (default the NumPy
+    reference)."""
     from ..kernels.ops import load_ops
     from ..targets import make_target
     bw = np.asarray(params["bandwidth"], dtype=np.float64)[None]
@@ -151,8 +152,10 @@ def kde_dstar(r, params: dict, particles, x) -> np.ndarray:
     else:
         data = (np.ascontiguousarray(np.asarray(params["data"], dtype=np.float64).T[None]),
                 np.asarray(params["data_log_weights"], dtype=np.float64)[None])
-    lP, lQ, _, _ = _log_densities(load_ops("numpy"), x, Z, bw, lm, data, exact, grad=False)
-    return _sigmoid(np, lP - lQ)
+    centres = Z.shape[2] + (0 if data is None else data[0].shape[2])
+    ops = load_ops("numpy") if overlay_ops is None else overlay_ops(x.shape[2] * centres * bw.shape[1])
+    lP, lQ, _, _ = _log_densities(ops, np.ascontiguousarray(x), Z, bw, lm, data, exact, grad=False)
+    return _sigmoid(np, np.asarray(lP, dtype=np.float64) - np.asarray(lQ, dtype=np.float64))
 
 
 def quantile_norm(field, m: np.ndarray) -> np.ndarray:
