@@ -62,6 +62,7 @@ class Checkpoint:
         self.rejected: str | None = None          # why an existing file was not resumed from
         self.resumed_at = 0
         self.saved_at = -1
+        self.failed = False
         self._last = time.perf_counter()
 
     # ------------------------------------------------------------------ timing
@@ -99,12 +100,23 @@ class Checkpoint:
         logging.getLogger("fastgan").info(f"resuming {self.what} from its checkpoint at iteration {iteration}")
         return iteration, arrays
 
-    def save(self, iteration: int, iterations: int, arrays: dict) -> None:
-        """The state after ``iteration`` (of ``iterations``), written atomically."""
-        write(self.path, iteration, arrays, self.identity)
+    def save(self, iteration: int, iterations: int, arrays: dict) -> bool:
+        """The state after ``iteration`` (of ``iterations``), written atomically. A write that fails (a full
+        disk) is one warning and no more attempts: the computation goes on, the previous checkpoint (if
+        any) stays as it was. Returns whether it was written."""
+        if self.failed:
+            return False
+        try:
+            write(self.path, iteration, arrays, self.identity)
+        except OSError as exc:                  # StorageError too: the temporary file is already removed
+            self.failed = True
+            warnings.warn(f"{self.what}: its checkpoint could not be written ({exc}); it goes on without "
+                          "checkpoints", stacklevel=2)
+            return False
         KEPT[self.path] = (iteration, iterations, self.what)
         self.saved_at = iteration
         self._last = time.perf_counter()
+        return True
 
     def remove(self) -> None:
         """The run's results are stored elsewhere now: the checkpoint is no longer needed."""

@@ -191,9 +191,10 @@ class Ensemble:
                 bar.update(1)
                 if tick is not None:
                     tick(self.B)
-                if checkpoint is not None and (pending or (it + 1 < self.T and checkpoint.due(it + 1))):
+                if checkpoint is not None and not checkpoint.failed and \
+                        (pending or (it + 1 < self.T and checkpoint.due(it + 1))):
                     checkpoint.save(it + 1, self.T, self.state(st, rec))
-                    pending.proceed()
+                pending.proceed()                  # an interruption, once its state is saved
         t_end = time.perf_counter()
         timings = {"setup_s": t_loop - t_setup, "loop_s": t_end - t_loop,
                    "s_per_iteration": (t_end - t_loop) / max(1, self.T - start), "ensemble_size": self.B}

@@ -133,8 +133,24 @@ def _compute(sw: Sweep, store, runs: list, be: str, client, progress, checkpoint
             done[0] += len(ens)
             if reports is not None:                      # workers report while they compute; topped up here
                 reports.finished(f"fastgan-{ensemble_id(ens)}", sum(iterations[id(r)] for r in ens))
+    _drop_finished_checkpoints(ck_dir, set(store.completed()))
     return {"runs_computed": len(todo), "ensembles": len(ensembles), "plan_s": t_plan, "compute_s": t_compute,
             "write_s": t_write, "ensembles_resumed": sum(1 for e in resumed)}
+
+
+def _drop_finished_checkpoints(ck_dir: str, stored: set) -> None:
+    """Remove the checkpoints whose runs are all stored now (e.g. an interrupted inline ensemble that a
+    later --dask run or another packing computed); the others wait for their ensemble."""
+    from .checkpoint import identity_of
+    if not os.path.isdir(ck_dir):
+        return
+    for name in os.listdir(ck_dir):
+        path = os.path.join(ck_dir, name)
+        if not name.endswith(".h5") or name.startswith(".") or not os.path.isfile(path) or os.path.islink(path):
+            continue
+        runs = (identity_of(path) or {}).get("runs") or []
+        if runs and all(r in stored for r in runs):
+            os.unlink(path)
 
 
 def _checkpoint_name(ens, be: str) -> str:

@@ -4,6 +4,7 @@ iteration and restored onto a fresh ensemble continues bitwise as if never stopp
 another ensemble or backend, or a damaged one, is never resumed from; interrupts are deferred to the
 end of an iteration, saved, then delivered."""
 
+import json
 import os
 import signal
 
@@ -305,3 +306,38 @@ def test_a_sweep_bar_counts_run_iterations_inside_one_ensemble_and_is_quiet_off_
     counts = [int(m.group(1).replace(",", "")) for f in frames if (m := re.search(r"\] ([\d,]+)/480 run-it", f))]
     assert counts[:3] == [8, 16, 24] and counts[-1] == 480             # every iteration of the one ensemble
     assert "0/8 runs" in frames[5] and "8/8 runs" in frames[-1] and "ETA" in frames[5] and "run-it/s" in frames[5]
+
+
+def test_a_checkpoint_that_cannot_be_written_is_one_warning_and_the_run_goes_on(tmp_path, monkeypatch):
+    """A full disk at a checkpoint: one warning, no further attempt, the results unchanged."""
+    from fastgan import h5io
+    from fastgan.errors import StorageError
+    cfgs = _configs("mlp")
+    ref = Ensemble(cfgs, "numpy").run(progress=False)
+    calls = []
+
+    def full(path, data, **kw):
+        calls.append(path)
+        raise StorageError(f"cannot write {path!r}: No space left on device")
+    monkeypatch.setattr(h5io, "atomic_bytes", full)
+    c = At(tmp_path / "c.h5", {5, 10, 15})
+    with pytest.warns(UserWarning, match="could not be written.*No space left.*goes on without checkpoints"):
+        got = Ensemble(cfgs, "numpy").run(progress=False, checkpoint=c)
+    _same(ref, got)
+    assert len(calls) == 1 and c.failed and not (tmp_path / "c.h5").exists()
+
+
+def test_a_checkpoint_whose_runs_got_stored_otherwise_is_removed(tmp_path):
+    """An interrupted ensemble's checkpoint, then the sweep computed with another packing (or on Dask): the
+    checkpoint of runs now stored is removed; one of runs still to do would be kept."""
+    from fastgan.sweep import execute, parse_spec
+    from tests.test_sweep import _spec
+    sw = parse_spec(_spec())
+    out = tmp_path / "s"
+    execute(sw, str(out), backend="numpy", progress=False)
+    ck_dir = out / "checkpoints"
+    ids = [r.run_id for r in sw.runs[:3]]
+    ck.write(str(ck_dir / "x.numba.h5"), 5, {"X": np.zeros(3)}, json.dumps({"runs": ids, "backend": "numba"}))
+    ck.write(str(ck_dir / "y.numba.h5"), 5, {"X": np.zeros(3)}, json.dumps({"runs": ["0" * 16], "backend": "numba"}))
+    assert execute(sw, str(out), backend="numpy", progress=False)["runs_computed"] == 0
+    assert [p.name for p in ck_dir.iterdir()] == ["y.numba.h5"]
