@@ -430,10 +430,10 @@ def main(argv=None) -> int:
     if args.cmd is None:                            # a bare `fastgan`: what it can do
         parser.print_help()
         return 0
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("fastgan: %(message)s"))
     log = logging.getLogger("fastgan")
-    if not log.handlers:
+    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("fastgan: %(message)s"))
         log.addHandler(handler)
     log.setLevel(logging.WARNING if getattr(args, "quiet", False) else logging.INFO)
     from . import checkpoint, h5io
@@ -478,6 +478,19 @@ def _kept() -> str:
     if states:
         said.append(f"checkpoint of {'; '.join(states)} (the same command resumes from it)")
     return "; ".join(said) if said else "no output was written"
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Log lines to whatever ``sys.stderr`` is when they are written (main() may run many times in one
+    process, each with its own stderr)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
 
 
 class UsageError(Exception):

@@ -187,6 +187,8 @@ class Ensemble:
                 checkpoint.start_clock()
             for it in range(start, self.T):
                 self.advance(st, it)
+                if st.check_every > 1 and (it + 1 in rec.rec_set or it + 1 in rec.snap_set or it + 1 == self.T):
+                    st.sync()                      # the records and the results read liveness on the host
                 rec.take(it + 1, st)
                 bar.update(1)
                 if tick is not None:
@@ -207,6 +209,7 @@ class Ensemble:
         """The whole state of the loop after an iteration as flat host arrays ``{name: array}``: particles,
         parameters, liveness, what was recorded, and what the family's bound ops and observer hold."""
         host = self.ops.to_host
+        st.sync()
         out = {"X": host(st.X), "alive": st.alive, "diverged_at": st.diverged_at}
         out.update({f"p/{k}": host(v) for k, v in st.p.items()})
         out.update(rec.state())
@@ -222,8 +225,7 @@ class Ensemble:
         st.X = xp.asarray(arrays["X"])
         for k in st.p:                       # in place: the dtype and any reference to the array stay
             st.p[k][...] = xp.asarray(arrays[f"p/{k}"])
-        st.alive[...] = arrays["alive"]
-        st.diverged_at[...] = arrays["diverged_at"]
+        st.set_liveness(arrays["alive"], arrays["diverged_at"])
         rec.restore(arrays)
         for part, obj in (("bound", self.disc), ("observer", rec.family_obs)):
             put = getattr(obj, "restore", None)
@@ -231,19 +233,25 @@ class Ensemble:
                 put({k[len(part) + 1:]: v for k, v in arrays.items() if k.startswith(part + "/")})
 
     def advance(self, st: "_LoopState", it: int) -> None:
-        """One iteration of Algorithm 1 for every live run: n_disc discriminator steps, one generator step."""
-        xp, ops, dt = self.ops.xp, self.ops, self.dtype
+        """One iteration of Algorithm 1 for every live run: n_disc discriminator steps, one generator step.
+
+        Liveness lives on the device (``st.alive_d``, ``st.diverged_d``): the learning rates of a sub-step
+        and the generator's step are masked there, the blow-up check is fused into device ops, and the
+        host mirror (``st.alive``) is refreshed by :meth:`_LoopState.sync` — after every iteration on the
+        host backends (free), at records and every ``check_every`` iterations on a GPU (no blocking copy
+        in between; ``diverged_at`` is the same: it is recorded on the device)."""
+        xp, ops = self.ops.xp, self.ops
         lr_gen = self.lr_gen
         if self.begin_iteration is not None:     # e.g. kde bandwidth (and step) schedules
             lr_gen = self.begin_iteration(st.p, it)
         V = self.generator_velocity(st) if self.simultaneous else None
         for k in range(st.max_n_disc):
-            active = st.alive & (self.n_disc > k)
-            if not active.any():
+            if not (st.alive & (self.n_disc > k)).any():   # the host mirror: exact where it syncs every iteration
                 break
-            lr = xp.asarray(np.where(active, self.lr_disc, 0.0).astype(dt))
+            lr = st.lr_disc_at(k)
             if self.model.samples_target:
-                xt = ops.sample_mixture(st.comp_base, st.noise_base, it, k, st.means, st.cum, st.stds, self.M, dt)
+                xt = ops.sample_mixture(st.comp_base, st.noise_base, it, k, st.means, st.cum, st.stds, self.M,
+                                        self.dtype)
             else:
                 xt = self.env.xt
             u = None
@@ -252,14 +260,18 @@ class Ensemble:
             self.disc.step(st.p, st.X, xt, lr, st.l2, u)
         if V is None:
             V = self.generator_velocity(st)
-        step = xp.asarray(np.where(st.alive, lr_gen, 0.0).astype(dt))[:, None, None]
-        Xn = st.X + step * V
-        bad = st.alive & ~(_finite_runs(xp, Xn) & params_finite(xp, st.p))
-        if bad.any():
-            st.diverged_at[bad] = it + 1
-            st.alive &= ~bad
-        if not st.alive.all():  # frozen runs keep their last finite particles (0 * NaN would not)
-            Xn = xp.where(xp.asarray(~st.alive)[:, None, None], st.X, Xn)
+        Xn = st.X + st.lr_gen_step(lr_gen) * V
+        bad = st.alive_d & ~(_finite_runs_d(xp, Xn) & _params_finite_d(xp, st.p))
+        st.diverged_d = xp.where(bad, it + 1, st.diverged_d)
+        st.alive_d = st.alive_d & ~bad
+        if st.check_every == 1:
+            st.sync()
+            if not st.alive.all():  # frozen runs keep their last finite particles (0 * NaN would not)
+                Xn = xp.where(st.alive_d[:, None, None], Xn, st.X)
+        else:                       # no host copy of liveness in this iteration: masked on the device
+            Xn = xp.where(st.alive_d[:, None, None], Xn, st.X)
+            if (it + 1) % st.check_every == 0:
+                st.sync()
         st.X = Xn
 
     def generator_velocity(self, st: "_LoopState"):
@@ -292,11 +304,15 @@ class _DiscEnv:
 
 
 class _LoopState:
-    """Device state of a running ensemble: particles X (B, d, N), discriminator parameters p,
-    per-run liveness and divergence iteration (host), and device copies of the loop constants."""
+    """Device state of a running ensemble: particles X (B, d, N), discriminator parameters p, per-run
+    liveness and divergence iteration (on the device: ``alive_d``, ``diverged_d``; their host mirror
+    ``alive``, ``diverged_at`` as of the last :meth:`sync`), and device copies of the loop constants."""
+
+    CHECK_EVERY_GPU = 16          # iterations between host copies of liveness on a GPU (and at every record)
 
     def __init__(self, ens: Ensemble):
         xp, dt = ens.ops.xp, ens.dtype
+        self.ops, self.xp, self.dtype = ens.ops, xp, dt
         self.X = xp.asarray(ens.initial_particles().astype(dt))
         self.p = {k: xp.asarray(v) for k, v in ens.model.init(dt).items()}
         self.means, self.cum, self.stds = (xp.asarray(a) for a in (ens.means, ens.cum, ens.stds))
@@ -308,12 +324,47 @@ class _LoopState:
         self.u_scale = xp.asarray((2.0 * ens.beta / ens.N).astype(dt))[:, None, None]
         self.alive = np.ones(ens.B, dtype=bool)
         self.diverged_at = np.full(ens.B, -1, dtype=np.int64)
+        self.alive_d = xp.asarray(self.alive)
+        self.diverged_d = xp.asarray(self.diverged_at)
         self.max_n_disc = int(ens.n_disc.max())
+        self.n_disc_d = xp.asarray(ens.n_disc)
+        self.lr_disc_d = xp.asarray(ens.lr_disc.astype(dt))
+        self.zero = xp.zeros((), dtype=dt)
+        self._lr_gen_host, self._lr_gen_d = None, None
+        self.check_every = self.CHECK_EVERY_GPU if ens.backend == "cuda" else 1
+
+    def sync(self) -> None:
+        """Refresh the host mirror of liveness from the device (a blocking copy on a GPU)."""
+        self.alive[...] = self.ops.to_host(self.alive_d)
+        self.diverged_at[...] = self.ops.to_host(self.diverged_d)
+
+    def set_liveness(self, alive: np.ndarray, diverged_at: np.ndarray) -> None:
+        self.alive[...], self.diverged_at[...] = alive, diverged_at
+        self.alive_d, self.diverged_d = self.xp.asarray(self.alive.copy()), self.xp.asarray(self.diverged_at.copy())
+
+    def lr_disc_at(self, k: int):
+        """(B,) device learning rates of sub-step k: 0 for a dead run or one whose n_disc <= k."""
+        return self.xp.where(self.alive_d & (self.n_disc_d > k), self.lr_disc_d, self.zero)
+
+    def lr_gen_step(self, lr_gen: np.ndarray):
+        """(B, 1, 1) device generator steps, 0 for a dead run; uploaded only when the (host) rates change."""
+        if self._lr_gen_host is None or not np.array_equal(lr_gen, self._lr_gen_host):
+            self._lr_gen_host = np.array(lr_gen, dtype=np.float64, copy=True)
+            self._lr_gen_d = self.xp.asarray(self._lr_gen_host.astype(self.dtype))
+        return self.xp.where(self.alive_d, self._lr_gen_d, self.zero)[:, None, None]
 
 
-def _finite_runs(xp, X) -> np.ndarray:
-    ok = xp.isfinite(X).reshape(X.shape[0], -1).all(axis=1)
-    return np.asarray(ok.get() if hasattr(ok, "get") else ok)
+def _finite_runs_d(xp, X):
+    """(B,) device bool: every entry of the run is finite (no host copy)."""
+    return xp.isfinite(X).reshape(X.shape[0], -1).all(axis=1)
+
+
+def _params_finite_d(xp, p: dict):
+    ok = None
+    for v in p.values():
+        f = xp.isfinite(v).reshape(v.shape[0], -1).all(axis=1)
+        ok = f if ok is None else ok & f
+    return ok
 
 
 class _Recorder:
@@ -428,8 +479,5 @@ def simulate(config: Config, backend: str | None = None, progress: bool | None =
 
 def params_finite(xp, p: dict) -> np.ndarray:
     """(B,) host bool: every parameter of the run is finite."""
-    ok = None
-    for v in p.values():
-        f = xp.isfinite(v).reshape(v.shape[0], -1).all(axis=1)
-        ok = f if ok is None else ok & f
+    ok = _params_finite_d(xp, p)
     return np.asarray(ok.get() if hasattr(ok, "get") else ok)
