@@ -4,7 +4,6 @@ iteration makes no blocking copy and no upload, and calls a documented number of
 up is flagged with the same iteration and frozen at the same particles as on the NumPy reference."""
 
 import numpy as np
-import pytest
 
 import fastgan
 from fastgan import engine
