@@ -123,13 +123,16 @@ class KernelSet(NamedTuple):
     build: Callable
     examples: Callable
     max_dim: int | None = None
+    routed: Callable | None = None      # (kernel name, dtype name, d) -> whether the router sends d there
+    variants: Callable | None = None    # (dtype name, d) -> {label: (kernel, example args)} of extra kernels
 
 
 KERNEL_SETS: dict = {}
 
 
-def register_kernels(name: str, build: Callable, examples: Callable, max_dim: int | None = None) -> KernelSet:
-    KERNEL_SETS[name] = ks = KernelSet(name, build, examples, max_dim)
+def register_kernels(name: str, build: Callable, examples: Callable, max_dim: int | None = None,
+                     routed: Callable | None = None, variants: Callable | None = None) -> KernelSet:
+    KERNEL_SETS[name] = ks = KernelSet(name, build, examples, max_dim, routed, variants)
     return ks
 
 
@@ -140,18 +143,26 @@ def check_dim(name: str, d: int) -> None:
         raise ValueError(f"the Numba-CUDA {name} kernels support 1 <= d <= MAX_DIM = {top}, got d = {d}")
 
 
-def ptx_targets(dtypes=("float32", "float64"), dims=(1, 2, 3)) -> list:
-    """(label, python function, numba signature) of every registered kernel, for every dtype and every
-    d in ``dims`` it supports (compile-only checks: ``cuda_numba.compile_ptx_all``)."""
+def ptx_targets(dtypes=("float32", "float64"), dims=(1, 2, 3), sets=None) -> list:
+    """(label, python function, numba signature) of every registered kernel the router can choose, for
+    every dtype and every d in ``dims`` it supports (compile-only checks: ``cuda_numba.compile_ptx_all``,
+    tests/test_gpu_build.py); ``sets`` restricts to some kernel sets."""
     import numba
     out = []
     for ks in KERNEL_SETS.values():
+        if sets is not None and ks.name not in sets:
+            continue
         for dn in dtypes:
             for d in (dims if ks.max_dim is not None else (None,)):
                 if d is not None and d > ks.max_dim:
                     continue
                 kernels = ks.build(dn, d)
+                tag = f"[{dn}" + ("" if d is None else f",d={d}") + "]"
                 for kname, args in ks.examples(dn, d).items():
-                    label = f"{ks.name}.{kname}[{dn}" + ("" if d is None else f",d={d}") + "]"
-                    out.append((label, getattr(kernels, kname).py_func, tuple(numba.typeof(a) for a in args)))
+                    if ks.routed is not None and not ks.routed(kname, dn, d):
+                        continue
+                    out.append((f"{ks.name}.{kname}{tag}", getattr(kernels, kname).py_func,
+                                tuple(numba.typeof(a) for a in args)))
+                for label, (kern, args) in (ks.variants(dn, d) if ks.variants else {}).items():
+                    out.append((f"{ks.name}.{label}{tag}", kern.py_func, tuple(numba.typeof(a) for a in args)))
     return out

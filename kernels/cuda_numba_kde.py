@@ -29,6 +29,14 @@ appears), uniform global reads.
 Global traffic O(B (n + m) d), arithmetic O(B n m S d). Kernels are specialised per (state dtype,
 d) like the other twins (register accumulators, compile-time shared sizes); d <= ``MAX_DIM``, the
 shared tile shrinks with d (``centre_tile``) to keep (d + 2) x tile values under ~24 KiB.
+
+Routing of ``kde_grad_sum`` (:func:`grad_chunk`): its register kernel keeps the query (d + 1), the
+tile partials (d) and float64 totals (d) per thread and spills beyond d = 32 (float32) / 16
+(float64) (ptxas sm_90: float64 d = 24 spills 8 B, d = 64 2 KB). Above, the gradient is computed in
+launches of ``GRAD_CHUNK[dtype]`` output coordinates each (:func:`_grad_chunk`: the full query
+for r^2, then only that chunk's differences, summed straight into float64 totals): the weights are
+recomputed once per chunk (ceil(d / chunk) x the exp work), no register array exceeds ~d + 2 chunk
+words, and nothing spills up to ``MAX_DIM``.
 """
 
 from __future__ import annotations
@@ -47,6 +55,13 @@ from .cuda_numba_common import array_module, as_xp, block, blocks, check_dim, de
 from .kde_numba import bandwidth_terms, check_args
 
 MAX_DIM = 64          # largest data dimension d (register accumulators, shared tile)
+GRAD_REG_DIM = {"float32": 32, "float64": 16}   # largest d of the one-launch kde_grad_sum kernel
+GRAD_CHUNK = {"float32": 16, "float64": 8}     # output coordinates per launch above it
+
+
+def grad_chunk(dtype_name: str, d: int) -> int:
+    """Coordinates per kde_grad_sum launch for (dtype, d): d (one launch) or ``GRAD_CHUNK[dtype]``."""
+    return d if d <= GRAD_REG_DIM[dtype_name] else GRAD_CHUNK[dtype_name]
 
 
 def centre_tile(d: int) -> int:
@@ -162,6 +177,65 @@ def _kernels(dtype_name: str, D: int):
     return Kernels(density, grad)
 
 
+@functools.lru_cache(maxsize=None)
+def _grad_chunk(dtype_name: str, D: int, J0: int, NJ: int):
+    """kde_grad_sum for output coordinates [J0, J0 + NJ) only (same arguments as the one-launch
+    kernel; the other rows of ``out`` are left alone): the weights from the full query, the chunk's
+    differences summed straight into float64 totals (no state-dtype tile partials: fewer registers)."""
+    npdt = np.dtype(dtype_name)
+    DT = numba.from_dtype(npdt)
+    ZERO = npdt.type(0)
+    CT = centre_tile(D)
+    stage_x, stage_w, stage_la = tiled.stage_points(D, CT), tiled.stage_row(CT, D), tiled.stage_row(CT, D + 1)
+    sq_dist = tiled.sq_dist(D, CT)
+
+    @cuda.jit(device=True)
+    def stage(src, par, r, c0, cnt, tid, T, sh):
+        stage_w(src[1], r, c0, cnt, tid, T, sh)
+        if par[0]:
+            stage_la(src[2], r, c0, cnt, tid, T, sh)
+        stage_x(src[0], r, c0, cnt, tid, T, sh)
+
+    @cuda.jit(device=True)
+    def load_query_lb(x, par, r, k, active, qv):
+        for j in range(D):
+            qv[j] = x[r, j, k] if active else ZERO
+        qv[D] = par[3][r, k] if (par[4] and active) else ZERO
+
+    @cuda.jit(device=True)
+    def pair(qv, sh, i, c, k, r, par, part, acc):
+        use_la, cs, hs, use_lb, is2 = par[0], par[1], par[2], par[4], par[5]
+        r2 = sq_dist(qv, sh, i)
+        gw = ZERO
+        for s in range(cs.shape[1]):
+            e = (cs[r, s] - r2 * hs[r, s]) + sh[D * CT + i]          # = log_term of _kernels
+            w = ZERO
+            if use_la:
+                w += math.exp(e + sh[(D + 1) * CT + i])
+            if use_lb:
+                w += math.exp(e + qv[D])
+            gw += w * is2[r, s]
+        for j in range(NJ):
+            acc[j] += (sh[(J0 + j) * CT + i] - qv[J0 + j]) * gw
+
+    @cuda.jit(device=True)
+    def finish(qv, part, acc, src, par, r, k, out):
+        for j in range(NJ):
+            out[r, J0 + j, k] = acc[j]
+
+    fns = tiled.Reduction(load_query_lb, tiled.zero_acc(NJ), stage, tiled.nothing, pair, tiled.nothing, finish)
+    return tiled.query_reduction(fns, sdt=DT, n_shared=D + 2, cap=CT, qdt=DT, n_query=D + 1, pdt=DT, n_part=1,
+                                 n_acc=NJ)
+
+
+def _grad_launches(dtype_name: str, d: int) -> list:
+    """The kde_grad_sum kernels the router launches for (dtype, d), in order."""
+    dc = grad_chunk(dtype_name, d)
+    if dc >= d:
+        return [_kernels(dtype_name, d).grad_sum]
+    return [_grad_chunk(dtype_name, d, j0, min(dc, d - j0)) for j0 in range(0, d, dc)]
+
+
 def _tile(d: int) -> int:
     return max(1, min(centre_tile(d), int(launch.GPU_TILE["kde_cols"])))
 
@@ -178,16 +252,18 @@ def _launch(grad, q, x, logw, la, lb, bandwidths, logmix):
         return out
     c = lambda v: dev(xp, as_xp(xp, v, dt))              # noqa: E731
     cs, hs, is2 = (dev(xp, v) for v in bandwidth_terms(xp, bandwidths, logmix, d, dt))
-    kernels = _kernels(dt.name, d)
     T = block("kde")
-    launch_ = (kernels.grad_sum if grad else kernels.log_density)[blocks(B * -(-n // T)), T, stream(xp)]
+    cfg = (blocks(B * -(-n // T)), T, stream(xp))
     if grad:
         dummy = xp.zeros((1, 1), dtype=dt)
-        launch_(c(q), (c(x), c(logw), c(dummy if la is None else la)),
+        args = (c(q), (c(x), c(logw), c(dummy if la is None else la)),
                 (la is not None, cs, hs, c(dummy if lb is None else lb), lb is not None, is2), x.shape[2], _tile(d),
                 dev(xp, out))
+        for kern in _grad_launches(dt.name, d):       # one launch, or one per chunk of coordinates
+            kern[cfg](*args)
     else:
-        launch_(c(q), (c(x), c(logw), c(logw)), (False, cs, hs), x.shape[2], _tile(d), dev(xp, out))
+        _kernels(dt.name, d).log_density[cfg](c(q), (c(x), c(logw), c(logw)), (False, cs, hs), x.shape[2], _tile(d),
+                                              dev(xp, out))
     return out
 
 
@@ -210,4 +286,17 @@ def _examples(dn: str, d: int) -> dict:
             "grad_sum": (a3, (a3, a2, a2), (True, a2, a2, a2, True, a2), 1, 1, a3)}
 
 
-register_kernels("kde", _kernels, _examples, MAX_DIM)
+def _routed(kname: str, dn: str, d: int) -> bool:
+    return kname != "grad_sum" or grad_chunk(dn, d) >= d
+
+
+def _variants(dn: str, d: int) -> dict:
+    """The chunked kde_grad_sum kernels the router launches at (dtype, d) (none where one launch serves)."""
+    if grad_chunk(dn, d) >= d:
+        return {}
+    ex = _examples(dn, d)["grad_sum"]
+    dc = grad_chunk(dn, d)
+    return {f"grad_sum_chunk{j0}": (_grad_chunk(dn, d, j0, min(dc, d - j0)), ex) for j0 in range(0, d, dc)}
+
+
+register_kernels("kde", _kernels, _examples, MAX_DIM, routed=_routed, variants=_variants)

@@ -140,6 +140,7 @@ def coupled_velocity_coarse(G, g1, g2):
     """Twin of ``coupling_numpy.coupled_velocity_coarse``."""
     xp = array_module(G, g1, g2)
     B, d, N = G.shape
+    G = xp.ascontiguousarray(G)            # e.g. the deep MLP's grad_x is a strided view
     out = xp.empty_like(G)
     if G.size == 0:
         return out

@@ -31,7 +31,10 @@ Design (for an H100; every kernel is one launch for the whole ensemble, run axis
 
 Kernels are specialised per (state dtype, d) (``_kernels``): shared and local array sizes must be
 compile-time constants in Numba-CUDA, and with d fixed the loops over features unroll and the
-per-feature accumulators live in registers. d is limited to ``MAX_DIM`` (ValueError above).
+per-feature accumulators live in registers. Routing (:func:`numba_dim`): a kernel serves d up to
+``REG_DIM[(kernel, dtype)]`` (the largest d it compiles spill-free with room to spare: the float64
+step spills at d = 16); beyond, the op is the GEMM formulation of ``cuda_ops`` (cuBLAS on a GPU,
+NumPy under the simulator), so every d runs.
 Activation and "u given" are runtime flags (uniform branches). ``fastmath`` is off; NVVM still
 contracts multiply-adds into FMAs, so on a GPU results differ from the reference by rounding.
 """
@@ -51,6 +54,13 @@ from . import launch
 from .cuda_numba_common import array_module, as_xp, block, blocks, check_dim, dev, register_kernels, stream
 
 MAX_DIM = 16          # largest data dimension d of the MLP kernels (registers / shared memory)
+# largest d each register kernel serves (ptxas sm_90: step float64 d = 12 uses 248 registers, d = 16 spills)
+REG_DIM = {("step", "float32"): 16, ("step", "float64"): 8}
+
+
+def numba_dim(kernel: str, dtype_name: str, d: int) -> bool:
+    """Whether the router sends (kernel, dtype, d) to the Numba-CUDA register kernel (else: GEMM)."""
+    return 1 <= d <= REG_DIM.get((kernel, dtype_name), MAX_DIM)
 SAMPLE_TILE = 128     # shared-memory capacity of the MLP step, in samples (compile-time)
 UNIT_TILE = 128       # shared-memory capacity of grad_x / forward, in hidden units (compile-time)
 # Tile lengths actually used are launch.GPU_TILE["mlp_samples"] / ["grad_x_units"] (runtime, clamped
@@ -259,6 +269,9 @@ def mlp_disc_step(w, b, a, xg, xt, lr, l2, u, act):
     xp = array_module(w, b, a, xg, xt, u, lr, l2)
     tanh = _activation_flag(act)
     B, d, W = w.shape
+    if not numba_dim("step", np.dtype(w.dtype).name, d):
+        from .cuda_ops import mlp_disc_step_gemm
+        return mlp_disc_step_gemm(w, b, a, xg, xt, lr, l2, u, act)
     check_dim("mlp", d)
     if xg.shape[:2] != (B, d) or xt.shape[:2] != (B, d) or (u is not None and u.shape != xg.shape):
         raise ValueError("mlp_disc_step: sample / cotangent shapes do not match w (B, d, W)")
@@ -281,6 +294,9 @@ def _per_sample(kind: str, w, b, a, x, act):
     xp = array_module(w, b, a, x)
     tanh = _activation_flag(act)
     B, d, W = w.shape
+    if not numba_dim(kind, np.dtype(w.dtype).name, d):
+        from . import cuda_ops
+        return getattr(cuda_ops, f"mlp_{kind}_gemm")(w, b, a, x, act)
     check_dim("mlp", d)
     if x.shape[:2] != (B, d):
         raise ValueError("samples x must be (B, d, n) with (B, d) of w")
@@ -316,4 +332,4 @@ def _examples(dn: str, d: int) -> dict:
             "grad_x": per_sample(a3), "forward": per_sample(a2)}
 
 
-register_kernels("mlp", _kernels, _examples, MAX_DIM)
+register_kernels("mlp", _kernels, _examples, MAX_DIM, routed=numba_dim)

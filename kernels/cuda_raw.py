@@ -9,12 +9,18 @@ key define that is part of the compile options).
     mlp_disc_step(w, b, a, xg, xt, lr, l2, u, act)   in place, one launch for the ensemble
     mlp_grad_x(w, b, a, x, act) -> (B, d, n)         one launch
 
-Block sizes are read from ``launch.GPU_BLOCK`` at call time ("mlp_units", "grad_x"; optional
-"mlp_samples" = samples per shared-memory tile, default the block size; optional
-"grad_x_samples" = samples per block of grad_x, default 4), grid sizes are capped by
-``launch.GPU_MAX_BLOCKS`` (the kernels grid-stride). ``preamble`` / ``source`` are pure functions
-so tests compile the exact text through NVRTC or g++ without a GPU. Importing this module does
-not import CuPy.
+Block sizes are read from ``launch.GPU_BLOCK`` / ``GPU_TILE`` at call time ("mlp_units",
+"grad_x", "mlp_samples", "grad_x_samples"), grid sizes are capped by ``launch.GPU_MAX_BLOCKS``
+(the kernels grid-stride). ``preamble`` / ``source`` are pure functions so tests compile the exact
+text through NVRTC or g++ without a GPU. Importing this module does not import CuPy.
+
+Routing (:func:`route`, the rule of ``CUDA_C.md``): the register-array kernels serve d up to
+``REG_DIM[dtype]`` (x 2/5 per doubling of the block beyond 256 threads, where
+``__launch_bounds__`` halves the register budget), with the step's sample tile and grad_x's
+samples per block shrunk as d grows (shared memory <= ``SMEM_BUDGET``, grad_x accumulators
+<= ``GX_WORDS`` 32-bit words per thread); above that d the op goes to the GEMM formulation
+(``cuda_ops.mlp_disc_step_gemm`` / ``mlp_grad_x_gemm``: cuBLAS through ``cupy.matmul``).
+Every variant the router can choose compiles spill-free (tests/test_gpu_build.py).
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ KERNELS = ("mlp_disc_step", "mlp_grad_x")
 ACTS = {"relu": "ACT_RELU", "tanh": "ACT_TANH"}
 NVRTC_OPTIONS = ("-std=c++17",)
 GRAD_X_SAMPLES_DEFAULT = 4
+REG_DIM = {"float32": 24, "float64": 12}   # largest d of the register-array kernels (<= 256 threads per block)
+GX_WORDS = 32                               # grad_x accumulators per thread, in 32-bit words
+SMEM_BUDGET = 32 * 1024                     # static shared memory of a routed variant, bytes (CUDA's limit: 48 KiB)
 
 _modules: dict = {}       # (key, device id) -> RawModule
 _functions: dict = {}     # (kernel, variant, sizes, device id) -> kernel function
@@ -106,6 +115,33 @@ def launch_sizes():
         gx_block=_pos("GPU_BLOCK['grad_x']", blk["grad_x"]),
         gx_samples=_pos("GPU_TILE['grad_x_samples']", tile["grad_x_samples"]),
     )
+
+
+def reg_dim(dtype, sizes) -> int:
+    """Largest d the register-array kernels serve at these launch sizes (see :func:`route`)."""
+    top = REG_DIM[np.dtype(dtype).name]
+    block = max(sizes["mlp_block"], sizes["gx_block"])
+    while block > 256 and top > 1:              # launch bounds: 65536 / block registers (measured: f64 d = 5
+        block, top = block // 2, max(1, top * 2 // 5)   # spills at 512 threads, d = 4 does not)
+    return top
+
+
+def route(dtype, dim, has_u, sizes=None):
+    """The compiled variant's sizes for (dtype, d, u), or None when d needs the GEMM path.
+
+    ``sizes`` (default: :func:`launch_sizes`) are the requested ones; the step's tile is capped so
+    that its shared arrays (``DIM * MLP_TILE`` values, twice with u) stay within ``SMEM_BUDGET``,
+    grad_x's samples per block so that its ``DIM * GX_SAMPLES`` accumulators stay within
+    ``GX_WORDS`` words. Pure host logic (tests enumerate it).
+    """
+    sizes = dict(sizes or launch_sizes())
+    dim = _pos("dim", dim)
+    if dim > reg_dim(dtype, sizes):
+        return None
+    size = np.dtype(dtype).itemsize
+    sizes["mlp_tile"] = max(1, min(sizes["mlp_tile"], SMEM_BUDGET // (dim * size * (2 if has_u else 1))))
+    sizes["gx_samples"] = max(1, min(sizes["gx_samples"], GX_WORDS * 4 // (dim * size)))
+    return sizes
 
 
 def nvrtc_options(key: str) -> tuple:
@@ -192,6 +228,10 @@ def mlp_disc_step(w, b, a, xg, xt, lr, l2, u, act):
     has_u = u is not None
     if has_u and tuple(u.shape) != (B, d, N):
         raise ValueError(f"u must have shape {(B, d, N)}, got {tuple(u.shape)}")
+    sizes = route(dt, d, has_u)
+    if sizes is None:                                    # d beyond the register kernels: GEMM path
+        from .cuda_ops import mlp_disc_step_gemm
+        return mlp_disc_step_gemm(w, b, a, xg, xt, lr, l2, u, act)
     xg = cp.ascontiguousarray(xg, dtype=dt)
     xt = cp.ascontiguousarray(xt, dtype=dt)
     uu = cp.ascontiguousarray(u, dtype=dt) if has_u else None
@@ -199,7 +239,6 @@ def mlp_disc_step(w, b, a, xg, xt, lr, l2, u, act):
     l2 = cp.ascontiguousarray(cp.asarray(l2, dtype=dt).reshape(B))
     # in place: run on contiguous views (copies only for non-contiguous inputs, written back)
     p = [x if x.flags.c_contiguous else cp.ascontiguousarray(x) for x in (w, b, a)]
-    sizes = launch_sizes()
     fn = _function("mlp_disc_step", dt, d, act, has_u, sizes)
     grid, block = launch_dims("mlp_disc_step", B, W, N, sizes)
     fn((grid,), (block,),
@@ -219,6 +258,10 @@ def mlp_grad_x(w, b, a, x, act):
     if x.ndim != 3 or x.shape[:2] != (B, d):
         raise ValueError("x must be a (B, d, n) array")
     n = x.shape[2]
+    sizes = route(dt, d, False)
+    if sizes is None:                                    # d beyond the register kernels: GEMM path
+        from .cuda_ops import mlp_grad_x_gemm
+        return mlp_grad_x_gemm(w, b, a, x, act)
     out = cp.empty((B, d, n), dtype=dt)
     if out.size == 0:
         return out
@@ -227,7 +270,6 @@ def mlp_grad_x(w, b, a, x, act):
         return out
     w, b, a = (cp.ascontiguousarray(v, dtype=dt) for v in (w, b, a))
     x = cp.ascontiguousarray(x, dtype=dt)
-    sizes = launch_sizes()
     fn = _function("mlp_grad_x", dt, d, act, False, sizes)
     grid, block = launch_dims("mlp_grad_x", B, W, n, sizes)
     fn((grid,), (block,), (w, b, a, x, out, np.int32(B), np.int32(W), np.int32(n), scale(dt, W)))

@@ -13,8 +13,9 @@
 //     GX_BLOCK       threads per block of mlp_grad_x; launch with exactly this
 //     GX_SAMPLES     samples per block (per task) of mlp_grad_x
 // The same text compiles as C++ on the CPU through tests/shim/cuda_shim.h (semantics tests), so
-// it uses no CUDA headers, no warp intrinsics and no atomics; every thread of a block executes
-// the same sequence of __syncthreads() (the task loops depend on blockIdx only).
+// it uses no CUDA headers, no atomics and one warp intrinsic (__shfl_down_sync, emulated by the
+// shim); every thread of a block executes the same sequence of __syncthreads() and every lane of
+// a warp the same sequence of shuffles (the task loops depend on blockIdx only).
 //
 // Layout (C order, run axis first, feature-major samples):
 //     w (B, DIM, W)  b, a (B, W)  xg, u (B, DIM, N)  xt (B, DIM, M)  lr, l2 (B,)  x, out (B, DIM, n)
@@ -29,18 +30,19 @@
 #error "the cuda_raw preamble (DIM, HAS_U, MLP_BLOCK, MLP_TILE, GX_BLOCK, GX_SAMPLES) is missing"
 #endif
 
-// Launch bounds only where they are needed to keep a block launchable (> 256 threads: 255
-// registers x 256 threads fit the 64K register file). With `.maxntid` alone ptxas (CUDA 12.9,
-// sm_80/sm_90) aims at a 64-register budget and spills a few words in the d = 3 / float64
-// variants; without it every variant at the default 128 threads compiles spill-free (<= 110
-// registers). See kernels/CUDA_C.md.
+// Launch bounds only where they are needed to keep a block launchable (> 256 threads), and with
+// a minimum of one block per SM: `.maxntid` alone makes ptxas (CUDA 12.9 / 13.0) aim at a
+// 40-64-register budget and spill even at d = 2; with `.minnctapersm 1` the budget is
+// 65536 / threads (128 registers at 512), which the router's d limit (cuda_raw.reg_dim: halved per
+// doubling beyond 256 threads) respects. Without bounds (<= 256 threads) up to 255 registers.
+// See kernels/CUDA_C.md.
 #if MLP_BLOCK > 256
-#define MLP_BOUNDS __launch_bounds__(MLP_BLOCK)
+#define MLP_BOUNDS __launch_bounds__(MLP_BLOCK, 1)
 #else
 #define MLP_BOUNDS
 #endif
 #if GX_BLOCK > 256
-#define GX_BOUNDS __launch_bounds__(GX_BLOCK)
+#define GX_BOUNDS __launch_bounds__(GX_BLOCK, 1)
 #else
 #define GX_BOUNDS
 #endif
@@ -49,16 +51,6 @@ __device__ __forceinline__ float fg_tanh(float x) { return tanhf(x); }
 __device__ __forceinline__ double fg_tanh(double x) { return tanh(x); }
 
 __device__ __forceinline__ int fg_min(int x, int y) { return x < y ? x : y; }
-
-// Smallest power of two >= n, for the tree reduction of mlp_grad_x (folded at compile time).
-__device__ __forceinline__ int fg_pow2_ceil(int n)
-{
-    int p = 1;
-    while (p < n) {
-        p *= 2;
-    }
-    return p;
-}
 
 // ---------------------------------------------------------------------------------------------
 // mlp_disc_step: one gradient-descent step on L_D (+ R through its cotangent u), in place.
@@ -305,17 +297,27 @@ mlp_disc_step(real_t* __restrict__ w, real_t* __restrict__ b, real_t* __restrict
 // Task = (run r, chunk of GX_SAMPLES samples); grid-stride over B * ceil(n / GX_SAMPLES) tasks.
 // The chunk's samples are staged in shared memory; thread t strides over hidden units
 // i = t, t + GX_BLOCK, ..., reading each unit's parameters once for all GX_SAMPLES samples and
-// accumulating DIM * GX_SAMPLES partial sums in registers; a shared-memory tree reduction
-// (any GX_BLOCK, not only powers of two) combines the threads. Deterministic: no atomics.
+// accumulating DIM * GX_SAMPLES partial sums in registers (the host router, cuda_raw.route,
+// picks GX_SAMPLES from DIM so that they stay in registers). The threads are combined in two
+// fixed-order stages: a shuffle tree within each warp (__shfl_down_sync, offsets 16, 8, 4, 2, 1;
+// a partial last warp masks its missing lanes), then warp 0's lanes ... the last warp's lanes in
+// order through shared memory, red[DIM * GX_SAMPLES][GX_WARPS]: (GX_BLOCK / 32) values per
+// output instead of GX_BLOCK. Deterministic: no atomics, the same order at every launch.
 // ---------------------------------------------------------------------------------------------
+#define GX_WARPS ((GX_BLOCK + 31) / 32)
+
 extern "C" __global__ void GX_BOUNDS
 mlp_grad_x(const real_t* __restrict__ w, const real_t* __restrict__ b,
            const real_t* __restrict__ a, const real_t* __restrict__ x,
            real_t* __restrict__ out, int B, int W, int n, real_t s)
 {
     __shared__ real_t xs[DIM][GX_SAMPLES];
-    __shared__ real_t red[DIM * GX_SAMPLES][GX_BLOCK];
+    __shared__ real_t red[DIM * GX_SAMPLES][GX_WARPS];
     const int t = (int)threadIdx.x;
+    const int lane = t & 31;
+    const int warp = t >> 5;
+    const int nlane = fg_min(32, GX_BLOCK - warp * 32);           // lanes of this (maybe partial) warp
+    const unsigned mask = nlane == 32 ? 0xffffffffu : ((1u << nlane) - 1u);
     const int nchunk = (n + GX_SAMPLES - 1) / GX_SAMPLES;
     const int ntask = B * nchunk;                       // host guarantees ntask + gridDim.x < 2^31
     const real_t zero = (real_t)0;
@@ -371,28 +373,36 @@ mlp_grad_x(const real_t* __restrict__ w, const real_t* __restrict__ b,
                 }
             }
         }
+        // stage 1: within each warp, lane 0 <- sum of the warp's lanes (every lane runs every shuffle)
 #pragma unroll
         for (int j = 0; j < DIM; ++j) {
 #pragma unroll
             for (int k = 0; k < GX_SAMPLES; ++k) {
-                red[j * GX_SAMPLES + k][t] = acc[j][k];
+                real_t v = acc[j][k];
+#pragma unroll
+                for (int off = 16; off > 0; off /= 2) {
+                    const real_t o = __shfl_down_sync(mask, v, off);
+                    if (lane + off < nlane) {
+                        v += o;
+                    }
+                }
+                if (lane == 0) {
+                    red[j * GX_SAMPLES + k][warp] = v;
+                }
             }
         }
         __syncthreads();
-        for (int half = fg_pow2_ceil(GX_BLOCK) / 2; half > 0; half /= 2) {
-            if (t < half && t + half < GX_BLOCK) {
-#pragma unroll
-                for (int e = 0; e < DIM * GX_SAMPLES; ++e) {
-                    red[e][t] += red[e][t + half];
-                }
-            }
-            __syncthreads();
-        }
+        // stage 2: the warps' sums in warp order
         for (int e = t; e < DIM * GX_SAMPLES; e += GX_BLOCK) {
             const int j = e / GX_SAMPLES;
             const int k = e - j * GX_SAMPLES;
             if (k < cnt) {
-                out[(long long)r * DIM * n + (long long)j * n + k0 + k] = s * red[e][0];
+                real_t v = red[e][0];
+#pragma unroll
+                for (int q = 1; q < GX_WARPS; ++q) {
+                    v += red[e][q];
+                }
+                out[(long long)r * DIM * n + (long long)j * n + k0 + k] = s * v;
             }
         }
     }

@@ -114,8 +114,19 @@ SIZE_SETS = {
     "odd": {"mlp_units": 5, "mlp_samples": 7, "grad_x": 5, "grad_x_samples": 3},
     # tile < block (some threads load nothing), non-power-of-two reduction, one sample per block
     "alt": {"mlp_units": 3, "mlp_samples": 2, "grad_x": 6, "grad_x_samples": 1},
+    # more than a warp: grad_x's shuffle tree over a full warp and a partial one (5 lanes), then
+    # the two warps' sums; samples per block as the router picks them for d (4 at most)
+    "warp": {"mlp_units": 33, "mlp_samples": 9, "grad_x": 37, "grad_x_samples": 4},
 }
-SHIM_VARIANTS = [(v, "odd") for v in VARIANTS] + [(v, "alt") for v in VARIANTS if v[0] == np.float64]
+# large d (float64; the router sends d > cuda_raw.REG_DIM to the GEMM path on a GPU, but the source is
+# correct at any d): d = 12, 13 in the fast tier, 24, 33 in the slow one
+LARGE_D = [((np.float64, 12, "tanh", False), "warp"), ((np.float64, 13, "relu", True), "warp")]
+LARGE_D_SLOW = ([((np.float64, d, act, u), "warp") for d in (12, 13) for act in ACTS for u in (False, True)
+                 if ((np.float64, d, act, u), "warp") not in LARGE_D]
+                + [((np.float64, d, act, u), "warp") for d in (24, 33) for act in ACTS for u in (False, True)])
+FAST_WARP = [((np.float32, 3, "tanh", True), "warp")]       # the fast tier's one small-d variant over 2 warps
+SHIM_VARIANTS = ([(v, "odd") for v in VARIANTS] + [(v, "alt") for v in VARIANTS if v[0] == np.float64]
+                 + [(v, "warp") for v in VARIANTS if v[2] == "tanh" and v[1] != 2] + LARGE_D + LARGE_D_SLOW)
 
 # parameter kinds of the kernels' signatures: p = real_t pointer, i = int, r = real_t scalar
 PARAMS = {"mlp_disc_step": "pppppppp" "iiii" "r", "mlp_grad_x": "ppppp" "iii" "r"}
@@ -152,15 +163,24 @@ def _tag(variant, size_set):
     return f"v_{np.dtype(dtype).name}_d{d}_{act}_u{int(has_u)}_{size_set}"
 
 
-def _sizes(size_set):
+def _sizes(size_set, variant):
+    """The sizes the router compiles for this variant at this size set (the requested ones capped by
+    d; for d beyond the register kernels, the same caps: the source is exercised at any d)."""
     s = SIZE_SETS[size_set]
-    return dict(mlp_block=s["mlp_units"], mlp_tile=s["mlp_samples"], gx_block=s["grad_x"], gx_samples=s["grad_x_samples"])
+    req = dict(mlp_block=s["mlp_units"], mlp_tile=s["mlp_samples"], gx_block=s["grad_x"], gx_samples=s["grad_x_samples"])
+    dtype, d, _, has_u = variant
+    routed = cuda_raw.route(dtype, d, has_u, req)
+    if routed is None:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setitem(cuda_raw.REG_DIM, np.dtype(dtype).name, d)
+            routed = cuda_raw.route(dtype, d, has_u, req)
+    return routed
 
 
 def _variant_cpp(variant, size_set):
     """One variant of the exact cuda_raw source, in its own namespace, plus its launchers."""
     tag = _tag(variant, size_set)
-    src = cuda_raw.source(*variant, **_sizes(size_set))
+    src = cuda_raw.source(*variant, **_sizes(size_set, variant))
     out = [f"#define {k} {k}_{tag}" for k in PARAMS]
     out += [f"namespace {tag} {{", src, "}"]
     for k, kinds in PARAMS.items():
@@ -184,14 +204,15 @@ def _variant_cpp(variant, size_set):
 
 
 @pytest.fixture(scope="session")
-def shim(tmp_path_factory):
+def shim(tmp_path_factory, request):
     """The shared library of every shim variant, built once per session (two g++ jobs)."""
     gxx = shutil.which("g++")
     if gxx is None:
         pytest.skip("g++ not available")
     build = tmp_path_factory.mktemp("cuda_shim")
     units = [[], []]
-    for n, (v, s) in enumerate(SHIM_VARIANTS):
+    fast_tier = "not slow" in (request.config.getoption("markexpr") or "")
+    for n, (v, s) in enumerate(vs for vs in SHIM_VARIANTS if not (fast_tier and _slow_only(vs))):
         units[n % 2].append(_variant_cpp(v, s))
     units[0].append(_TEST_KERNELS)
     flags = ["-std=c++20", "-O1", "-fPIC", "-pthread", "-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas",
@@ -219,7 +240,8 @@ def shim(tmp_path_factory):
         pytest.fail(f"link failed:\n{r.stderr}")
     handle = ctypes.CDLL(str(lib))
     handle.build_seconds = time.perf_counter() - t0
-    handle.tags = {cuda_raw.source(*v, **_sizes(s)): _tag(v, s) for v, s in SHIM_VARIANTS}
+    handle.tags = {cuda_raw.source(*v, **_sizes(s, v)): _tag(v, s) for v, s in SHIM_VARIANTS
+                   if not (fast_tier and (v, s) in LARGE_D_SLOW)}
     return handle
 
 
@@ -245,8 +267,9 @@ def shim_disc_step(lib, size_set, w, b, a, xg, xt, lr, l2, u, act):
     lr = np.ascontiguousarray(lr, dtype=dt)
     l2 = np.ascontiguousarray(l2, dtype=dt)
     uu = None if u is None else np.ascontiguousarray(u, dtype=dt)
-    grid, block = cuda_raw.launch_dims("mlp_disc_step", B, W, N, cuda_raw.launch_sizes())
-    _launch(lib, "mlp_disc_step", _tag((dt.type, d, act, u is not None), size_set), grid, block,
+    variant = (dt.type, d, act, u is not None)
+    grid, block = cuda_raw.launch_dims("mlp_disc_step", B, W, N, _sizes(size_set, variant))
+    _launch(lib, "mlp_disc_step", _tag(variant, size_set), grid, block,
             [w, b, a, xg, xt, lr, l2, uu], [B, W, N, M], cuda_raw.scale(dt, W))
     return grid
 
@@ -256,10 +279,12 @@ def shim_grad_x(lib, size_set, w, b, a, x, act):
     B, d, W = w.shape
     n = x.shape[2]
     out = np.full(x.shape, np.nan, dtype=dt)
-    grid, block = cuda_raw.launch_dims("mlp_grad_x", B, W, n, cuda_raw.launch_sizes())
-    _launch(lib, "mlp_grad_x", _tag((dt.type, d, act, False), size_set), grid, block,
+    variant = (dt.type, d, act, False)
+    sizes = _sizes(size_set, variant)
+    grid, block = cuda_raw.launch_dims("mlp_grad_x", B, W, n, sizes)
+    _launch(lib, "mlp_grad_x", _tag(variant, size_set), grid, block,
             [w, b, a, x, out], [B, W, n], cuda_raw.scale(dt, W))
-    return out, grid
+    return out, grid, sizes["gx_samples"]
 
 
 def _patch_sizes(monkeypatch, size_set, cap):
@@ -268,9 +293,22 @@ def _patch_sizes(monkeypatch, size_set, cap):
     monkeypatch.setattr(launch, "GPU_MAX_BLOCKS", cap)
 
 
-@pytest.mark.slow
+def _slow_only(vs) -> bool:
+    """A variant whose every test is in the slow tier (the fast tier's shim build leaves it out)."""
+    return vs in LARGE_D_SLOW or (vs[1] == "warp" and vs not in LARGE_D + FAST_WARP)
+
+
+def _tier(variant_sets, fast):
+    """pytest params: the slow tier's large-d variants (and, with fast=False, every one) marked slow."""
+    out = []
+    for vs in variant_sets:
+        slow = _slow_only(vs) or not (fast or vs in LARGE_D or vs in FAST_WARP)
+        out.append(pytest.param(vs, id=f"{_vid(vs[0])}-{vs[1]}", marks=[pytest.mark.slow] if slow else []))
+    return out
+
+
 @pytest.mark.parametrize("cap", [4, 10**6], ids=["gridstride", "fullgrid"])
-@pytest.mark.parametrize("variant_set", SHIM_VARIANTS, ids=lambda vs: f"{_vid(vs[0])}-{vs[1]}")
+@pytest.mark.parametrize("variant_set", _tier(SHIM_VARIANTS, fast=False))
 def test_shim_disc_step(shim, rng, monkeypatch, variant_set, cap):
     (dtype, d, act, with_u), size_set = variant_set
     _patch_sizes(monkeypatch, size_set, cap)
@@ -293,15 +331,13 @@ def test_shim_disc_step(shim, rng, monkeypatch, variant_set, cap):
 
 
 @pytest.mark.parametrize("cap", [3, 10**6], ids=["gridstride", "fullgrid"])
-@pytest.mark.parametrize("variant_set", [vs for vs in SHIM_VARIANTS if not vs[0][3]],
-                         ids=lambda vs: f"{_vid(vs[0])}-{vs[1]}")
+@pytest.mark.parametrize("variant_set", _tier([vs for vs in SHIM_VARIANTS if not vs[0][3]], fast=True))
 def test_shim_grad_x(shim, rng, monkeypatch, variant_set, cap):
     (dtype, d, act, _), size_set = variant_set
     _patch_sizes(monkeypatch, size_set, cap)
-    B, W, n = 3, 23, 17
+    B, W, n = 3, 23 if size_set != "warp" else 83, 17
     w, b, a, x, _ = _mlp_inputs(rng, B, d, W, n, 1, dtype)
-    got, grid = shim_grad_x(shim, size_set, w, b, a, x, act)
-    gs = SIZE_SETS[size_set]["grad_x_samples"]
+    got, grid, gs = shim_grad_x(shim, size_set, w, b, a, x, act)
     assert grid == min(cap, B * -(-n // gs))
     np.testing.assert_allclose(got, ref.mlp_grad_x(w, b, a, x, act), **tol(dtype))
 
@@ -512,3 +548,46 @@ def test_launch_dims_read_at_call_time(monkeypatch):
 def test_cu_files_are_package_data():
     import fastgan.kernels as K
     assert (Path(K.__file__).parent / cuda_raw.KERNEL_FILE).is_file()
+
+
+# ---------------------------------------------------------------------------------------------
+# the router: d beyond the register kernels goes to the GEMM path; caps keep shared memory small
+# ---------------------------------------------------------------------------------------------
+
+def test_route_caps_and_gemm_threshold():
+    default = cuda_raw.launch_sizes()
+    for dt in DTYPES:
+        top = cuda_raw.REG_DIM[np.dtype(dt).name]
+        size = np.dtype(dt).itemsize
+        for d in range(1, top + 1):
+            for has_u in (False, True):
+                r = cuda_raw.route(dt, d, has_u, default)
+                assert r["mlp_block"] == default["mlp_block"] and r["gx_block"] == default["gx_block"]
+                assert d * r["mlp_tile"] * size * (1 + has_u) <= cuda_raw.SMEM_BUDGET
+                assert d * r["gx_samples"] * size <= 4 * cuda_raw.GX_WORDS or r["gx_samples"] == 1
+                assert 1 <= r["gx_samples"] <= default["gx_samples"]
+        assert cuda_raw.route(dt, top + 1, False, default) is None
+        big = dict(default, mlp_block=1024)                      # __launch_bounds__(1024): 64 registers
+        assert 1 <= cuda_raw.reg_dim(dt, big) < cuda_raw.reg_dim(dt, dict(default, mlp_block=512)) < top
+    assert cuda_raw.route(np.float64, 2, True, default) == default   # the paper's sizes are unchanged
+
+
+@pytest.mark.parametrize("d", [13, 33])
+@pytest.mark.parametrize("act", ACTS)
+def test_cuda_raw_large_d_routes_to_gemm(fake_cupy, rng, monkeypatch, d, act):
+    """float64 d >= 13 (the 'uses too much shared data' configs): the wrappers serve it, without a
+    compiled variant, through the GEMM path, to rounding of the reference."""
+    B, W, N, M = 3, 23, 19, 13
+    w, b, a, xg, xt = _mlp_inputs(rng, B, d, W, N, M, np.float64)
+    lr, l2 = np.array([0.05, 0.0, 0.2]), np.array([1 / W, 0.01, 0.0])
+    u = 0.1 * rng.normal(size=(B, d, N))
+    p_ref = [x.copy() for x in (w, b, a)]
+    p_raw = [np.asfortranarray(w), b.copy(), a.copy()]
+    ref.mlp_disc_step(*p_ref, xg, xt, lr, l2, u, act)
+    cuda_raw.mlp_disc_step(*p_raw, xg, xt, lr, l2, u, act)
+    for r_, s_, orig in zip(p_ref, p_raw, (w, b, a)):
+        np.testing.assert_allclose(s_, r_, **tol(np.float64))
+        assert np.array_equal(s_[1], orig[1])
+    np.testing.assert_allclose(cuda_raw.mlp_grad_x(w, b, a, xg, act), ref.mlp_grad_x(w, b, a, xg, act),
+                               **tol(np.float64))
+    assert _FakeRawModule.compiled == []

@@ -39,6 +39,17 @@ def test_log_density_and_grad_sum(rng, tiny, dtype, d, S):
         _close(g, REF.kde_grad_sum(q, x, logw, a, b, bw, lm), dtype)
 
 
+@pytest.mark.parametrize("dtype,d", [(np.float64, 19), (np.float32, 35)])
+def test_grad_sum_in_coordinate_chunks(rng, tiny, dtype, d):
+    """Above GRAD_REG_DIM the gradient runs in launches of GRAD_CHUNK coordinates (the last one partial)."""
+    assert CK.grad_chunk(np.dtype(dtype).name, d) < d and d % CK.grad_chunk(np.dtype(dtype).name, d)
+    q, x, logw, la, lb, bw, lm = _inputs(rng, 2, d, 5, 7, 2, dtype)
+    for a, b in ((la, lb), (None, lb)):
+        g = CN.kde_grad_sum(q, x, logw, a, b, bw, lm)
+        assert g.shape == (2, d, 5) and g.dtype == dtype and np.all(np.isfinite(g))
+        _close(g, REF.kde_grad_sum(q, x, logw, a, b, bw, lm), dtype)
+
+
 def test_masked_run_nan_and_empty(rng, tiny):
     q, x, logw, la, lb, bw, lm = _inputs(rng, 3, 2, 5, 6, 2, np.float32)
     logw[1] = -np.inf                                   # an empty run: -inf, not NaN; zero gradient

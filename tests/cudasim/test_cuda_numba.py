@@ -51,16 +51,31 @@ def test_mlp_grad_x_and_forward(rng, tiny_launch, dtype, act, d):
     np.testing.assert_allclose(f, REF.mlp_forward(w, b, a, x, act), **tol(dtype))
 
 
-def test_mlp_dimension_limit_and_activation():
-    d = CN.MAX_DIM + 1
-    w, b, a = np.zeros((1, d, 3)), np.zeros((1, 3)), np.zeros((1, 3))
-    x = np.zeros((1, d, 2))
-    with pytest.raises(ValueError, match="MAX_DIM"):
-        CN.mlp_grad_x(w, b, a, x, "relu")
-    with pytest.raises(ValueError, match="MAX_DIM"):
-        CN.mlp_disc_step(w, b, a, x, x, np.ones(1), np.ones(1), None, "relu")
+@pytest.mark.parametrize("dtype,d", [(np.float64, 9), (np.float64, 17), (np.float32, 17)])
+def test_mlp_routed_beyond_the_register_kernels(rng, tiny_launch, dtype, d):
+    """d beyond the kernels' limits (the float64 step above 8, everything above MAX_DIM) is served by the
+    GEMM path (cuda_ops), to rounding of the reference; lr = 0 runs stay bitwise untouched."""
+    from fastgan.kernels import cuda_numba_mlp
+    assert not cuda_numba_mlp.numba_dim("step", np.dtype(dtype).name, d)
+    B, W, N, M = 3, 13, 11, 7
+    w, b, a, xg, xt = _mlp_inputs(rng, B, d, W, N, M, dtype)
+    u = (0.1 * rng.normal(size=(B, d, N))).astype(dtype)
+    lr, l2 = np.array([0.05, 0.0, 0.2]), np.array([1 / W, 0.01, 0.0])
+    p_ref, p_cu = [x.copy() for x in (w, b, a)], [x.copy() for x in (w, b, a)]
+    REF.mlp_disc_step(*p_ref, xg, xt, lr, l2, u, "tanh")
+    CN.mlp_disc_step(*p_cu, xg, xt, lr.astype(dtype), l2.astype(dtype), u, "tanh")
+    for r_, c_, orig in zip(p_ref, p_cu, (w, b, a)):
+        np.testing.assert_allclose(c_, r_, **tol(dtype))
+        assert np.array_equal(c_[1], orig[1])
+    for act in ("relu", "tanh"):
+        np.testing.assert_allclose(CN.mlp_grad_x(w, b, a, xg, act), REF.mlp_grad_x(w, b, a, xg, act), **tol(dtype))
+        np.testing.assert_allclose(CN.mlp_forward(w, b, a, xg, act), REF.mlp_forward(w, b, a, xg, act), **tol(dtype))
+
+
+def test_mlp_activation_checked():
+    w, b, a, x = np.zeros((1, 2, 3)), np.zeros((1, 3)), np.zeros((1, 3)), np.zeros((1, 2, 2))
     with pytest.raises(ValueError, match="activation"):
-        CN.mlp_forward(w[:, :2], b, a, x[:, :2], "gelu")
+        CN.mlp_forward(w, b, a, x, "gelu")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

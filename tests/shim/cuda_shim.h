@@ -6,9 +6,14 @@
 // is shared by the block's threads exactly as on the device. What is checked beyond the results:
 // every thread of a block must execute the same number of __syncthreads() (a thread that leaves
 // early drops out of the barrier instead of deadlocking the others, and the launch reports the
-// mismatch). Not emulated: warps and warp intrinsics, atomics, dynamic shared memory, memory
-// fences, y/z dimensions of the launch, uninitialised shared memory (statics persist between
-// blocks; kernels must not rely on either).
+// mismatch). Warps: the block's threads form warps of 32 consecutive threads (the last one maybe
+// partial) and __shfl_down_sync(mask, v, delta) is a real exchange among them (a slot per lane and
+// a barrier of the warp's threads, twice per shuffle). Checked: the mask must name exactly the
+// warp's existing lanes, every lane must run the same number of shuffles, and a value read from a
+// lane that does not exist (undefined on the device) is poisoned (NaN, or 0x5a5a... for integers)
+// so that a kernel using it fails its comparison. Not emulated: other warp intrinsics, atomics,
+// dynamic shared memory, memory fences, y/z dimensions of the launch, uninitialised shared memory
+// (statics persist between blocks; kernels must not rely on either).
 //
 // Usage: #include "cuda_shim.h", then the kernel source, then a launcher:
 //     cuda_shim::launch(grid, block, [&] { kernel(args...); })   -> 0, or 1 on non-uniform syncs
@@ -20,7 +25,11 @@
 #include <barrier>
 #include <cstddef>
 #include <cstdio>
+#include <cstring>
+#include <limits>
+#include <memory>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 struct dim3 {
@@ -43,6 +52,45 @@ inline void syncthreads()
     block_barrier->arrive_and_wait();
 }
 
+// One warp of a block: its lane count, an exchange slot per lane and a barrier of its threads.
+struct Warp {
+    explicit Warp(unsigned n) : lanes(n), bar(static_cast<std::ptrdiff_t>(n)) {}
+    unsigned lanes;
+    std::barrier<> bar;
+    unsigned char slot[32][8] = {};
+    std::atomic<int> bad_mask{0};
+};
+
+inline thread_local Warp* warp = nullptr;
+inline thread_local long shfl_count = 0;
+
+template <class T>
+T shfl_down_sync(unsigned mask, T v, unsigned delta)
+{
+    static_assert(sizeof(T) <= 8 && std::is_trivially_copyable_v<T>, "shuffle of a value wider than 8 bytes");
+    const unsigned lane = thread_idx.x % 32;
+    const unsigned want = warp->lanes == 32 ? 0xffffffffu : ((1u << warp->lanes) - 1u);
+    if (mask != want) {
+        warp->bad_mask = 1;
+    }
+    ++shfl_count;
+    std::memcpy(warp->slot[lane], &v, sizeof(T));
+    warp->bar.arrive_and_wait();                // every lane has published its value
+    T out = v;                                  // source lane >= 32: the caller's own value
+    const unsigned src = lane + delta;
+    if (src < 32) {
+        if (src < warp->lanes) {
+            std::memcpy(&out, warp->slot[src], sizeof(T));
+        } else if constexpr (std::is_floating_point_v<T>) {
+            out = std::numeric_limits<T>::quiet_NaN();     // undefined on the device
+        } else {
+            std::memset(&out, 0x5a, sizeof(T));
+        }
+    }
+    warp->bar.arrive_and_wait();                // every lane has read before the slots are reused
+    return out;
+}
+
 // Run `body` (which calls the kernel) as a grid of `grid` blocks of `block` threads.
 // Returns 0, or 1 when some block's threads executed different numbers of __syncthreads().
 template <class F>
@@ -51,7 +99,11 @@ int launch(unsigned grid, unsigned block, F&& body)
     int status = 0;
     for (unsigned bx = 0; bx < grid; ++bx) {
         std::barrier<> bar(static_cast<std::ptrdiff_t>(block));
-        std::vector<long> counts(block, -1);
+        std::vector<long> counts(block, -1), shfls(block, -1);
+        std::vector<std::unique_ptr<Warp>> warps;
+        for (unsigned w0 = 0; w0 < block; w0 += 32) {
+            warps.push_back(std::make_unique<Warp>(block - w0 < 32 ? block - w0 : 32));
+        }
         std::vector<std::thread> threads;
         threads.reserve(block);
         for (unsigned t = 0; t < block; ++t) {
@@ -61,10 +113,14 @@ int launch(unsigned grid, unsigned block, F&& body)
                 block_dim = dim3{block, 1, 1};
                 grid_dim = dim3{grid, 1, 1};
                 block_barrier = &bar;
+                warp = warps[t / 32].get();
                 sync_count = 0;
+                shfl_count = 0;
                 body();
                 counts[t] = sync_count;
+                shfls[t] = shfl_count;
                 bar.arrive_and_drop();          // leaving early must not deadlock the others
+                warp->bar.arrive_and_drop();
             });
         }
         for (auto& th : threads) {
@@ -74,6 +130,18 @@ int launch(unsigned grid, unsigned block, F&& body)
             if (counts[t] != counts[0]) {
                 std::fprintf(stderr, "cuda_shim: block %u: thread %u ran %ld __syncthreads(), thread 0 ran %ld\n",
                              bx, t, counts[t], counts[0]);
+                status = 1;
+            }
+            if (shfls[t] != shfls[t - t % 32]) {
+                std::fprintf(stderr, "cuda_shim: block %u: lane %u ran %ld shuffles, its warp's lane 0 ran %ld\n",
+                             bx, t, shfls[t], shfls[t - t % 32]);
+                status = 1;
+            }
+        }
+        for (auto& w : warps) {
+            if (w->bad_mask) {
+                std::fprintf(stderr, "cuda_shim: block %u: a shuffle mask does not name exactly its warp's %u lanes\n",
+                             bx, w->lanes);
                 status = 1;
             }
         }
@@ -88,6 +156,7 @@ int launch(unsigned grid, unsigned block, F&& body)
 #define blockDim cuda_shim::block_dim
 #define gridDim cuda_shim::grid_dim
 #define __syncthreads() cuda_shim::syncthreads()
+#define __shfl_down_sync(mask, v, delta) cuda_shim::shfl_down_sync((mask), (v), (unsigned)(delta))
 
 #define __global__
 #define __device__
