@@ -78,8 +78,12 @@ def _same(a, b):
             assert x.provenance.get(k) == y.provenance.get(k)
 
 
+FAST_FAMILIES = ("mlp", "kernel", "kde-resample-simultaneous")     # the others in the slow tier
+
+
 @pytest.mark.filterwarnings("ignore:discriminator.history")       # a short ring buffer: it wraps here
-@pytest.mark.parametrize("name", sorted(FAMILIES))
+@pytest.mark.parametrize("name", [n if n in FAST_FAMILIES else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in sorted(FAMILIES)])
 def test_resume_from_a_checkpoint_is_bitwise_the_uninterrupted_run(name, tmp_path):
     cfgs = _configs(name)
     ref = Ensemble(cfgs, "numpy").run(progress=False)
