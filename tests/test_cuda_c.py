@@ -121,9 +121,8 @@ SIZE_SETS = {
 # large d (float64; the router sends d > cuda_raw.REG_DIM to the GEMM path on a GPU, but the source is
 # correct at any d): d = 12, 13 in the fast tier, 24, 33 in the slow one
 LARGE_D = [((np.float64, 12, "tanh", False), "warp"), ((np.float64, 13, "relu", True), "warp")]
-LARGE_D_SLOW = ([((np.float64, d, act, u), "warp") for d in (12, 13) for act in ACTS for u in (False, True)
-                 if ((np.float64, d, act, u), "warp") not in LARGE_D]
-                + [((np.float64, d, act, u), "warp") for d in (24, 33) for act in ACTS for u in (False, True)])
+LARGE_D_SLOW = [((np.float64, 12, "relu", True), "warp"), ((np.float64, 13, "tanh", False), "warp"),
+                ((np.float64, 24, "tanh", True), "warp"), ((np.float64, 33, "relu", False), "warp")]
 FAST_WARP = [((np.float32, 3, "tanh", True), "warp")]       # the fast tier's one small-d variant over 2 warps
 SHIM_VARIANTS = ([(v, "odd") for v in VARIANTS] + [(v, "alt") for v in VARIANTS if v[0] == np.float64]
                  + [(v, "warp") for v in VARIANTS if v[2] == "tanh" and v[1] != 2] + LARGE_D + LARGE_D_SLOW)

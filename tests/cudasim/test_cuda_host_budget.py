@@ -11,8 +11,8 @@ from fastgan.kernels import registry
 
 
 def _cfg(**kw):
-    base = {"discriminator.width": 8, "generator.n_particles": 8, "training.n_iterations": 16,
-            "record.every": 8, "record.snapshots": 2, "precision": "float64", "training.n_disc": 2,
+    base = {"discriminator.width": 8, "generator.n_particles": 8, "training.n_iterations": 12,
+            "record.every": 6, "record.snapshots": 2, "precision": "float64", "training.n_disc": 2,
             "training.beta": 0.0, "coupling.ratio": 0.1, "training.seed": 3}
     base.update(kw)
     return fastgan.default_config(**base)
@@ -23,6 +23,7 @@ def test_a_non_recording_iteration_copies_nothing_to_the_host_and_calls_its_budg
     (grad_x + coupling) op calls, no device-to-host copy, no upload; liveness is copied to the host every
     CHECK_EVERY_GPU iterations and at the records."""
     tiny_launch(block=8, max_blocks=4, sample_tile=8, unit_tile=8, pair_tile=8)
+    monkeypatch.setattr(engine._LoopState, "CHECK_EVERY_GPU", 6)      # fewer simulated iterations
     ens = engine.Ensemble([_cfg(**{"training.n_iterations": 40}), _cfg(**{"training.seed": 4,
                                                                         "training.n_iterations": 40})], "cuda")
     ops = ens.ops
@@ -37,7 +38,7 @@ def test_a_non_recording_iteration_copies_nothing_to_the_host_and_calls_its_budg
     monkeypatch.setattr(engine._LoopState, "sync", lambda self: (syncs.append(1), real_sync(self))[1])
     st = engine._LoopState(ens)
     uploads = []
-    for it in range(1, 15):                        # iterations 1..14: no record, no sync (every 16)
+    for it in range(1, 5):                         # iterations 1..4: no record, no sync (every 6)
         calls.clear()
         copies.clear()
         before = st._lr_gen_d
@@ -47,7 +48,7 @@ def test_a_non_recording_iteration_copies_nothing_to_the_host_and_calls_its_budg
                                                                                   "coupled_velocity_coarse"]), calls
         uploads.append(before is not None and st._lr_gen_d is not before)
     assert not any(uploads)                        # the generator's rates are uploaded once
-    ens.advance(st, 15)                            # the 16th iteration since the start: one sync
+    ens.advance(st, 5)                             # the 6th iteration since the start: one sync
     assert len(syncs) == 1 and len(copies) == 2
 
 
