@@ -116,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--list", action="store_true", help="list the experiments")
     scale = rp.add_mutually_exclusive_group()
     scale.add_argument("--quick", dest="scale", action="store_const", const="quick",
-                       help="reduced scale, at most 5 minutes on 2 CPU cores (the default)")
+                       help="reduced scale, seconds to about 9 minutes on 2 CPU cores (the default; --list shows each)")
     scale.add_argument("--full", dest="scale", action="store_const", const="full", help="the paper's scale")
     scale.add_argument("--tiny", dest="scale", action="store_const", const="tiny",
                        help="smoke-test scale (seconds; numbers not meaningful)")

@@ -1,8 +1,8 @@
 """The pieces every reproduction shares: the registry, the run context and the report.
 
 An experiment is a function ``f(ctx)`` registered with :func:`experiment`. It reads its scale from
-``ctx.scale`` ("tiny" for CI smoke tests, "quick" for at most 5 minutes on 2 CPU cores, "full" for the
-paper's scale; :meth:`Context.pick` chooses among three values), runs the simulator, and leaves in
+``ctx.scale`` ("tiny" for CI smoke tests, "quick" for seconds to minutes on 2 CPU cores (measured times in
+``QUICK_SECONDS``), "full" for the paper's scale; :meth:`Context.pick` chooses among three values), runs the simulator, and leaves in
 ``ctx.out_dir`` its data (:meth:`Context.save_h5`), its figure(s) (:meth:`Context.save_figure`) and its
 comparisons with the paper in ``ctx.report`` (written as ``report.txt`` and ``report.json``).
 """
