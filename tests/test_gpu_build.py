@@ -241,9 +241,9 @@ def _numba_reports(tmp, specs):
 
 ALL = ("float32", "float64")
 SLOW_NUMBA = [
-    dict(sets=["mlp", "linear", "spatial", "misc"], dtypes=ALL, dims=[16], keep=""),   # the largest routed d
+    dict(sets=["mlp", "linear", "spatial", "misc"], dtypes=ALL, dims=[1, 16], keep=""),   # the ends of the routed d
     dict(sets=["mlp"], dtypes=["float64"], dims=[8], keep=""),                        # the f64 step's boundary
-    dict(sets=["kde"], dtypes=ALL, dims=[16, 64], keep=""),
+    dict(sets=["kde"], dtypes=ALL, dims=[1, 16, 64], keep=""),
 ]
 
 
