@@ -67,11 +67,13 @@ def _nvrtc_compile(nvrtc, src, options):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", VARIANTS, ids=_vid)
+@pytest.mark.parametrize("variant", [v for v in VARIANTS if v[1] != 2], ids=_vid)
 def test_nvrtc_empty_log(nvrtc, variant):
+    """No NVRTC warning for a cubin and for PTX (tests/test_gpu_build.py assembles the routed variants'
+    PTX for sm_80 and sm_90 with ptxas)."""
     src = cuda_raw.source(*variant)
     key = cuda_raw.cache_key(src, cuda_raw.NVRTC_OPTIONS, variant[0], "90", "test")
-    for arch in ("sm_80", "sm_90", "compute_80", "compute_90"):
+    for arch in ("sm_90", "compute_80"):
         # the options cuda_raw gives CuPy, plus what CuPy appends itself
         log = _nvrtc_compile(nvrtc, src, (*cuda_raw.nvrtc_options(key), f"--gpu-architecture={arch}", "-ftz=true"))
         assert log == "", f"{arch}: non-empty NVRTC log:\n{log}"
@@ -121,11 +123,10 @@ SIZE_SETS = {
 # large d (float64; the router sends d > cuda_raw.REG_DIM to the GEMM path on a GPU, but the source is
 # correct at any d): d = 12, 13 in the fast tier, 24, 33 in the slow one
 LARGE_D = [((np.float64, 12, "tanh", False), "warp"), ((np.float64, 13, "relu", True), "warp")]
-LARGE_D_SLOW = [((np.float64, 12, "relu", True), "warp"), ((np.float64, 13, "tanh", False), "warp"),
-                ((np.float64, 24, "tanh", True), "warp"), ((np.float64, 33, "relu", False), "warp")]
+LARGE_D_SLOW = [((np.float64, 24, "tanh", True), "warp"), ((np.float64, 33, "relu", False), "warp")]
 FAST_WARP = [((np.float32, 3, "tanh", True), "warp")]       # the fast tier's one small-d variant over 2 warps
 SHIM_VARIANTS = ([(v, "odd") for v in VARIANTS] + [(v, "alt") for v in VARIANTS if v[0] == np.float64]
-                 + [(v, "warp") for v in VARIANTS if v[2] == "tanh" and v[1] != 2] + LARGE_D + LARGE_D_SLOW)
+                 + [((np.float64, 3, "tanh", False), "warp")] + FAST_WARP + LARGE_D + LARGE_D_SLOW)
 
 # parameter kinds of the kernels' signatures: p = real_t pointer, i = int, r = real_t scalar
 PARAMS = {"mlp_disc_step": "pppppppp" "iiii" "r", "mlp_grad_x": "ppppp" "iii" "r"}
