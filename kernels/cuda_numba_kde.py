@@ -74,6 +74,50 @@ class Kernels(NamedTuple):
     grad_sum: object
 
 
+def _stager(D: int, CT: int):
+    """The device function staging a tile of centres: sh[j * CT + i] (j < D), their log weights
+    sh[D * CT + i] and (gradient with la) la sh[(D + 1) * CT + i]; src = (x, logw, la)."""
+    stage_x, stage_w, stage_la = tiled.stage_points(D, CT), tiled.stage_row(CT, D), tiled.stage_row(CT, D + 1)
+
+    @cuda.jit(device=True)
+    def stage(src, par, r, c0, cnt, tid, T, sh):
+        stage_w(src[1], r, c0, cnt, tid, T, sh)
+        if par[0]:
+            stage_la(src[2], r, c0, cnt, tid, T, sh)
+        stage_x(src[0], r, c0, cnt, tid, T, sh)
+    return stage
+
+
+def _gradient_parts(D: int, CT: int, ZERO):
+    """(load_query_lb, pair_weight) of the gradient kernels: the query's coordinates and lb_k in
+    qv[D]; the pair weight sum_s [exp(term + la_i) + exp(term + lb_k)] / sigma_s^2 with
+    term = logw_i + log k_s (the log density's expression, hence its rounding);
+    par = (use_la, cs, hs, lb, use_lb, is2)."""
+    sq_dist = tiled.sq_dist(D, CT)
+
+    @cuda.jit(device=True)
+    def load_query_lb(x, par, r, k, active, qv):
+        for j in range(D):
+            qv[j] = x[r, j, k] if active else ZERO
+        qv[D] = par[3][r, k] if (par[4] and active) else ZERO
+
+    @cuda.jit(device=True)
+    def pair_weight(qv, sh, i, r, par):
+        use_la, cs, hs, use_lb, is2 = par[0], par[1], par[2], par[4], par[5]
+        r2 = sq_dist(qv, sh, i)
+        gw = ZERO
+        for s in range(cs.shape[1]):
+            e = (cs[r, s] - r2 * hs[r, s]) + sh[D * CT + i]
+            w = ZERO
+            if use_la:
+                w += math.exp(e + sh[(D + 1) * CT + i])
+            if use_lb:
+                w += math.exp(e + qv[D])
+            gw += w * is2[r, s]
+        return gw
+    return load_query_lb, pair_weight
+
+
 @functools.lru_cache(maxsize=None)
 def _kernels(dtype_name: str, D: int):
     """(log density, grad sum) kernels for state dtype ``dtype_name`` and dimension ``D``."""
@@ -84,22 +128,12 @@ def _kernels(dtype_name: str, D: int):
     NINF = npdt.type(-np.inf)
     CT = centre_tile(D)
 
-    # centres staged as sh[j * CT + i] (j < D), their log weights sh[D * CT + i] and (gradient, with la)
-    # la sh[(D + 1) * CT + i]; src = (x, logw, la); the per-run constants of bandwidth_terms in par
-    stage_x, stage_w, stage_la = tiled.stage_points(D, CT), tiled.stage_row(CT, D), tiled.stage_row(CT, D + 1)
-
-    @cuda.jit(device=True)
-    def stage(src, par, r, c0, cnt, tid, T, sh):
-        stage_w(src[1], r, c0, cnt, tid, T, sh)
-        if par[0]:
-            stage_la(src[2], r, c0, cnt, tid, T, sh)
-        stage_x(src[0], r, c0, cnt, tid, T, sh)
-
+    stage = _stager(D, CT)             # the per-run constants of bandwidth_terms in par
     sq_dist = tiled.sq_dist(D, CT)
 
     @cuda.jit(device=True)
     def log_term(c, r2, h, lw):
-        """logw + log k_s, the same expression (hence rounding) in both kernels."""
+        """logw + log k_s, the expression (hence the rounding) of the gradient's pair weight too."""
         return (c - r2 * h) + lw
 
     # log density: an online log-sum-exp per thread: part = (sum exp(term - max) of the tile, the running
@@ -141,27 +175,12 @@ def _kernels(dtype_name: str, D: int):
         else:
             out[r, k] = math.nan
 
-    # gradient: per pair the weight sum_s [exp(term + la_i) + exp(term + lb_k)] / sigma_s^2 times the
-    # differences x_i - q_k; par = (use_la, cs, hs, lb, use_lb, is2), lb_k in qv[D]
-    @cuda.jit(device=True)
-    def load_query_lb(x, par, r, k, active, qv):
-        for j in range(D):
-            qv[j] = x[r, j, k] if active else ZERO
-        qv[D] = par[3][r, k] if (par[4] and active) else ZERO
+    # gradient: per pair the weight (see _gradient_parts) times the differences x_i - q_k
+    load_query_lb, pair_weight = _gradient_parts(D, CT, ZERO)
 
     @cuda.jit(device=True)
     def pair_grad(qv, sh, i, c, k, r, par, part, acc):
-        use_la, cs, hs, use_lb, is2 = par[0], par[1], par[2], par[4], par[5]
-        r2 = sq_dist(qv, sh, i)
-        gw = ZERO
-        for s in range(cs.shape[1]):
-            e = log_term(cs[r, s], r2, hs[r, s], sh[D * CT + i])
-            w = ZERO
-            if use_la:
-                w += math.exp(e + sh[(D + 1) * CT + i])
-            if use_lb:
-                w += math.exp(e + qv[D])
-            gw += w * is2[r, s]
+        gw = pair_weight(qv, sh, i, r, par)
         for j in range(D):
             part[j] += (sh[j * CT + i] - qv[j]) * gw
 
@@ -186,35 +205,12 @@ def _grad_chunk(dtype_name: str, D: int, J0: int, NJ: int):
     DT = numba.from_dtype(npdt)
     ZERO = npdt.type(0)
     CT = centre_tile(D)
-    stage_x, stage_w, stage_la = tiled.stage_points(D, CT), tiled.stage_row(CT, D), tiled.stage_row(CT, D + 1)
-    sq_dist = tiled.sq_dist(D, CT)
-
-    @cuda.jit(device=True)
-    def stage(src, par, r, c0, cnt, tid, T, sh):
-        stage_w(src[1], r, c0, cnt, tid, T, sh)
-        if par[0]:
-            stage_la(src[2], r, c0, cnt, tid, T, sh)
-        stage_x(src[0], r, c0, cnt, tid, T, sh)
-
-    @cuda.jit(device=True)
-    def load_query_lb(x, par, r, k, active, qv):
-        for j in range(D):
-            qv[j] = x[r, j, k] if active else ZERO
-        qv[D] = par[3][r, k] if (par[4] and active) else ZERO
+    stage = _stager(D, CT)
+    load_query_lb, pair_weight = _gradient_parts(D, CT, ZERO)
 
     @cuda.jit(device=True)
     def pair(qv, sh, i, c, k, r, par, part, acc):
-        use_la, cs, hs, use_lb, is2 = par[0], par[1], par[2], par[4], par[5]
-        r2 = sq_dist(qv, sh, i)
-        gw = ZERO
-        for s in range(cs.shape[1]):
-            e = (cs[r, s] - r2 * hs[r, s]) + sh[D * CT + i]          # = log_term of _kernels
-            w = ZERO
-            if use_la:
-                w += math.exp(e + sh[(D + 1) * CT + i])
-            if use_lb:
-                w += math.exp(e + qv[D])
-            gw += w * is2[r, s]
+        gw = pair_weight(qv, sh, i, r, par)
         for j in range(NJ):
             acc[j] += (sh[(J0 + j) * CT + i] - qv[J0 + j]) * gw
 
