@@ -74,9 +74,6 @@ class Checkpoint:
         return time.perf_counter() - self._last >= self.every_s
 
     # ------------------------------------------------------------------ files
-    def exists(self) -> bool:
-        return os.path.lexists(self.path)
-
     def load(self) -> tuple[int, dict] | None:
         """(iteration, arrays) of the file at ``path`` when it is intact and this ensemble's; else None
         (``rejected`` says why, None when there is no file)."""
@@ -128,48 +125,59 @@ class Checkpoint:
 def write(path: str, iteration: int, arrays: dict, identity: str) -> None:
     """``arrays`` ({name: array}; unicode arrays stored as UTF-8) as a sealed HDF5 file, atomically; the
     path is not counted among the command's complete outputs (``h5io.WRITTEN``)."""
+    stored = {k: np.asarray(v) for k, v in arrays.items()}
+    text = {k for k, v in stored.items() if v.dtype.kind == "U"}
+    stored.update({k: np.char.encode(stored[k], "utf-8") for k in text})
+
     def fill(f):
-        for name, a in arrays.items():
-            a = np.asarray(a)
-            if a.dtype.kind == "U":
-                f.create_dataset(name, data=np.char.encode(a, "utf-8"))
+        for name, a in stored.items():
+            f.create_dataset(name, data=a)
+            if name in text:
                 f[name].attrs["unicode"] = 1
-            else:
-                f.create_dataset(name, data=a)
         f.attrs["iteration"] = int(iteration)
         f.attrs["identity"] = identity
-        f.attrs["checksum"] = h5io.digest({k: np.asarray(v) if np.asarray(v).dtype.kind != "U"
-                                           else np.char.encode(np.asarray(v), "utf-8") for k, v in arrays.items()})
+        f.attrs["checksum"] = h5io.digest(stored)
     n = len(h5io.WRITTEN)
     h5io.atomic_h5(path, fill)
     del h5io.WRITTEN[n:]
 
 
-def read(path: str) -> tuple[int, dict, str]:
-    """(iteration, arrays, identity) of a checkpoint file; CheckpointError when it is damaged."""
+def read(path: str, arrays: bool = True) -> tuple[int, dict, str]:
+    """(iteration, arrays, identity) of a checkpoint file; CheckpointError when it is damaged. With
+    ``arrays`` False only the seal and the attributes are read (arrays: {})."""
     import h5py
     why = h5io.check_seal(path)
     if why is None:
         try:
             with h5py.File(path, "r") as f:
+                if not arrays:
+                    return int(f.attrs["iteration"]), {}, str(f.attrs["identity"])
                 raw, attrs = h5io.contents(f)
                 if attrs.get("checksum") != h5io.digest(raw):
                     why = "its checksum does not match its contents"
                 else:
-                    arrays = {k: (np.char.decode(v, "utf-8") if f[k].attrs.get("unicode") else v)
-                              for k, v in raw.items()}
-                    return int(attrs["iteration"]), arrays, str(attrs["identity"])
+                    out = {k: (np.char.decode(v, "utf-8") if f[k].attrs.get("unicode") else v)
+                           for k, v in raw.items()}
+                    return int(attrs["iteration"]), out, str(attrs["identity"])
         except (OSError, KeyError, ValueError, TypeError) as exc:
             why = f"it cannot be read ({type(exc).__name__}: {exc})"
     raise CheckpointError(f"checkpoint {path!r}: {why}")
 
 
-def identity_of(path: str) -> dict | None:
-    """The identity a checkpoint file records (None when it cannot be read: load() will say why)."""
+def header(path: str) -> tuple[int, dict] | None:
+    """(iteration, identity) a checkpoint file records, its arrays left unread (None when it cannot be
+    read: load() will say why)."""
     try:
-        return json.loads(read(path)[2])
+        it, _, identity = read(path, arrays=False)
+        return it, json.loads(identity)
     except (CheckpointError, ValueError):
         return None
+
+
+def identity_of(path: str) -> dict | None:
+    """The identity a checkpoint file records (None when it cannot be read)."""
+    got = header(path)
+    return None if got is None else got[1]
 
 
 def kept_lines() -> list[str]:

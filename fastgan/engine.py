@@ -360,9 +360,10 @@ def _finite_runs_d(xp, X):
 
 
 def _params_finite_d(xp, p: dict):
+    """(B,) device bool: every parameter of the run is finite."""
     ok = None
     for v in p.values():
-        f = xp.isfinite(v).reshape(v.shape[0], -1).all(axis=1)
+        f = _finite_runs_d(xp, v)
         ok = f if ok is None else ok & f
     return ok
 

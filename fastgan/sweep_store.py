@@ -551,8 +551,7 @@ def status(out_dir: str) -> str:
 def _checkpoints_note(out_dir: str) -> str:
     """'; ensemble X (B runs) checkpointed at iteration i (backend) ...' for the checkpoints in the folder
     (ensembles in flight or interrupted: the next run of the sweep resumes them)."""
-    from .checkpoint import read
-    from .errors import FastganError
+    from .checkpoint import header
     folder = os.path.join(out_dir, CHECKPOINTS)
     try:
         names = sorted(n for n in os.listdir(folder) if n.endswith(".h5") and not n.startswith("."))
@@ -560,11 +559,11 @@ def _checkpoints_note(out_dir: str) -> str:
         return ""
     said = []
     for n in names:
-        try:
-            it, _, ident = read(os.path.join(folder, n))
-            doc = json.loads(ident)
-            said.append(f"ensemble {n.split('.')[0]} ({len(doc.get('runs', []))} runs) at iteration {it} "
-                        f"({doc.get('backend')})")
-        except (FastganError, ValueError):
+        got = header(os.path.join(folder, n))
+        if got is None:
             said.append(f"{n} (unreadable: moved aside when its ensemble runs again)")
+            continue
+        it, doc = got
+        said.append(f"ensemble {n.split('.')[0]} ({len(doc.get('runs', []))} runs) at iteration {it} "
+                    f"({doc.get('backend')})")
     return f"; checkpoints: {', '.join(said)} (resumed by the next run of the sweep)" if said else ""
