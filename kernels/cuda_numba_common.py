@@ -20,6 +20,10 @@ last bit. Where results must be bitwise equal to the NumPy reference (target sam
 distances deciding the nearest mode) the product goes through ``libdevice.dmul_rn``, which is
 never contracted. The simulator has no libdevice; there a plain product is the same thing.
 
+Disk cache: kernels are compiled with ``cache=True`` on a GPU (:func:`jit_kernel`), so a new process
+(a sweep's worker, the next command) loads them from ``__pycache__`` (or numba's user cache directory)
+instead of compiling them again.
+
 Kernel sets: every module registers its kernels once (:func:`register_kernels`): the dimension
 limit (:func:`check_dim`) and the compile-only targets (:func:`ptx_targets`) come from there.
 """
@@ -48,6 +52,21 @@ def _simulator_enabled() -> bool:
 
 
 SIMULATOR = _simulator_enabled()
+
+
+def _kernel_cache() -> bool:
+    import os
+    return not SIMULATOR and os.environ.get("FASTGAN_CUDA_CACHE", "1").strip() != "0"
+
+
+KERNEL_CACHE = _kernel_cache()
+
+
+def jit_kernel(fn):
+    """``cuda.jit`` of a kernel, cached on disk on a GPU (``KERNEL_CACHE``; numba keys an entry by the
+    signature, the target GPU, the function's bytecode and its closure's values, so the per-d / per-dtype
+    kernels of a factory get one entry each). ``FASTGAN_CUDA_CACHE=0`` turns it off."""
+    return cuda.jit(cache=True)(fn) if KERNEL_CACHE else cuda.jit(fn)
 
 MAX_THREADS = 1024   # hardware limit of threads per block; sizes the per-block scratch arrays
 
@@ -97,12 +116,16 @@ def stream(xp):
     return cuda.external_stream(ptr) if ptr else cuda.default_stream()
 
 
+NUMBA_MAX_BLOCK = 256   # the Numba-CUDA kernels have no launch bounds and use up to 255 registers
+
+
 def block(name: str) -> int:
-    """Threads per block for ``name`` (read now: tests patch ``launch.GPU_BLOCK``)."""
+    """Threads per block of a Numba-CUDA kernel for ``name`` (read now: tests patch ``launch.GPU_BLOCK``),
+    at most ``NUMBA_MAX_BLOCK``: a larger block would need more than the 65536 registers of an SM."""
     t = int(launch.GPU_BLOCK[name])
     if not 1 <= t <= MAX_THREADS:
         raise ValueError(f"launch.GPU_BLOCK[{name!r}] = {t}: must be in [1, {MAX_THREADS}]")
-    return t
+    return min(t, NUMBA_MAX_BLOCK)
 
 
 def blocks(n_tasks: int) -> int:

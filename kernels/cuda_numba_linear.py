@@ -56,7 +56,7 @@ from numba import cuda, float64
 
 from . import cuda_numba_tiled as tiled
 from . import launch
-from .cuda_numba_common import array_module, as_xp, block, blocks, check_dim, dev, register_kernels, stream
+from .cuda_numba_common import array_module, as_xp, block, blocks, check_dim, dev, jit_kernel, register_kernels, stream
 
 MAX_DIM = 16          # largest data dimension d (registers / shared memory), as the other twins
 SAMPLE_TILE = 128     # shared-memory capacity of the trig step, in samples (compile-time)
@@ -98,7 +98,7 @@ def _kernels(dtype_name: str, D: int):
 
     # ------------------------------------------------------------------ trigonometric features
 
-    @cuda.jit
+    @jit_kernel
     def trig_step(theta, omega, phase, amp, rate, xg, wg, xt, wt, lr, lam, tile):
         B = theta.shape[0]
         L = theta.shape[1]

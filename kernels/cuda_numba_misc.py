@@ -39,8 +39,8 @@ from numba import cuda, float64
 
 from . import cuda_numba_tiled as tiled
 from . import launch, rng
-from .cuda_numba_common import (MAX_THREADS, SIMULATOR, array_module, as_xp, block, blocks, check_dim, dev, mul_rn,
-                                register_kernels, stream)
+from .cuda_numba_common import (MAX_THREADS, SIMULATOR, array_module, as_xp, block, blocks, check_dim, dev, jit_kernel,
+                                mul_rn, register_kernels, stream)
 from .observables_numpy import HQ_STDS
 
 PAIR_TILE = 128       # shared-memory capacity of the spatial coupling, in partner particles
@@ -73,7 +73,7 @@ def _block_sum(part, val, tid, T):
 
 # ----------------------------------------------------------------------------- sampling
 
-@cuda.jit
+@jit_kernel
 def _sample(comp_base, noise_base, iteration, sub_step, means, cum, stds, out):
     B, K, d = means.shape
     m = out.shape[2]
@@ -118,7 +118,7 @@ def sample_mixture(comp_base, noise_base, iteration, sub_step, means, cum_weight
 
 # ----------------------------------------------------------------------------- couplings
 
-@cuda.jit
+@jit_kernel
 def _coarse(G, g1, g2, out):
     B, d, N = G.shape
     T = cuda.blockDim.x
@@ -150,7 +150,7 @@ def coupled_velocity_coarse(G, g1, g2):
     return out
 
 
-@cuda.jit
+@jit_kernel
 def _gram(G, gram, out):
     B, d, N = G.shape
     shared = gram.shape[0] == 1
@@ -248,7 +248,7 @@ def coupled_velocity_spatial(G, X, g1, g2, length_scale, kernel):
 
 # ----------------------------------------------------------------------------- observables
 
-@cuda.jit
+@jit_kernel
 def _mode_stats(X, modes, logw, stds, density, hq_stds, counts, hq, nearest, loglik):
     B, d, N = X.shape
     K = modes.shape[1]

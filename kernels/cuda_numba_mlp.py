@@ -51,7 +51,7 @@ from numba import cuda, float64
 
 from . import cuda_numba_tiled as tiled
 from . import launch
-from .cuda_numba_common import array_module, as_xp, block, blocks, check_dim, dev, register_kernels, stream
+from .cuda_numba_common import array_module, as_xp, block, blocks, check_dim, dev, jit_kernel, register_kernels, stream
 
 MAX_DIM = 16          # largest data dimension d of the MLP kernels (registers / shared memory)
 # largest d each register kernel serves (ptxas sm_90: step float64 d = 12 uses 248 registers, d = 16 spills)
@@ -104,7 +104,7 @@ def _kernels(dtype_name: str, D: int):
             return h, ONE, ZERO
         return ZERO, ZERO, ZERO
 
-    @cuda.jit
+    @jit_kernel
     def step(w, b, a, xg, xt, lr, l2, u, has_u, tanh, s, tile):
         B = w.shape[0]
         W = w.shape[2]

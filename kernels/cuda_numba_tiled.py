@@ -35,6 +35,8 @@ from typing import Callable, NamedTuple
 
 from numba import cuda, float64
 
+from .cuda_numba_common import jit_kernel
+
 
 class Reduction(NamedTuple):
     load_query: Callable
@@ -52,7 +54,7 @@ def query_reduction(fns: Reduction, *, sdt, n_shared: int, cap: int, qdt, n_quer
     SH = n_shared * cap
     load_query, init, stage, tile_begin, pair, tile_end, finish = fns
 
-    @cuda.jit
+    @jit_kernel
     def kernel(x, src, par, n_src, tile, out):
         B = x.shape[0]
         n = x.shape[2]
