@@ -27,8 +27,11 @@ appears), uniform global reads.
     state dtype, totals in float64, deterministic (no atomics).
 
 Global traffic O(B (n + m) d), arithmetic O(B n m S d). Kernels are specialised per (state dtype,
-d) like the other twins (register accumulators, compile-time shared sizes); d <= ``MAX_DIM``, the
-shared tile shrinks with d (``centre_tile``) to keep (d + 2) x tile values under ~24 KiB.
+d) like the other twins (register accumulators, compile-time shared sizes) up to ``MAX_DIM``, the
+shared tile shrinks with d (``centre_tile``) to keep (d + 2) x tile values under ~24 KiB. Beyond
+``MAX_DIM`` (:func:`numba_dim`) both ops are their ``cuda_ops`` forms over ``xp``
+(``kde_log_density_xp``, ``kde_grad_sum_xp``: blocks of (runs, queries), r^2 and the gradient from
+differences over coordinate chunks, the log-sum-exp shifted by its max), so every d runs.
 
 Routing of ``kde_grad_sum`` (:func:`grad_chunk`): its register kernel keeps the query (d + 1), the
 tile partials (d) and float64 totals (d) per thread and spills beyond d = 32 (float32) / 16
@@ -50,13 +53,19 @@ import numpy as np
 from numba import cuda
 
 from . import cuda_numba_tiled as tiled
-from . import launch
+from . import cuda_ops, launch
 from .cuda_numba_common import array_module, as_xp, block, blocks, check_dim, dev, register_kernels, stream
 from .kde_numba import bandwidth_terms, check_args
 
-MAX_DIM = 64          # largest data dimension d (register accumulators, shared tile)
+MAX_DIM = 64          # largest data dimension d of the Numba-CUDA kernels (register accumulators, shared tile)
 GRAD_REG_DIM = {"float32": 32, "float64": 16}   # largest d of the one-launch kde_grad_sum kernel
 GRAD_CHUNK = {"float32": 16, "float64": 8}     # output coordinates per launch above it
+
+
+def numba_dim(kernel: str, dtype_name: str, d: int) -> bool:
+    """Whether the router sends the op of ``kernel`` ('log_density', 'grad_sum') at (dtype, d) to the
+    Numba-CUDA kernels (the gradient: one launch or :func:`grad_chunk` chunks; else ``cuda_ops``)."""
+    return 1 <= d <= MAX_DIM
 
 
 def grad_chunk(dtype_name: str, d: int) -> int:
@@ -242,6 +251,10 @@ def _launch(grad, q, x, logw, la, lb, bandwidths, logmix):
     xp = array_module(q, x, logw, la, lb, bandwidths, logmix)
     dt = check_args(q, x, logw, la, lb, bandwidths, logmix, grad)
     B, d, n = q.shape
+    if not numba_dim("grad_sum" if grad else "log_density", dt.name, d):
+        if grad:
+            return cuda_ops.kde_grad_sum_xp(q, x, logw, la, lb, bandwidths, logmix)
+        return cuda_ops.kde_log_density_xp(q, x, logw, bandwidths, logmix)
     check_dim("kde", d)
     out = xp.empty((B, d, n) if grad else (B, n), dtype=dt)
     if out.size == 0:
@@ -283,12 +296,13 @@ def _examples(dn: str, d: int) -> dict:
 
 
 def _routed(kname: str, dn: str, d: int) -> bool:
-    return kname != "grad_sum" or grad_chunk(dn, d) >= d
+    """Whether the router launches the kernel ``kname`` itself at (dtype, d) (the gradient's chunks: ``_variants``)."""
+    return numba_dim(kname, dn, d) and (kname != "grad_sum" or grad_chunk(dn, d) >= d)
 
 
 def _variants(dn: str, d: int) -> dict:
     """The chunked kde_grad_sum kernels the router launches at (dtype, d) (none where one launch serves)."""
-    if grad_chunk(dn, d) >= d:
+    if not numba_dim("grad_sum", dn, d) or grad_chunk(dn, d) >= d:
         return {}
     ex = _examples(dn, d)["grad_sum"]
     dc = grad_chunk(dn, d)

@@ -39,9 +39,12 @@ read at call time from ``launch.GPU_BLOCK`` / ``GPU_TILE`` / ``GPU_MAX_BLOCKS``.
 
 Kernels are specialised per (state dtype, d) (``_kernels``): shared and local array sizes are
 compile-time constants, with d fixed the feature loops unroll and the per-coordinate accumulators
-live in registers; d is limited to ``MAX_DIM`` (ValueError above). Constants are of the state
-dtype so float32 kernels stay in float32 (cosf / expf / powf). ``fastmath`` is off; NVVM still
-contracts multiply-adds into FMAs, so on a GPU results differ from the reference by rounding.
+live in registers. Routing (:func:`numba_dim`): the register kernels serve d <= ``MAX_DIM``; beyond,
+the op is its ``cuda_ops`` form (``trig_*_gemm``: the phases X' Omega and the sums as batched
+matmuls; ``kernel_sum*_xp``: r^2 and the gradient from differences over coordinate chunks), written
+over ``xp`` (cuBLAS / CuPy on a GPU, NumPy under the simulator), so every d runs. Constants are of
+the state dtype so float32 kernels stay in float32 (cosf / expf / powf). ``fastmath`` is off; NVVM
+still contracts multiply-adds into FMAs, so on a GPU results differ from the reference by rounding.
 """
 
 from __future__ import annotations
@@ -55,15 +58,21 @@ import numpy as np
 from numba import cuda, float64
 
 from . import cuda_numba_tiled as tiled
-from . import launch
+from . import cuda_ops, launch
 from .cuda_numba_common import array_module, as_xp, block, blocks, check_dim, dev, jit_kernel, register_kernels, stream
 
-MAX_DIM = 16          # largest data dimension d (registers / shared memory), as the other twins
+MAX_DIM = 16          # largest data dimension d of the register kernels (registers / shared memory)
 SAMPLE_TILE = 128     # shared-memory capacity of the trig step, in samples (compile-time)
 FEATURE_TILE = 128    # shared-memory capacity of trig grad_x / forward, in features
 CENTRE_TILE = 128     # shared-memory capacity of the kernel sums, in centres
 # Tile lengths actually used: launch.GPU_TILE["trig_samples"] / ["trig_features"] / ["kernel_cols"]
 # (runtime, clamped to the capacities above); tests patch them small.
+
+
+def numba_dim(kernel: str, dtype_name: str, d: int) -> bool:
+    """Whether the router sends (kernel, dtype, d) to the Numba-CUDA register kernel (else: ``cuda_ops``)."""
+    return 1 <= d <= MAX_DIM
+
 
 KERNEL_IDS = {"rbf": 0, "laplacian": 1, "rq": 2}
 
@@ -268,12 +277,14 @@ def trig_disc_step(theta, omega, phase, amp, rate, xg, wg, xt, wt, lr, lam):
     xp = array_module(theta, omega, phase, amp, rate, xg, wg, xt, wt, lr, lam)
     B, L = theta.shape
     d = omega.shape[1]
-    check_dim("linear", d)
     if omega.shape != (B, d, L) or xg.shape[:2] != (B, d) or xt.shape[:2] != (B, d):
         raise ValueError("trig_disc_step: omega must be (B, d, L) and samples (B, d, n) with (B, L) of theta")
+    dt = np.dtype(theta.dtype)
+    if not numba_dim("trig_disc_step", dt.name, d):
+        return cuda_ops.trig_disc_step_gemm(theta, omega, phase, amp, rate, xg, wg, xt, wt, lr, lam)
+    check_dim("linear", d)
     if B == 0 or L == 0:
         return
-    dt = np.dtype(theta.dtype)
     c = lambda v: dev(xp, as_xp(xp, v, dt))              # noqa: E731
     f64 = lambda v: dev(xp, as_xp(xp, v, np.float64))    # noqa: E731
     kern = _kernels(dt.name, d).trig_disc_step
@@ -287,10 +298,12 @@ def _trig_per_sample(kind: str, theta, omega, phase, amp, x):
     xp = array_module(theta, omega, phase, amp, x)
     B, L = theta.shape
     d = omega.shape[1]
-    check_dim("linear", d)
     if omega.shape != (B, d, L) or x.shape[:2] != (B, d):
         raise ValueError("omega must be (B, d, L) and samples x (B, d, n) with (B, L) of theta")
     dt = np.dtype(theta.dtype)
+    if not numba_dim(kind, dt.name, d):
+        return getattr(cuda_ops, f"{kind}_gemm")(theta, omega, phase, amp, x)
+    check_dim("linear", d)
     n = x.shape[2]
     out = xp.empty((B, d, n) if kind == "trig_grad_x" else (B, n), dtype=dt)
     if out.size == 0:
@@ -317,11 +330,13 @@ def _kernel_per_sample(which: str, x, centres, weights, bandwidths, kernel, alph
     kind = _kernel_id(kernel)
     xp = array_module(x, centres, weights, bandwidths)
     B, d, n = x.shape
-    check_dim("linear", d)
     if centres.shape[:2] != (B, d) or weights.shape != (B, centres.shape[2]) or bandwidths.shape[0] != B:
         raise ValueError("kernel sums: centres must be (B, d, C), weights (B, C), bandwidths (B, S) "
                          "with (B, d) of x")
     dt = np.dtype(x.dtype)
+    if not numba_dim(which, dt.name, d):
+        return getattr(cuda_ops, f"{which}_xp")(x, centres, weights, bandwidths, kernel, alpha)
+    check_dim("linear", d)
     out = xp.empty((B, d, n) if which == "kernel_sum_grad" else (B, n), dtype=dt)
     if out.size == 0:
         return out
@@ -355,4 +370,4 @@ def _examples(dn: str, d: int) -> dict:
             "kernel_sum": ksum(a2), "kernel_sum_grad": ksum(a3)}
 
 
-register_kernels("linear", _kernels, _examples, MAX_DIM)
+register_kernels("linear", _kernels, _examples, MAX_DIM, routed=numba_dim)

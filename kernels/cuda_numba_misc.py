@@ -21,6 +21,9 @@ spatial          N-body style: one block per (run, chunk of particles a), one th
                  partner particles c (positions and gradients) are staged through shared memory in
                  tiles of ``launch.GPU_TILE['pair_cols'] <= PAIR_TILE``; per-thread float64 accumulators in
                  registers (kernels specialised per d). O(N^2 d) arithmetic, O(N d) traffic per tile.
+                 Routing (:func:`spatial_numba_dim`): the kernel serves d <= ``MAX_DIM``; beyond, the op
+                 is ``cuda_ops.coupled_velocity_spatial_xp`` (Gram rows from differences, a batched
+                 matmul), so every d runs.
 mode_stats       one block per run, one thread per particle (strided): integer histograms by global
                  atomics (exact, order-free), float sums (nearest distance, log-likelihood) by a
                  deterministic block reduction. Squared distances use ``mul_rn`` so that the
@@ -225,15 +228,23 @@ def _spatial_kernel(D: int):
                                  pdt=float64, n_part=1, n_acc=D)
 
 
+def spatial_numba_dim(kernel: str, dtype_name: str, d: int) -> bool:
+    """Whether the router sends (kernel, dtype, d) to the Numba-CUDA spatial kernel (else: ``cuda_ops``)."""
+    return 1 <= d <= MAX_DIM
+
+
 def coupled_velocity_spatial(G, X, g1, g2, length_scale, kernel):
     """Twin of ``coupling_numpy.coupled_velocity_spatial`` (kernel 'rbf' or 'laplacian')."""
     if kernel not in ("rbf", "laplacian"):
         raise ValueError(f"unknown spatial kernel {kernel!r}")
     xp = array_module(G, X, g1, g2, length_scale)
     B, d, N = G.shape
-    check_dim("spatial", d)
     if X.shape != G.shape:
         raise ValueError("X and G must both be (B, d, N)")
+    if not spatial_numba_dim("coupled_velocity_spatial", np.dtype(G.dtype).name, d):
+        from . import cuda_ops
+        return cuda_ops.coupled_velocity_spatial_xp(G, X, g1, g2, length_scale, kernel)
+    check_dim("spatial", d)
     out = xp.empty_like(G)
     if G.size == 0:
         return out
@@ -345,4 +356,5 @@ def _spatial_examples(dn: str, d: int) -> dict:
 
 
 register_kernels("misc", lambda dn, d: Kernels(_sample, _coarse, _gram, _mode_stats), _examples)
-register_kernels("spatial", lambda dn, d: Spatial(_spatial_kernel(d)), _spatial_examples, MAX_DIM)
+register_kernels("spatial", lambda dn, d: Spatial(_spatial_kernel(d)), _spatial_examples, MAX_DIM,
+                 routed=spatial_numba_dim)

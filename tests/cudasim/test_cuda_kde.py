@@ -64,10 +64,12 @@ def test_masked_run_nan_and_empty(rng, tiny):
     assert CN.kde_grad_sum(q[:, :, :0], x, logw, None, lb[:, :0], bw, lm).shape == (3, 2, 0)
     with pytest.raises(ValueError, match="la, lb"):
         CN.kde_grad_sum(q, x, logw, None, None, bw, lm)
-    d = CK.MAX_DIM + 1
+    d = CK.MAX_DIM + 1               # beyond the Numba-CUDA kernels: the cuda_ops forms (test_cuda_large_d)
     with pytest.raises(ValueError, match="MAX_DIM"):
-        CN.kde_log_density(np.zeros((1, d, 2)), np.zeros((1, d, 3)), np.zeros((1, 3)), np.ones((1, 1)),
-                           np.zeros((1, 1)))
+        CN.check_dim("kde", d)
+    ld = CN.kde_log_density(np.zeros((1, d, 2)), np.zeros((1, d, 3)), np.zeros((1, 3)), np.ones((1, 1)),
+                            np.zeros((1, 1)))
+    np.testing.assert_allclose(ld, math.log(3) - 0.5 * d * math.log(2 * math.pi), rtol=1e-14)
 
 
 def test_float32_extremes(rng, tiny):

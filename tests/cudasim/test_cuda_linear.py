@@ -123,11 +123,14 @@ def test_edge_cases_and_errors(rng, tiny_launch):
     np.testing.assert_array_equal(CN.kernel_sum(x, centres[:, :, :0], weights[:, :0], bw, "rbf"), 0.0)
     np.testing.assert_array_equal(CN.kernel_sum_grad(x, centres[:, :, :0], weights[:, :0], bw, "rbf"), 0.0)
     assert CN.kernel_sum(x[:, :, :0], centres, weights, bw, "rbf").shape == (2, 0)
-    d = CL.MAX_DIM + 1
+    d = CL.MAX_DIM + 1               # beyond the register kernels: the cuda_ops forms (test_cuda_large_d)
     with pytest.raises(ValueError, match="MAX_DIM"):
-        CN.kernel_sum(np.zeros((1, d, 2)), np.zeros((1, d, 3)), np.zeros((1, 3)), np.ones((1, 1)), "rbf")
-    with pytest.raises(ValueError, match="MAX_DIM"):
-        CN.trig_forward(np.zeros((1, 3)), np.zeros((1, d, 3)), np.zeros((1, 3)), np.zeros((1, 3)), np.zeros((1, d, 2)))
+        CN.check_dim("linear", d)
+    np.testing.assert_array_equal(
+        CN.kernel_sum(np.zeros((1, d, 2)), np.zeros((1, d, 3)), np.ones((1, 3)), np.ones((1, 1)), "rbf"), 3.0)
+    np.testing.assert_array_equal(
+        CN.trig_forward(np.ones((1, 3)), np.zeros((1, d, 3)), np.zeros((1, 3)), np.ones((1, 3)),
+                        np.zeros((1, d, 2))), 3.0)
     # all runs at lr = 0: nothing moves
     theta, omega, phase, amp, rate = _trig_inputs(rng, 2, 2, 5, np.float32)
     t = theta.copy()
