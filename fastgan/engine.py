@@ -240,39 +240,31 @@ class Ensemble:
         host mirror (``st.alive``) is refreshed by :meth:`_LoopState.sync` — after every iteration on the
         host backends (free), at records and every ``check_every`` iterations on a GPU (no blocking copy
         in between; ``diverged_at`` is the same: it is recorded on the device)."""
-        xp, ops = self.ops.xp, self.ops
+        ops = self.ops
         lr_gen = self.lr_gen
         if self.begin_iteration is not None:     # e.g. kde bandwidth (and step) schedules
             lr_gen = self.begin_iteration(st.p, it)
         V = self.generator_velocity(st) if self.simultaneous else None
+        lr_table = st.lr_disc_table()            # (max n_disc, B): liveness changes only between iterations
+        if self.model.samples_target:            # every sub-step's target batch in one call (counter-based)
+            xts = ops.sample_mixture_steps(st.comp_base, st.noise_base, it, st.max_n_disc, st.means, st.cum,
+                                           st.stds, self.M, self.dtype)
         for k in range(st.max_n_disc):
             if not (st.alive & (self.n_disc > k)).any():   # the host mirror: exact where it syncs every iteration
                 break
-            lr = st.lr_disc_at(k)
-            if self.model.samples_target:
-                xt = ops.sample_mixture(st.comp_base, st.noise_base, it, k, st.means, st.cum, st.stds, self.M,
-                                        self.dtype)
-            else:
-                xt = self.env.xt
+            xt = xts[k] if self.model.samples_target else self.env.xt
             u = None
             if st.regularised:
                 u = st.u_scale * self.velocity(self.disc.grad_x(st.p, st.X), st.X)
-            self.disc.step(st.p, st.X, xt, lr, st.l2, u)
+            self.disc.step(st.p, st.X, xt, lr_table[k], st.l2, u)
         if V is None:
             V = self.generator_velocity(st)
-        Xn = st.X + st.lr_gen_step(lr_gen) * V
-        bad = st.alive_d & ~(_finite_runs_d(xp, Xn) & _params_finite_d(xp, st.p))
-        st.diverged_d = xp.where(bad, it + 1, st.diverged_d)
-        st.alive_d = st.alive_d & ~bad
-        if st.check_every == 1:
+        # Xn = X + lr V for the live runs; a run whose Xn or parameters are not finite dies here (alive,
+        # diverged updated on the device) and keeps its last finite particles
+        st.X = ops.generator_update(st.X, V, st.lr_gen_d(lr_gen), st.alive_d, st.diverged_d, it + 1,
+                                    tuple(st.p.values()))
+        if st.check_every == 1 or (it + 1) % st.check_every == 0:
             st.sync()
-            if not st.alive.all():  # frozen runs keep their last finite particles (0 * NaN would not)
-                Xn = xp.where(st.alive_d[:, None, None], Xn, st.X)
-        else:                       # no host copy of liveness in this iteration: masked on the device
-            Xn = xp.where(st.alive_d[:, None, None], Xn, st.X)
-            if (it + 1) % st.check_every == 0:
-                st.sync()
-        st.X = Xn
 
     def generator_velocity(self, st: "_LoopState"):
         """V = (1/N) Gamma grad D(X), times the generated masses where the family has them."""
@@ -324,10 +316,11 @@ class _LoopState:
         self.u_scale = xp.asarray((2.0 * ens.beta / ens.N).astype(dt))[:, None, None]
         self.alive = np.ones(ens.B, dtype=bool)
         self.diverged_at = np.full(ens.B, -1, dtype=np.int64)
-        self.alive_d = xp.asarray(self.alive)
-        self.diverged_d = xp.asarray(self.diverged_at)
+        self.alive_d = xp.asarray(self.alive.copy())          # updated in place by generator_update
+        self.diverged_d = xp.asarray(self.diverged_at.copy())
         self.max_n_disc = int(ens.n_disc.max())
         self.n_disc_d = xp.asarray(ens.n_disc)
+        self.sub_steps_d = xp.arange(self.max_n_disc)
         self.lr_disc_d = xp.asarray(ens.lr_disc.astype(dt))
         self.zero = xp.zeros((), dtype=dt)
         self._lr_gen_host, self._lr_gen_d = None, None
@@ -342,30 +335,18 @@ class _LoopState:
         self.alive[...], self.diverged_at[...] = alive, diverged_at
         self.alive_d, self.diverged_d = self.xp.asarray(self.alive.copy()), self.xp.asarray(self.diverged_at.copy())
 
-    def lr_disc_at(self, k: int):
-        """(B,) device learning rates of sub-step k: 0 for a dead run or one whose n_disc <= k."""
-        return self.xp.where(self.alive_d & (self.n_disc_d > k), self.lr_disc_d, self.zero)
+    def lr_disc_table(self):
+        """(max n_disc, B) device learning rates of every sub-step: 0 for a dead run or one whose n_disc <= k."""
+        xp = self.xp
+        need = self.alive_d[None, :] & (self.n_disc_d[None, :] > self.sub_steps_d[:, None])
+        return xp.where(need, self.lr_disc_d[None, :], self.zero)
 
-    def lr_gen_step(self, lr_gen: np.ndarray):
-        """(B, 1, 1) device generator steps, 0 for a dead run; uploaded only when the (host) rates change."""
+    def lr_gen_d(self, lr_gen: np.ndarray):
+        """(B,) device generator rates in the state dtype; uploaded only when the (host) rates change."""
         if self._lr_gen_host is None or not np.array_equal(lr_gen, self._lr_gen_host):
             self._lr_gen_host = np.array(lr_gen, dtype=np.float64, copy=True)
             self._lr_gen_d = self.xp.asarray(self._lr_gen_host.astype(self.dtype))
-        return self.xp.where(self.alive_d, self._lr_gen_d, self.zero)[:, None, None]
-
-
-def _finite_runs_d(xp, X):
-    """(B,) device bool: every entry of the run is finite (no host copy)."""
-    return xp.isfinite(X).reshape(X.shape[0], -1).all(axis=1)
-
-
-def _params_finite_d(xp, p: dict):
-    """(B,) device bool: every parameter of the run is finite."""
-    ok = None
-    for v in p.values():
-        f = _finite_runs_d(xp, v)
-        ok = f if ok is None else ok & f
-    return ok
+        return self._lr_gen_d
 
 
 class _Recorder:
@@ -476,9 +457,3 @@ def simulate(config: Config, backend: str | None = None, progress: bool | None =
              checkpoint=None) -> RunResult:
     """Run one configuration; returns its :class:`RunResult`."""
     return simulate_ensemble([config], backend, progress, checkpoint)[0]
-
-
-def params_finite(xp, p: dict) -> np.ndarray:
-    """(B,) host bool: every parameter of the run is finite."""
-    ok = _params_finite_d(xp, p)
-    return np.asarray(ok.get() if hasattr(ok, "get") else ok)

@@ -22,8 +22,9 @@ from .cuda_numba_kde import kde_grad_sum, kde_log_density  # noqa: F401
 from .cuda_numba_linear import (kernel_sum, kernel_sum_grad, trig_disc_step, trig_forward,  # noqa: F401
                                 trig_grad_x)
 from .cuda_numba_mlp import MAX_DIM, mlp_disc_step, mlp_forward, mlp_grad_x  # noqa: F401
+from .cuda_numba_update import generator_update  # noqa: F401
 from .cuda_numba_misc import (coupled_velocity_coarse, coupled_velocity_gram, coupled_velocity_spatial,  # noqa: F401
-                              mode_stats, sample_mixture)
+                              mode_stats, sample_mixture, sample_mixture_steps)
 
 
 def compile_ptx_all(cc=None, dtypes=("float32", "float64"), dims=(1, 2, 3)) -> dict:

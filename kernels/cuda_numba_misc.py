@@ -4,8 +4,10 @@ References: ``sampling_numpy``, ``coupling_numpy``, ``observables_numpy`` (same 
 semantics). Every op is one launch for the whole ensemble; every kernel is a grid-stride loop,
 correct for any (grid, block) (``launch.GPU_BLOCK`` / ``GPU_MAX_BLOCKS``, read at call time).
 
-sample_mixture   one thread per (run, sample), coalesced stores. The counter-based generator is
-                 ``rng.build(cuda.jit(device=True))``: the same source as the reference. Mixture
+sample_mixture   one thread per (sub-step, run, sample), coalesced stores: ``sample_mixture_steps`` draws
+                 every sub-step's batch of an iteration in one launch (``sample_mixture``: one of them).
+                 The counter-based generator is ``rng.build(cuda.jit(device=True))``: the same
+                 source as the reference. Mixture
                  means + std * normal goes through ``mul_rn`` (no FMA contraction) in float64 and
                  is rounded once to the state dtype, as in the reference. Under the simulator the
                  samples are bitwise those of the reference; on a GPU the integer part (keys,
@@ -77,14 +79,17 @@ def _block_sum(part, val, tid, T):
 # ----------------------------------------------------------------------------- sampling
 
 @jit_kernel
-def _sample(comp_base, noise_base, iteration, sub_step, means, cum, stds, out):
+def _sample(comp_base, noise_base, iteration, first, means, cum, stds, out):
+    """out (S, B, d, m): the batches of sub-steps first .. first + S - 1, one thread per (sub-step, run,
+    sample)."""
     B, K, d = means.shape
-    m = out.shape[2]
-    for t in range(cuda.grid(1), B * m, cuda.gridsize(1)):
-        r = t // m
-        k = t - r * m
-        kc = _step_key(comp_base[r], iteration, sub_step)
-        kn = _step_key(noise_base[r], iteration, sub_step)
+    S, m = out.shape[0], out.shape[3]
+    for t in range(cuda.grid(1), S * B * m, cuda.gridsize(1)):
+        s = t // (B * m)
+        r = (t // m) % B
+        k = t % m
+        kc = _step_key(comp_base[r], iteration, first + s)
+        kn = _step_key(noise_base[r], iteration, first + s)
         u = _uniform_at(kc, k)
         c = 0
         for q in range(K):               # count of cum <= u, as the reference
@@ -94,22 +99,23 @@ def _sample(comp_base, noise_base, iteration, sub_step, means, cum, stds, out):
             c = K - 1
         sd = stds[r, c]
         for j in range(d):
-            out[r, j, k] = means[r, c, j] + mul_rn(sd, _normal_at(kn, k * d + j))
+            out[s, r, j, k] = means[r, c, j] + mul_rn(sd, _normal_at(kn, k * d + j))
 
 
-def sample_mixture(comp_base, noise_base, iteration, sub_step, means, cum_weights, stds, m, dtype):
-    """Twin of ``sampling_numpy.sample_mixture``: (B, d, m) samples of the state dtype."""
+def sample_mixture_steps(comp_base, noise_base, iteration, n_sub, means, cum_weights, stds, m, dtype, first=0):
+    """Twin of ``sampling_numpy.sample_mixture_steps``: every sub-step's batch of one iteration in one
+    launch, (n_sub, B, d, m) of the state dtype (sub-steps ``first`` ..)."""
     xp = array_module(comp_base, noise_base, means, cum_weights, stds)
     means = as_xp(xp, means, np.float64)
     B, K, d = means.shape
-    out = xp.empty((B, d, m), dtype=dtype)
-    if B * m == 0:
+    out = xp.empty((n_sub, B, d, m), dtype=dtype)
+    if out.size == 0:
         return out
     T = block("elementwise")
     args = (dev(xp, as_xp(xp, comp_base, np.uint64)), dev(xp, as_xp(xp, noise_base, np.uint64)),
-            np.int64(iteration), np.int64(sub_step), dev(xp, means),
+            np.int64(iteration), np.int64(first), dev(xp, means),
             dev(xp, as_xp(xp, cum_weights, np.float64)), dev(xp, as_xp(xp, stds, np.float64)), dev(xp, out))
-    grid = blocks(-(-B * m // T))
+    grid = blocks(-(-n_sub * B * m // T))
     if SIMULATOR:   # NumPy warns on the intended uint64 wrap-around of scalar arithmetic
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
@@ -117,6 +123,12 @@ def sample_mixture(comp_base, noise_base, iteration, sub_step, means, cum_weight
     else:
         _sample[grid, T, stream(xp)](*args)
     return out
+
+
+def sample_mixture(comp_base, noise_base, iteration, sub_step, means, cum_weights, stds, m, dtype):
+    """Twin of ``sampling_numpy.sample_mixture``: (B, d, m) samples of the state dtype."""
+    return sample_mixture_steps(comp_base, noise_base, iteration, 1, means, cum_weights, stds, m, dtype,
+                                first=sub_step)[0]
 
 
 # ----------------------------------------------------------------------------- couplings
@@ -344,7 +356,8 @@ def _examples(dn: str, d) -> dict:
     dt = np.dtype(dn)
     f1, f2, f3 = np.zeros(1), np.zeros((1, 1)), np.zeros((1, 1, 1))
     u64, i2, u8, a3 = np.zeros(1, np.uint64), np.zeros((1, 1), np.int64), np.zeros(1, np.uint8), np.zeros((1, 1, 1), dt)
-    return {"sample_mixture": (u64, u64, 0, 0, f3, f2, f2, a3), "coupled_velocity_coarse": (a3, f1, f1, a3),
+    return {"sample_mixture": (u64, u64, 0, 0, f3, f2, f2, np.zeros((1, 1, 1, 1), dt)),
+            "coupled_velocity_coarse": (a3, f1, f1, a3),
             "coupled_velocity_gram": (a3, a3, a3),
             "mode_stats": (a3, f3, f2, f2, u8, np.float64(1), i2, i2, f1, f1)}
 

@@ -6,9 +6,9 @@ the reference per dtype and an input generator (random inputs of awkward sizes, 
 test that runs every op on every backend). ``ops.load_ops`` builds each backend's table from
 :data:`OPS`; a new op is one entry here (and its implementations), and the registry test covers it.
 
-Conventions every op follows: the run axis first, feature-major samples (B, d, n), arrays of the
-backend's array module; in-place ops update the caller's arrays and a run whose learning rate is
-0 is left bitwise untouched; a NaN input gives NaN outputs for its run, not an exception.
+Conventions every op follows: the run axis first (of the outputs too, but for ``Op.run_axis``),
+feature-major samples (B, d, n), arrays of the backend's array module; in-place ops update the
+caller's arrays and a run whose learning rate is 0 is left bitwise untouched; a NaN input gives NaN outputs for its run, not an exception.
 
 Backends: ``numpy`` (the reference, the oracle), ``numba`` (CPU JIT) and ``cuda`` (Numba-CUDA
 kernels, CuPy raw kernels and cuBLAS through CuPy; under ``NUMBA_ENABLE_CUDASIM=1`` the Numba-CUDA
@@ -34,7 +34,8 @@ class Case(NamedTuple):
     """One call of an op on random inputs.
 
     args      the positional arguments (numpy arrays; the test moves them to the backend)
-    inplace   indices of the arguments the op updates in place (empty: it returns its result)
+    inplace   indices of the arguments the op updates in place (what it returns, if anything, is
+              compared too, before them)
     lr        index of the (B,) learning-rate argument (run 1 has lr = 0), or None
     nan       the argument whose run 0 the NaN test poisons: an index, or (index, key) of a dict of
               parameters; None: no NaN test
@@ -60,6 +61,7 @@ class Op:
     gpu: str | None = None
     tol: dict = field(default_factory=lambda: dict(TOL))
     takes_xp: bool = False                      # written over ``xp``: called with xp = the backend's module
+    run_axis: int = 0                           # the run axis of its outputs
 
 
 # --------------------------------------------------------------------------- input generators
@@ -115,6 +117,7 @@ def _sampling(rng, dt, v, small):
     stds = rng.random((B, K))
     seeds = [1, 7, 2 ** 40]
     cb, nb = R.base_keys(seeds, R.STREAM_TARGET_COMPONENT), R.base_keys(seeds, R.STREAM_TARGET_NOISE)
+    # sample_mixture: sub-step 3 of iteration 12; sample_mixture_steps: sub-steps 0, 1, 2 of it
     return Case((cb, nb, 12, 3, means, cum, stds, m, dt), nan=4, exact=(0,))
 
 
@@ -210,6 +213,22 @@ def _kde(rng, dt, v, small, what):
     return Case(tuple(cast(a) for a in (q, x, logw, la, lb, bw, logmix)), nan=0)
 
 
+def _update(rng, dt, v, small):
+    s, d = _sizes(small), 2
+    B, N = s["B"], s["N"]
+    X = rng.normal(size=(B, d, N)).astype(dt)
+    V = rng.normal(size=(B, d, N)).astype(dt)
+    lr = np.array([0.05, 0.0, 0.2], dtype=dt)
+    alive = np.array([True, True, v.get("case") != "dead"])
+    diverged = np.where(alive, -1, 4).astype(np.int64)
+    other = np.float64 if dt == F32 else np.float32
+    params = (rng.normal(size=(B, 5)).astype(dt),
+              rng.normal(size=(B, 2, 3)).astype(other if v.get("case") == "mixed" else dt))
+    if v.get("case") != "dead":
+        params[1][2, 0, 1] = np.inf                      # run 2's parameters blow up
+    return Case((X, V, lr, alive, diverged, 7, params), inplace=(3, 4), lr=2, nan=0)
+
+
 def _v(**kw):
     return tuple(sorted(kw.items()))
 
@@ -222,6 +241,9 @@ OPS: tuple[Op, ...] = (
     Op("sample_mixture", "(comp_base, noise_base, it, sub, means, cum, stds, m, dtype) -> (B, d, m)",
        "sampling_numpy.sample_mixture", "sampling_numba.sample_mixture", "cuda_numba.sample_mixture",
        lambda r, dt, v, s: _sampling(r, dt, v, s)),
+    Op("sample_mixture_steps", "(comp_base, noise_base, it, n_sub, means, cum, stds, m, dtype) -> (n_sub, B, d, m)",
+       "sampling_numpy.sample_mixture_steps", "sampling_numba.sample_mixture_steps",
+       "cuda_numba.sample_mixture_steps", lambda r, dt, v, s: _sampling(r, dt, v, s), run_axis=1),
     Op("mlp_disc_step", "(w, b, a, xg, xt, lr, l2, u, act) in place on w (B, d, W), b, a (B, W)",
        "mlp_numpy.mlp_disc_step", "mlp_numba.mlp_disc_step", "cuda_numba.mlp_disc_step",
        lambda r, dt, v, s: _mlp(r, dt, dict(v), s, "step"),
@@ -289,6 +311,10 @@ OPS: tuple[Op, ...] = (
        "kde_numpy.kde_grad_sum", "kde_numba.kde_grad_sum", "cuda_numba.kde_grad_sum",
        lambda r, dt, v, s: _kde(r, dt, dict(v), s, "grad"),
        variants=tuple(_v(terms=t, d=d) for t in ("la", "lb", "both") for d in (1, 2))),
+
+    Op("generator_update", "(X, V, lr, alive, diverged, iteration, params) -> Xn; in place on alive, diverged",
+       "update_numpy.generator_update", "update_numpy.generator_update", "cuda_numba.generator_update",
+       lambda r, dt, v, s: _update(r, dt, dict(v), s), variants=(_v(case="blowup"), _v(case="dead"), _v(case="mixed"))),
 )
 
 BACKENDS = ("numpy", "numba", "cuda")
@@ -300,10 +326,10 @@ def namespace(backend: str) -> dict:
     """{module name: module} of a backend's implementations (imported on first use: numba and the
     CUDA modules only when their backend is asked for)."""
     from . import coupling_numpy, deep_mlp, fourier_grid, kde_numpy, linear_numpy, mlp_numpy, observables_numpy
-    from . import sampling_numpy
+    from . import sampling_numpy, update_numpy
     out = dict(coupling_numpy=coupling_numpy, deep_mlp=deep_mlp, fourier_grid=fourier_grid, kde_numpy=kde_numpy,
                linear_numpy=linear_numpy, mlp_numpy=mlp_numpy, observables_numpy=observables_numpy,
-               sampling_numpy=sampling_numpy)
+               sampling_numpy=sampling_numpy, update_numpy=update_numpy)
     if backend == "numba":
         from . import (coupling_numba, fourier_grid_numba, kde_numba, linear_numba, mlp_numba, observables_numba,
                        sampling_numba)

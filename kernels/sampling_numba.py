@@ -45,9 +45,18 @@ def _sample(comp_base, noise_base, iteration, sub_step, means, cum, stds, out, c
 
 def sample_mixture(comp_base, noise_base, iteration, sub_step, means, cum_weights, stds, m, dtype):
     """Twin of ``sampling_numpy.sample_mixture``: (B, d, m) samples."""
+    return sample_mixture_steps(comp_base, noise_base, iteration, 1, means, cum_weights, stds, m, dtype,
+                                first=sub_step)[0]
+
+
+def sample_mixture_steps(comp_base, noise_base, iteration, n_sub, means, cum_weights, stds, m, dtype, first=0):
+    """Twin of ``sampling_numpy.sample_mixture_steps``: (n_sub, B, d, m), the batches of sub-steps
+    ``first`` .. ``first + n_sub - 1``."""
     B, K, d = means.shape
-    out = np.empty((B, d, m), dtype=dtype)
-    _sample(np.asarray(comp_base, dtype=np.uint64), np.asarray(noise_base, dtype=np.uint64), int(iteration),
-            int(sub_step), np.ascontiguousarray(means, dtype=np.float64), np.ascontiguousarray(cum_weights, dtype=np.float64),
-            np.ascontiguousarray(stds, dtype=np.float64), out, CPU_TILE["samples"])
+    out = np.empty((n_sub, B, d, m), dtype=dtype)
+    args = (np.asarray(comp_base, dtype=np.uint64), np.asarray(noise_base, dtype=np.uint64), int(iteration))
+    consts = (np.ascontiguousarray(means, dtype=np.float64), np.ascontiguousarray(cum_weights, dtype=np.float64),
+              np.ascontiguousarray(stds, dtype=np.float64))
+    for k in range(n_sub):
+        _sample(*args, first + k, *consts, out[k], CPU_TILE["samples"])
     return out

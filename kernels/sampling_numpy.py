@@ -27,6 +27,16 @@ def sample_mixture(comp_base, noise_base, iteration, sub_step, means, cum_weight
     return np.ascontiguousarray(x.transpose(0, 2, 1)).astype(dtype)
 
 
+def sample_mixture_steps(comp_base, noise_base, iteration, n_sub, means, cum_weights, stds, m, dtype):
+    """The batches of sub-steps 0 .. n_sub - 1 of one iteration at once: (n_sub, B, d, m), entry k
+    bitwise ``sample_mixture(..., iteration, k, ...)`` (the generator is counter-based)."""
+    B, K, d = means.shape
+    out = np.empty((n_sub, B, d, m), dtype=dtype)
+    for k in range(n_sub):
+        out[k] = sample_mixture(comp_base, noise_base, iteration, k, means, cum_weights, stds, m, dtype)
+    return out
+
+
 def normal_init(base, n, dtype=np.float64):
     """(B, n) standard normals from (B,) base keys at (iteration 0, sub-step 0)."""
     return rng.np_normal(rng.np_step_keys(base, 0, 0), n).astype(dtype)

@@ -119,27 +119,27 @@ class ExactKernel(IPMModel):
         fam = self
         bw = xp.asarray(self.bandwidths.astype(dt))
         B, K, N, H = env.B, self.K, self.N, self.H
-        slot = np.zeros(B, dtype=np.int64)
-        runs = np.arange(B)
-        cols = np.arange(N)
+        slot = xp.zeros(B, dtype=np.int64)          # each run's next ring-buffer slot, on the device
+        runs = xp.arange(B)[:, None, None]
+        dims = xp.arange(fam.dim)[None, :, None]
+        cols = xp.arange(N)[None, :]
         tail = self.history_tail
 
         class Bound:
             def step(self, p, xg, xt, lr, lam, u_reg):
+                """Decay and the new terms, with no host copy: a run with lr = 0 (dead, or past its n_disc)
+                keeps its centres, weights and slot (written back unchanged)."""
                 centres, weights = p["centres"], p["weights"]
                 lr_h = xp.asarray(lr)
                 weights *= (1 - lr_h * xp.asarray(lam))[:, None]
                 weights[:, :K] += lr_h[:, None] * env.wt
-                act = np.asarray(lr.get() if hasattr(lr, "get") else lr) != 0
-                if not act.any():
-                    return
-                r = runs[act]
-                c = K + slot[act, None] * N + cols[None, :]                       # (R, N)
-                ri = xp.asarray(r)
-                ci = xp.asarray(c)
-                centres[ri[:, None, None], xp.arange(fam.dim)[None, :, None], ci[:, None, :]] = xg[ri]
-                weights[ri[:, None], ci] = -(lr_h[ri, None] * env.wg[ri])
-                slot[act] = (slot[act] + 1) % H
+                act = lr_h != 0
+                c = K + slot[:, None] * N + cols                                   # (B, N)
+                at = (runs, dims, c[:, None, :])                                    # (B, d, N) ring columns
+                centres[at] = xp.where(act[:, None, None], xg, centres[at])
+                at = (runs[:, :, 0], c)
+                weights[at] = xp.where(act[:, None], -(lr_h[:, None] * env.wg), weights[at])
+                slot[...] = xp.where(act, (slot + 1) % H, slot)
 
             def grad_x(self, p, x):
                 return ops.kernel_sum_grad(x, p["centres"], p["weights"], bw, fam.kernel, fam.alpha)
@@ -151,10 +151,10 @@ class ExactKernel(IPMModel):
                 return IPMObserver(fam.ens, lambda b: {"history_tail_weight": float(tail[b])})
 
             def state(self):              # the ring buffer's next slot per run (a checkpoint's part)
-                return {"slot": slot.copy()}
+                return {"slot": ops.to_host(slot).copy()}
 
             def restore(self, saved):
-                slot[...] = saved["slot"]
+                slot[...] = xp.asarray(saved["slot"])
         return Bound()
 
     def export(self, p: dict, run: int) -> dict:

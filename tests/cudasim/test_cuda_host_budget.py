@@ -18,16 +18,22 @@ def _cfg(**kw):
     return fastgan.default_config(**base)
 
 
-def test_a_non_recording_iteration_copies_nothing_to_the_host_and_calls_its_budget_of_ops(monkeypatch, tiny_launch):
-    """Budget per non-recording iteration (MLP discriminator, beta = 0): n_disc x (sampling + step) +
-    (grad_x + coupling) op calls, no device-to-host copy, no upload; liveness is copied to the host every
-    CHECK_EVERY_GPU iterations and at the records."""
+def test_a_non_recording_iteration_copies_nothing_to_the_host_and_keeps_its_launch_budget(monkeypatch, tiny_launch):
+    """Budget per non-recording iteration (MLP discriminator, beta = 0): op calls: one sampling call for
+    every sub-step's batch, n_disc steps, grad_x, the coupling and the generator's update; kernel launches:
+    n_disc + 5 (the update is two: advance with the finite checks of X and the parameters, settle); no
+    device-to-host copy, no upload; liveness is copied to the host every CHECK_EVERY_GPU iterations and at
+    the records. (On a GPU the sub-steps' learning rates add three small CuPy element-wise kernels per
+    iteration, and the update one memset.)"""
+    from numba.cuda.simulator import kernel as fake
     tiny_launch(block=8, max_blocks=4, sample_tile=8, unit_tile=8, pair_tile=8)
     monkeypatch.setattr(engine._LoopState, "CHECK_EVERY_GPU", 6)      # fewer simulated iterations
-    ens = engine.Ensemble([_cfg(**{"training.n_iterations": 40}), _cfg(**{"training.seed": 4,
-                                                                        "training.n_iterations": 40})], "cuda")
+    n_disc = 3
+    cfgs = [_cfg(**{"training.n_iterations": 40, "training.n_disc": n_disc}),
+            _cfg(**{"training.seed": 4, "training.n_iterations": 40, "training.n_disc": n_disc})]
+    ens = engine.Ensemble(cfgs, "cuda")
     ops = ens.ops
-    calls, copies, syncs = [], [], []
+    calls, copies, syncs, launches = [], [], [], []
     for op in registry.OPS:
         real = getattr(ops, op.name, None)
         if callable(real):
@@ -36,16 +42,22 @@ def test_a_non_recording_iteration_copies_nothing_to_the_host_and_calls_its_budg
     monkeypatch.setattr(ops, "to_host", lambda x: (copies.append(1), real_host(x))[1])
     real_sync = engine._LoopState.sync
     monkeypatch.setattr(engine._LoopState, "sync", lambda self: (syncs.append(1), real_sync(self))[1])
+    real_call = fake.FakeCUDAKernel.__call__
+    monkeypatch.setattr(fake.FakeCUDAKernel, "__call__",
+                        lambda self, *a: (None if self._device else launches.append(self.fn.__name__),
+                                          real_call(self, *a))[1])
     st = engine._LoopState(ens)
     uploads = []
     for it in range(1, 5):                         # iterations 1..4: no record, no sync (every 6)
         calls.clear()
         copies.clear()
+        launches.clear()
         before = st._lr_gen_d
         ens.advance(st, it)
         assert copies == [] and syncs == [], (it, copies, syncs)
-        assert sorted(calls) == sorted(["sample_mixture", "mlp_disc_step"] * 2 + ["mlp_grad_x",
-                                                                                  "coupled_velocity_coarse"]), calls
+        assert sorted(calls) == sorted(["sample_mixture_steps"] + ["mlp_disc_step"] * n_disc +
+                                       ["mlp_grad_x", "coupled_velocity_coarse", "generator_update"]), calls
+        assert len(launches) == n_disc + 5, launches
         uploads.append(before is not None and st._lr_gen_d is not before)
     assert not any(uploads)                        # the generator's rates are uploaded once
     ens.advance(st, 5)                             # the 6th iteration since the start: one sync

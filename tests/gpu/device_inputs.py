@@ -112,6 +112,8 @@ def run_slice(case, b: int, B: int):
     def cut(a):
         if isinstance(a, dict):
             return {k: cut(v) for k, v in a.items()}
+        if isinstance(a, tuple):
+            return tuple(cut(v) for v in a)
         if isinstance(a, np.ndarray) and a.ndim >= 1 and a.shape[0] == B:
             return a[b:b + 1].copy()
         return a

@@ -115,3 +115,38 @@ def test_float32_mlp_run_follows_float64_on_device():
     ref = fastgan.simulate(cfg, backend="numpy")
     got = fastgan.simulate(_cfg("mlp-relu-coarse", precision="float32"), backend="cuda")
     np.testing.assert_allclose(got.particles, ref.particles, rtol=0, atol=1e-3)
+
+
+CACHE_PROBE = r"""
+import gc, json, sys
+import fastgan
+from numba.cuda.dispatcher import CUDADispatcher
+fastgan.simulate(fastgan.default_config(**json.loads(sys.argv[1])), backend="cuda", progress=False)
+hits = misses = 0
+for obj in gc.get_objects():
+    if isinstance(obj, CUDADispatcher):
+        hits += sum(getattr(obj, "_cache_hits", {}).values())
+        misses += sum(getattr(obj, "_cache_misses", {}).values())
+print(json.dumps({"hits": hits, "misses": misses}))
+"""
+
+
+def test_kernels_load_from_the_disk_cache_in_a_new_process(tmp_path):
+    """The first process compiles the Numba-CUDA kernels and writes them to the cache; a second one (a
+    sweep's next worker, the next command) loads every one of them instead of compiling it again."""
+    import json
+    import os
+    import subprocess
+    import sys
+    cfg = json.dumps({**{k: v for k, v in BASE.items() if k != "precision"}, "coupling.kind": "spatial",
+                      "precision": "float32", "discriminator.kind": "rff", "target.kind": "circle"})
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), FASTGAN_CUDA_KERNELS="numba", FASTGAN_CUDA_CACHE="1")
+    runs = []
+    for _ in range(2):
+        r = subprocess.run([sys.executable, "-c", CACHE_PROBE, cfg], env=env, capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert "Cannot cache" not in r.stderr, r.stderr[-3000:]
+        runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    assert runs[0]["misses"] > 0 and any(tmp_path.rglob("*.nbi")), runs
+    assert runs[1]["misses"] == 0 and runs[1]["hits"] == runs[0]["misses"], runs
