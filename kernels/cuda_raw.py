@@ -121,6 +121,8 @@ def reg_dim(dtype, sizes) -> int:
     """Largest d the register-array kernels serve at these launch sizes (see :func:`route`)."""
     top = REG_DIM[np.dtype(dtype).name]
     block = max(sizes["mlp_block"], sizes["gx_block"])
+    if block > 512:                             # 1024 threads: 64 registers; d = 2 spills in both dtypes
+        return 1
     while block > 256 and top > 1:              # launch bounds: 65536 / block registers (measured: f64 d = 5
         block, top = block // 2, max(1, top * 2 // 5)   # spills at 512 threads, d = 4 does not)
     return top

@@ -21,6 +21,10 @@ CPU_TILE = {
     "kde_cols": 512,         # centres per block of the KDE ops' per-task (L1-sized) buffers and online log-sum-exp
 }
 
+# Threads per block: any value in [1, 1024] is correct, but a block must fit the register file: the CUDA C
+# kernels are compiled with launch bounds for their block (cuda_raw.reg_dim narrows the d they serve: d = 1
+# at 1024 threads); the Numba-CUDA kernels are not, and use up to 255 registers (benchmarks/README.md lists
+# them): their blocks are capped at 256 threads (cuda_numba_common.block).
 GPU_BLOCK = {
     "mlp_units": 128,        # threads (hidden units) per block of the MLP step
     "grad_x": 128,           # threads per block of grad_x D (one warp-group per sample)

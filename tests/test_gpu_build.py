@@ -17,11 +17,8 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
-import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -29,38 +26,31 @@ import pytest
 
 from fastgan.kernels import cuda_raw
 
-ARCHS = ("sm_80", "sm_90")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import ptx_resources  # noqa: E402
+
+ARCHS = ptx_resources.ARCHS
 SMEM_LIMIT = 48 * 1024
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = {
     "default": None,
     "odd": dict(mlp_block=5, mlp_tile=7, gx_block=37, gx_samples=3),
     "wide": dict(mlp_block=512, mlp_tile=512, gx_block=512, gx_samples=4),     # __launch_bounds__(512)
+    "max": dict(mlp_block=1024, mlp_tile=1024, gx_block=1024, gx_samples=4),   # the hardware's 1024 threads
 }
 
 
 def _ptxas():
-    exe = shutil.which("ptxas") or "/usr/local/bin/ptxas"
-    if not os.path.exists(exe):
+    exe = ptx_resources.ptxas()
+    if exe is None:
         pytest.skip("ptxas (CUDA toolkit) not available")
     return exe
 
 
 def ptxas_report(ptx: str, arch: str, tmp: Path) -> dict:
-    """{entry: (registers, stack, spill stores, spill loads, smem)} of ``ptxas -v``; AssertionError on an error."""
-    src = tmp / f"k{abs(hash(ptx)) % 10**12}_{arch}.ptx"
-    src.write_text(ptx.rstrip("\x00"))
-    r = subprocess.run([_ptxas(), "-v", f"-arch={arch}", str(src), "-o", os.devnull], capture_output=True, text=True)
-    src.unlink()
-    assert r.returncode == 0, f"ptxas {arch} failed:\n{r.stderr[-3000:]}"
-    out = {}
-    for chunk in r.stderr.split("Compiling entry function ")[1:]:
-        name = re.match(r"'(\w+)'", chunk).group(1)
-        frame = re.search(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads", chunk)
-        regs = re.search(r"Used (\d+) registers", chunk)
-        smem = re.search(r"(\d+) bytes smem", chunk)
-        out[name] = (int(regs.group(1)), *map(int, frame.groups()), int(smem.group(1)) if smem else 0)
-    return out
+    """{entry: (registers, stack, spill stores, spill loads, smem)} of ``ptxas -v`` (benchmarks/ptx_resources.py)."""
+    _ptxas()
+    return ptx_resources.ptxas_report(ptx, arch, tmp)
 
 
 def check_report(label: str, rep: dict, stack_ok: bool = False) -> None:
@@ -91,16 +81,7 @@ _CUDA_C: dict = {}
 
 
 def _nvrtc_ptx(nvrtc, src: str) -> str:
-    prog = nvrtc.createProgram(src, "mlp.cu", [], [])
-    try:
-        try:
-            nvrtc.compileProgram(prog, [*cuda_raw.NVRTC_OPTIONS, "--gpu-architecture=compute_80", "-ftz=true"])
-        except nvrtc.NVRTCError as e:
-            raise AssertionError(f"NVRTC failed ({e}):\n{nvrtc.getProgramLog(prog)}") from None
-        ptx = nvrtc.getPTX(prog)
-        return ptx.decode() if isinstance(ptx, bytes) else ptx
-    finally:
-        nvrtc.destroyProgram(prog)
+    return ptx_resources.cuda_c_ptx(nvrtc, src)
 
 
 def cuda_c_report(nvrtc, tmp, dtype, d, act, has_u, size_set) -> dict | None:
@@ -130,6 +111,7 @@ FAST_C = [("float64", 12, "relu", True, "default"), ("float64", 12, "tanh", Fals
 SLOW_C = [c for c in _cuda_c_cases([1, 8, 24], [1, 4, 12],      # each routing boundary and the smallest d
                                    ("default",))
           + _cuda_c_cases((5, 13, 24), (5, 12), ("odd",)) + _cuda_c_cases((2, 9), (2, 4), ("wide",))
+          + _cuda_c_cases((1,), (1,), ("max",))
           if c not in FAST_C]
 
 
@@ -176,56 +158,26 @@ def test_cuda_c_routes_large_d_to_gemm(dtype):
 
 
 def test_cuda_c_routed_dims_are_covered():
-    """The slow sweep reaches every routed dimension's boundary (REG_DIM, and reg_dim at 512 threads)."""
+    """The slow sweep reaches every routed dimension's boundary (REG_DIM, and reg_dim at 512 and 1024 threads)."""
     for dn in ("float32", "float64"):
         top = cuda_raw.REG_DIM[dn]
         assert any(c[0] == dn and c[1] == top for c in FAST_C + SLOW_C)
-        wide = cuda_raw.reg_dim(dn, SIZES["wide"])
-        assert max(c[1] for c in SLOW_C if c[0] == dn and c[4] == "wide") == wide
+        for size_set in ("wide", "max"):
+            edge = cuda_raw.reg_dim(dn, SIZES[size_set])
+            assert max(c[1] for c in SLOW_C if c[0] == dn and c[4] == size_set) == edge
 
 
 # ---------------------------------------------------------------------------------------------
 # Numba-CUDA through NVVM (a subprocess: the simulator must be off when numba is imported)
 # ---------------------------------------------------------------------------------------------
 
-PTX_SCRIPT = textwrap.dedent("""
-    import json, re, sys
-    from types import SimpleNamespace
-    from unittest import mock
-    try:
-        from numba.cuda.cudadrv import nvvm
-        nvvm.NVVM()
-    except Exception as exc:
-        print("NO_NVVM", type(exc).__name__); sys.exit(0)
-    from numba import cuda
-    from numba.cuda import dispatcher
-    from fastgan.kernels import cuda_numba  # noqa: F401  (registers every kernel set)
-    from fastgan.kernels.cuda_numba_common import ptx_targets
-    spec = json.loads(sys.argv[1])
-    keep = re.compile(spec["keep"])
-    out = {}
-    with mock.patch.object(dispatcher, "get_current_device", lambda: SimpleNamespace(compute_capability=(8, 0))):
-        for label, fn, sig in ptx_targets(spec["dtypes"], spec["dims"], spec["sets"]):
-            if keep.search(label):
-                out[label] = cuda.compile_ptx(fn, sig, cc=(8, 0))[0]
-    json.dump(out, open(spec["out"], "w"))
-    print("COMPILED", len(out))
-""")
-
-
 def numba_ptx(tmp: Path, specs: list) -> dict:
     """{label: PTX} of the Numba-CUDA kernels selected by ``specs`` (two subprocesses at a time)."""
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0", FASTGAN_PROGRESS="0")
-
     def run(n_spec):
-        n, spec = n_spec
-        spec = dict(spec, out=str(tmp / f"numba_ptx_{n}_{os.getpid()}.json"))
-        r = subprocess.run([sys.executable, "-c", PTX_SCRIPT, json.dumps(spec)], cwd=ROOT, env=env,
-                           capture_output=True, text=True, timeout=600)
-        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
-        if r.stdout.startswith("NO_NVVM"):
-            pytest.skip(f"no libNVVM to compile PTX with: {r.stdout.strip()}")
-        return json.loads(Path(spec["out"]).read_text())
+        got = ptx_resources.numba_ptx(tmp, n_spec[1])
+        if got is None:
+            pytest.skip("no libNVVM to compile PTX with")
+        return got
 
     out = {}
     with ThreadPoolExecutor(2) as pool:
@@ -243,7 +195,7 @@ def _numba_reports(tmp, specs):
 
 ALL = ("float32", "float64")
 SLOW_NUMBA = [
-    dict(sets=["mlp", "linear", "spatial", "misc"], dtypes=ALL, dims=[1, 16], keep=""),   # the ends of the routed d
+    dict(sets=["mlp", "linear", "spatial", "misc", "update"], dtypes=ALL, dims=[1, 16], keep=""),   # the routed d ends
     dict(sets=["mlp"], dtypes=["float64"], dims=[8], keep=""),                        # the f64 step's boundary
     dict(sets=["kde"], dtypes=ALL, dims=[16, 64], keep=""),
 ]
@@ -278,3 +230,37 @@ def test_numba_routers():
         for d in range(1, kde.MAX_DIM + 1):
             c = kde.grad_chunk(dn, d)
             assert (c == d) == (d <= kde.GRAD_REG_DIM[dn]) and 1 <= c <= d
+
+
+KEY_SCRIPT = r"""
+import hashlib, json
+from numba.core.serialize import dumps
+from fastgan.kernels import cuda_numba  # noqa: F401  (registers every kernel set)
+from fastgan.kernels.cuda_numba_common import ptx_targets
+out = {}
+for label, fn, sig in ptx_targets(("float32", "float64"), (1, 2, 17), None):
+    cells = tuple(c.cell_contents for c in (fn.__closure__ or ()))
+    out[label] = [fn.__qualname__, str(sig), hashlib.sha256(fn.__code__.co_code + dumps(cells)).hexdigest()]
+print(json.dumps(out))
+"""
+
+
+def test_numba_cuda_disk_cache_keys_are_stable_and_distinct():
+    """What numba keys a cached CUDA kernel by, besides the GPU: its signature, bytecode and the pickled
+    values of its closure (the factories' d, dtype and device functions). They must pickle (or caching
+    fails at the first launch), be the same in every process (or the cache never hits) and tell apart
+    every kernel the routers can launch (or a process would load another d's kernel)."""
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0", FASTGAN_PROGRESS="0")
+    got = []
+    for _ in range(2):
+        r = subprocess.run([sys.executable, "-c", KEY_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+        got.append(json.loads(r.stdout))
+    assert got[0] == got[1] and len(got[0]) > 40
+    keys = {}
+    for label, (qualname, sig, digest) in got[0].items():
+        keys.setdefault((qualname, sig, digest), []).append(label)
+    # one key, one kernel: labels sharing a key are the same kernel at another d it does not depend on
+    for labels in keys.values():
+        assert len({lab.split("[")[0] + lab.split(",")[0] for lab in labels}) == 1, labels
