@@ -152,11 +152,16 @@ def _damage_part(part, how):
         part.write_bytes(b"")
 
 
+def _thin(values, every=2):
+    """Every ``every``-th value in the fast tier (``-m "not slow"``), all of them in the full suite."""
+    return [v if i % every == 0 else pytest.param(v, marks=pytest.mark.slow) for i, v in enumerate(values)]
+
+
 DAMAGES = ["flipped data byte", "attribute changed", "spec attribute changed", "checksum deleted", "marker deleted",
            "marker not a number", "dataset replaced by a group", "run ids retyped", "truncated", "junk", "empty"]
 
 
-@pytest.mark.parametrize("how", DAMAGES)
+@pytest.mark.parametrize("how", _thin(DAMAGES))
 def test_a_damaged_part_is_reported_moved_aside_and_recomputed(sw, capsys, how):
     spec, out, ref = sw
     part = _part(out)
@@ -175,7 +180,7 @@ def test_a_damaged_part_is_reported_moved_aside_and_recomputed(sw, capsys, how):
     _kept(before, out)
 
 
-@pytest.mark.parametrize("where", [0.02, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 0.97])
+@pytest.mark.parametrize("where", _thin([0.02, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 0.97]))
 def test_any_flipped_byte_is_damage_or_harmless_never_a_crash(sw, capsys, where):
     spec, out, ref = sw
     part = _part(out)
@@ -271,7 +276,7 @@ FILE_DAMAGES = ["json garbage", "json empty spec", "json list", "json bad value"
                 "h5 variable missing", "h5 foreign identity", "h5 truncated", "h5 empty"]
 
 
-@pytest.mark.parametrize("how", FILE_DAMAGES)
+@pytest.mark.parametrize("how", _thin(FILE_DAMAGES))
 def test_a_damaged_sweep_json_or_sweep_h5_is_rebuilt_from_the_parts(sw, capsys, how):
     spec, out, ref = sw
     if how.startswith("json"):
