@@ -6,7 +6,8 @@ subprocess with the simulator off) and of the CUDA C variants (NVRTC).
 
 Sizes: each Numba-CUDA kernel set at the ends of the d its router sends to it (1, 2, 3 and its largest
 d; the KDE gradient's coordinate chunks at 32 and 64), the CUDA C MLP step and grad_x at every d of
-their register kernels at the default launch sizes, and the routed ends at 512 and 1024 threads.
+their register kernels at the default launch sizes, and the routed ends at 512 and 1024 threads; the
+CUDA C loop kernels (``loop.cu``) at the default block and at 1024 threads.
 ``tests/test_gpu_build.py`` asserts no spill on the same reports (fewer sizes, for the suite's time).
 """
 
@@ -87,9 +88,9 @@ def numba_ptx(tmp: Path, spec: dict) -> dict | None:
     return json.loads(Path(spec["out"]).read_text())
 
 
-def cuda_c_ptx(nvrtc, src: str) -> str:
+def cuda_c_ptx(nvrtc, src: str, name: str = "mlp.cu") -> str:
     from fastgan.kernels import cuda_raw
-    prog = nvrtc.createProgram(src, "mlp.cu", [], [])
+    prog = nvrtc.createProgram(src, name, [], [])
     try:
         try:
             nvrtc.compileProgram(prog, [*cuda_raw.NVRTC_OPTIONS, "--gpu-architecture=compute_80", "-ftz=true"])
@@ -112,7 +113,7 @@ LAUNCH_SETS = {"default": None, "512 threads": dict(mlp_block=512, mlp_tile=512,
 
 def collect(tmp: Path) -> dict:
     """{"numba": {label: {arch: report}}, "cuda_c": {label: {arch: report}}, "missing": [...]}."""
-    from fastgan.kernels import cuda_raw
+    from fastgan.kernels import cuda_raw, cuda_raw_loop, launch
     out = {"numba": {}, "cuda_c": {}, "missing": []}
     if ptxas() is None:
         out["missing"].append("ptxas")
@@ -141,6 +142,10 @@ def collect(tmp: Path) -> dict:
                     text = cuda_c_ptx(nvrtc, src)
                     out["cuda_c"][f"mlp.cu[{dn},d={d},{act}{',u' if u else ''},{set_name}]"] = {
                         a: ptxas_report(text, a, tmp) for a in ARCHS}
+    for dn in ("float32", "float64"):
+        for block in (launch.GPU_BLOCK["elementwise"], 1024):
+            text = cuda_c_ptx(nvrtc, cuda_raw_loop.source(dn, block), "loop.cu")
+            out["cuda_c"][f"loop.cu[{dn},{block} threads]"] = {a: ptxas_report(text, a, tmp) for a in ARCHS}
     return out
 
 

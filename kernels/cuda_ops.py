@@ -6,7 +6,9 @@ by the simulator, so the whole engine can be tested on a machine without a GPU. 
 arrays are CuPy arrays (``xp = cupy``) and an op's ``gpu`` entry, where it has one, is preferred:
 
 * the one-hidden-layer MLP step and grad_x are the hand-written CuPy raw kernels of ``cuda_raw``
-  (CUDA C, ``mlp.cu``) where that module imports, else the Numba-CUDA kernels;
+  (CUDA C, ``mlp.cu``) where that module imports, else the Numba-CUDA kernels; likewise the engine's
+  per-iteration ops (every sub-step's target batch, the coarse coupling, the generator's update with the
+  blow-up check: ``cuda_raw_loop``, ``loop.cu``);
   ``FASTGAN_CUDA_KERNELS=numba`` uses the Numba-CUDA kernels instead of the raw ones (comparisons,
   benchmarks);
 * the explicit-Gram coupling is a batched ``xp.matmul`` (cuBLAS, :func:`matmul_gram`);
@@ -61,7 +63,7 @@ def gpu_override(op) -> tuple:
     if SIMULATOR:
         return None, ""
     module, attr = op.gpu.split(".")
-    if module == "cuda_raw" and _forced_numba():       # the raw kernels only: cuBLAS stays
+    if module.startswith("cuda_raw") and _forced_numba():       # the raw kernels only: cuBLAS stays
         return None, "FASTGAN_CUDA_KERNELS=numba"
     try:
         fn = getattr(importlib.import_module(f"{__package__}.{module}"), attr)

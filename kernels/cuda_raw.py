@@ -152,20 +152,21 @@ def nvrtc_options(key: str) -> tuple:
     return NVRTC_OPTIONS + (f"-DFASTGAN_KERNEL_KEY=0x{key[:15]}",)
 
 
-def _function(name, dtype, dim, act, has_u, sizes):
-    """The compiled kernel ``name`` of one variant, memoised per (variant, device).
+def compiled(name, dtype, fast, src_fn):
+    """The compiled kernel ``name`` of the source ``src_fn()``, memoised per (``fast``, device).
 
     The per-call path is one dict lookup; a miss builds the source, hashes it with the options,
     dtype, arch and CuPy version, and compiles a RawModule (or finds it in CuPy's disk cache).
+    Shared by every raw-kernel module (``mlp.cu`` here, ``loop.cu`` in ``cuda_raw_loop``).
     """
     import cupy
 
     dev = cupy.cuda.Device()
-    fast = (name, np.dtype(dtype).str, int(dim), act, bool(has_u), tuple(sorted(sizes.items())), dev.id)
+    fast = (name, *fast, dev.id)
     fn = _functions.get(fast)
     if fn is not None:
         return fn
-    src = source(dtype, dim, act, has_u, **sizes)
+    src = src_fn()
     key = cache_key(src, NVRTC_OPTIONS, dtype, str(dev.compute_capability), cupy.__version__)
     with _lock:
         mod = _modules.get((key, dev.id))
@@ -174,6 +175,12 @@ def _function(name, dtype, dim, act, has_u, sizes):
             _modules[(key, dev.id)] = mod
         fn = _functions[fast] = mod.get_function(name)
     return fn
+
+
+def _function(name, dtype, dim, act, has_u, sizes):
+    """The compiled kernel ``name`` of one ``mlp.cu`` variant (:func:`compiled`)."""
+    fast = ("mlp", np.dtype(dtype).str, int(dim), act, bool(has_u), tuple(sorted(sizes.items())))
+    return compiled(name, dtype, fast, lambda: source(dtype, dim, act, has_u, **sizes))
 
 
 def _grid(ntask) -> int:

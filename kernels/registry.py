@@ -243,7 +243,8 @@ OPS: tuple[Op, ...] = (
        lambda r, dt, v, s: _sampling(r, dt, v, s)),
     Op("sample_mixture_steps", "(comp_base, noise_base, it, n_sub, means, cum, stds, m, dtype) -> (n_sub, B, d, m)",
        "sampling_numpy.sample_mixture_steps", "sampling_numba.sample_mixture_steps",
-       "cuda_numba.sample_mixture_steps", lambda r, dt, v, s: _sampling(r, dt, v, s), run_axis=1),
+       "cuda_numba.sample_mixture_steps", lambda r, dt, v, s: _sampling(r, dt, v, s), run_axis=1,
+       gpu="cuda_raw_loop.sample_mixture_steps"),
     Op("mlp_disc_step", "(w, b, a, xg, xt, lr, l2, u, act) in place on w (B, d, W), b, a (B, W)",
        "mlp_numpy.mlp_disc_step", "mlp_numba.mlp_disc_step", "cuda_numba.mlp_disc_step",
        lambda r, dt, v, s: _mlp(r, dt, dict(v), s, "step"),
@@ -257,7 +258,8 @@ OPS: tuple[Op, ...] = (
        lambda r, dt, v, s: _mlp(r, dt, dict(v), s, "x"), variants=_ACTS),
     Op("coupled_velocity_coarse", "(G, g1, g2) -> V (B, d, N)",
        "coupling_numpy.coupled_velocity_coarse", "coupling_numba.coupled_velocity_coarse",
-       "cuda_numba.coupled_velocity_coarse", lambda r, dt, v, s: _coupling(r, dt, dict(v), s)),
+       "cuda_numba.coupled_velocity_coarse", lambda r, dt, v, s: _coupling(r, dt, dict(v), s),
+       gpu="cuda_raw_loop.coupled_velocity_coarse"),
     Op("coupled_velocity_gram", "(G, gram (B or 1, N, N)) -> V (B, d, N)",
        "coupling_numpy.coupled_velocity_gram", "coupling_numba.coupled_velocity_gram",
        "cuda_numba.coupled_velocity_gram", lambda r, dt, v, s: _coupling(r, dt, dict(v, kind="gram"), s),
@@ -314,7 +316,8 @@ OPS: tuple[Op, ...] = (
 
     Op("generator_update", "(X, V, lr, alive, diverged, iteration, params) -> Xn; in place on alive, diverged",
        "update_numpy.generator_update", "update_numpy.generator_update", "cuda_numba.generator_update",
-       lambda r, dt, v, s: _update(r, dt, dict(v), s), variants=(_v(case="blowup"), _v(case="dead"), _v(case="mixed"))),
+       lambda r, dt, v, s: _update(r, dt, dict(v), s), variants=(_v(case="blowup"), _v(case="dead"), _v(case="mixed")),
+       gpu="cuda_raw_loop.generator_update"),
 )
 
 BACKENDS = ("numpy", "numba", "cuda")

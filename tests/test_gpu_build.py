@@ -143,6 +143,20 @@ def test_cuda_c_variant_builds_without_spills(nvrtc, build_tmp, case, request):
         check_report(f"{_cid(case)} {arch}", r)
 
 
+@pytest.mark.parametrize("block", [256, 1024])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cuda_c_loop_kernels_build_without_spills(nvrtc, build_tmp, dtype, block):
+    """loop.cu (sampling, coarse coupling, the generator's update) at the default block and at 1024 threads."""
+    from fastgan.kernels import cuda_raw_loop
+    ptx = ptx_resources.cuda_c_ptx(nvrtc, cuda_raw_loop.source(dtype, block), "loop.cu")
+    for arch in ARCHS:
+        rep = ptxas_report(ptx, arch, build_tmp)
+        assert set(rep) == set(cuda_raw_loop.KERNELS)
+        # the stack of sample_steps is sin / cos's argument reduction (a local array), not a spill
+        check_report(f"loop.cu {dtype} {block} {arch}", rep, stack_ok=True)
+        assert all(regs * block <= 65536 for regs, *_ in rep.values()), rep
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_cuda_c_routes_large_d_to_gemm(dtype):
     """d = 12 float64 (the 'uses too much shared data' config) is served; beyond REG_DIM the GEMM path."""

@@ -157,6 +157,10 @@ int launch(unsigned grid, unsigned block, F&& body)
 #define gridDim cuda_shim::grid_dim
 #define __syncthreads() cuda_shim::syncthreads()
 #define __shfl_down_sync(mask, v, delta) cuda_shim::shfl_down_sync((mask), (v), (unsigned)(delta))
+// round-to-nearest products that the device never contracts into an FMA; the host build has no FMA
+// contraction either (x86-64 without -mfma)
+#define __fmul_rn(x, y) ((float)(x) * (float)(y))
+#define __dmul_rn(x, y) ((double)(x) * (double)(y))
 
 #define __global__
 #define __device__
