@@ -68,6 +68,75 @@ def test_failed_experiment_leaves_nothing(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
+def _sweep_experiment(monkeypatch):
+    """A registered experiment that runs one 6-run sweep (one ensemble of 40 iterations) and saves its data."""
+    from fastgan.reproduce.common import REGISTRY, Experiment
+    from fastgan.reproduce.egan_phase import _base, _sweep
+
+    def sweep_exp(ctx):
+        base = _base("relu", 40, width=16)
+        base["generator"]["n_particles"] = 8
+        ds = _sweep(ctx, "sweep", base, [{"key": "coupling.ratio", "values": [0.0, 0.1, 0.3]},
+                                         {"key": "training.n_disc", "values": [1, 2]}])
+        ctx.save_h5({"mode_collapse": ds["mode_collapse"].values})
+        ctx.report.value("runs", float(ds["mode_collapse"].size))
+    monkeypatch.setitem(REGISTRY, "sweep-test", Experiment("sweep-test", "001", "Fig. 0", "test", sweep_exp))
+
+
+def test_an_interrupted_reproduction_resumes_its_sweep(tmp_path, monkeypatch, capsys):
+    """Ctrl-C in the middle of a reproduction's sweep: exit 130, the work folder (checkpoint included) stays;
+    the same command resumes from the checkpoint (only the remaining iterations are computed) and ends bitwise
+    the uninterrupted reproduction, with no work folder left; a stale work folder of an older version (random
+    suffix) is removed, not resumed."""
+    import signal
+
+    from fastgan import engine
+    _sweep_experiment(monkeypatch)
+    ref = tmp_path / "ref"
+    assert main(["reproduce", "sweep-test", "--tiny", "--out", str(ref), "--quiet", "--backend", "numpy"]) == 0
+    real = engine.Ensemble.advance
+    done = []
+
+    def advance(self, st, it):
+        out = real(self, st, it)
+        done.append(it)
+        if it == 25 and len(done) == 26:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+    monkeypatch.setattr(engine.Ensemble, "advance", advance)
+    (tmp_path / ".rep-abc123.partial").mkdir()                          # an older version's leftover
+    out = tmp_path / "rep"
+    code = main(["reproduce", "sweep-test", "--tiny", "--out", str(out), "--quiet", "--backend", "numpy"])
+    err = capsys.readouterr().err
+    work = tmp_path / ".rep-sweep-test-tiny.partial"
+    assert code == 130 and "the same command resumes" in err and str(work) in err, err
+    assert work.is_dir() and not out.exists() and any((work / "sweep" / "checkpoints").iterdir())
+    done.clear()
+    assert main(["reproduce", "sweep-test", "--tiny", "--out", str(out), "--quiet", "--backend", "numpy"]) == 0
+    assert done == list(range(26, 40))                                  # resumed after iteration 26 of 40
+    assert sorted(os.listdir(tmp_path)) == ["ref", "rep"]               # no work folder, the stale one gone
+    with h5py.File(out / "data.h5") as a, h5py.File(ref / "data.h5") as b:
+        np.testing.assert_array_equal(a["mode_collapse"][()], b["mode_collapse"][()])
+    meta = json.loads((out / "report.json").read_text())
+    assert meta["resumed"] is True and "after resuming an interrupted run" in (out / "report.txt").read_text()
+
+
+def test_a_second_reproduction_into_the_same_folder_is_refused_while_one_runs(tmp_path, monkeypatch, capsys):
+    import fcntl
+    _sweep_experiment(monkeypatch)
+    work = tmp_path / ".rep-sweep-test-tiny.partial"
+    work.mkdir()
+    fd = os.open(work, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)                  # as a running reproduction holds it
+        assert main(["reproduce", "sweep-test", "--tiny", "--out", str(tmp_path / "rep"), "--quiet"]) == 2
+    finally:
+        os.close(fd)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is running now" in err and str(work) in err
+    assert sorted(os.listdir(tmp_path)) == [work.name] and not any(work.iterdir())
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_tiny_smoke(name, tmp_path):

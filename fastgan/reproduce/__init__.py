@@ -5,9 +5,10 @@
 
 Each experiment writes into DIR its data (HDF5), its figure(s) (PNG, and GIF animations where the
 paper shows dynamics) and ``report.txt`` / ``report.json``: the quantities compared with the paper and
-our verdict. The outputs are written to a temporary folder beside DIR and moved into place when the
-experiment has finished, so a crash never leaves a half-written DIR and an existing DIR is only
-replaced with --force. Modules (one per paper and theme) register themselves on import.
+our verdict. The outputs are written to a work folder beside DIR (``.DIR-NAME-SCALE.partial``) and moved
+into place when the experiment has finished, so a crash never leaves a half-written DIR and an existing
+DIR is only replaced with --force. An interrupted reproduction (Ctrl-C, SIGTERM, a killed process) leaves
+its work folder: the same command resumes its sweeps from their completed parts and checkpoints. Modules (one per paper and theme) register themselves on import.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ import importlib
 import importlib.util
 import json
 import os
+import logging
 import shutil
-import tempfile
 import time
 
 from ..errors import FastganError
 from .common import citation
 from .common import REGISTRY, SCALES, Context, Experiment, allow_nonfinite, experiment, figure  # noqa: F401
+
+log = logging.getLogger("fastgan")
 
 MODULES = ("egan_dynamics", "egan_phase", "egan_regularisation", "egan_fourier", "ipm", "kgan", "gradfields",
            "ntk_figs")
@@ -119,7 +122,7 @@ def _holds(folder: str, files: set) -> bool:
     return any(f.startswith(prefix) for f in files)
 
 
-def check_out_dir(out_dir: str, force: bool) -> None:
+def check_out_dir(out_dir: str, force: bool, work: str = "experiment-quick.partial") -> None:
     """Refuse, before any work: an existing non-empty DIR unless forced, and even with --force a folder
     holding anything a reproduction did not write there; a link (say which folder to use); the current
     folder or one holding it; a missing or unwritable parent."""
@@ -145,18 +148,29 @@ def check_out_dir(out_dir: str, force: bool) -> None:
     parent = os.path.dirname(os.path.abspath(out_dir.rstrip(os.sep)))
     if not os.path.isdir(parent):
         raise FastganError(f"--out = {out_dir!r}: folder {parent!r} does not exist")
-    check_name_length(parent, os.path.basename(os.path.abspath(out_dir)) + ".old-.x-12345678.partial", "--out",
-                      out_dir)
+    base = os.path.basename(os.path.abspath(out_dir))
+    check_name_length(parent, f"{base}.old-.{base}-{work}", "--out", out_dir)
     check_folder_writable(parent, "--out", out_dir)
 
 
-def _stale_partials(parent: str, base: str) -> None:
-    """Remove the temporary folders of reproductions into ``base`` that ended without cleaning up (a
-    killed process): each live one holds a lock on its folder, so a folder whose lock can be taken is
+def work_folder(parent: str, base: str, name: str, scale: str) -> str:
+    """The work folder of reproducing ``name`` at ``scale`` into ``parent/base``: a stable name, so that an
+    interrupted reproduction (Ctrl-C, a killed process, the end of a session) leaves its completed sweep parts
+    and checkpoints where the same command finds them and resumes."""
+    return os.path.join(parent, f".{base}-{name}-{scale}.partial")
+
+
+def _stale_partials(parent: str, base: str, keep: str = "") -> None:
+    """Remove the temporary folders of reproductions into ``base`` that ended without cleaning up, except
+    ``keep`` and the work folders of the other scales and experiments (interrupted reproductions that their
+    own command resumes): each live one holds a lock on its folder, so a folder whose lock can be taken is
     stale; and the previous version of ``base`` set aside by a replacement that did not finish."""
     import fcntl
     import glob
+    resumable = {os.path.basename(work_folder(parent, base, e, s)) for e in experiments() for s in SCALES}
     for tmp in glob.glob(os.path.join(parent, glob.escape(f".{base}-") + "*.partial")):
+        if os.path.abspath(tmp) == os.path.abspath(keep) or os.path.basename(tmp) in resumable:
+            continue
         try:
             fd = os.open(tmp, os.O_RDONLY)
         except OSError:
@@ -192,25 +206,34 @@ def run(name: str, scale: str, out_dir: str, backend: str | None = None, force: 
             raise FastganError(f"reproduce {name}: needs {_install_hint(missing)}")
     used = backend_mod.resolve(backend, announce=False)      # an unavailable backend: refused before any work
     out_dir = out_dir.rstrip(os.sep) or out_dir
-    check_out_dir(out_dir, force)
+    check_out_dir(out_dir, force, f"{exp.name}-{scale}.partial")
     parent = os.path.dirname(os.path.abspath(out_dir))
     base = os.path.basename(os.path.abspath(out_dir))
-    _stale_partials(parent, base)
-    tmp = tempfile.mkdtemp(prefix=f".{base}-", suffix=".partial", dir=parent)
+    tmp = work_folder(parent, base, exp.name, scale)
+    _stale_partials(parent, base, keep=tmp)
+    resumed = os.path.isdir(tmp)
+    os.makedirs(tmp, mode=0o700, exist_ok=True)
     lock = os.open(tmp, os.O_RDONLY)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)       # this folder is in use (see _stale_partials)
+    except OSError:
+        os.close(lock)
+        raise FastganError(f"--out {out_dir}: a reproduction of {exp.name} --{scale} into it is running now "
+                           f"(its work folder {tmp} is locked)") from None
+    try:
+        if resumed:
+            log.info("resuming the interrupted reproduction in %s (its completed sweep parts and checkpoints)", tmp)
         ctx = Context(exp, scale, tmp, backend=backend, progress=progress)
         t0 = time.perf_counter()
         exp.func(ctx)
         elapsed = time.perf_counter() - t0
         meta = {"experiment": exp.name, "paper": exp.paper, "figures": exp.figures, "title": exp.title,
-                "scale": scale, "backend": used, "seconds": round(elapsed, 2),
+                "scale": scale, "backend": used, "seconds": round(elapsed, 2), "resumed": resumed,
                 "fastgan_version": package_version(), "git_commit": git_commit(),
                 "outputs": sorted(os.path.relpath(p, tmp) for p in ctx.outputs)}
         header = (f"fastgan reproduce {exp.name} --{scale}: {citation(exp.paper)} {exp.figures} -- {exp.title}\n"
-                  f"({elapsed:.1f} s, backend {used}, fastgan {meta['fastgan_version']} "
-                  f"{meta['git_commit']})")
+                  f"({elapsed:.1f} s{' after resuming an interrupted run' if resumed else ''}, backend {used}, "
+                  f"fastgan {meta['fastgan_version']} {meta['git_commit']})")
         atomic_text(os.path.join(tmp, "report.txt"), ctx.report.text(header))
         atomic_text(os.path.join(tmp, "report.json"), ctx.report.as_json(meta))
         written = sorted(os.path.relpath(os.path.join(d, f), tmp) for d, _, fs in os.walk(tmp) for f in fs)
@@ -227,6 +250,9 @@ def run(name: str, scale: str, out_dir: str, backend: str | None = None, force: 
         ctx.out_dir = out_dir
         ctx.outputs = [os.path.join(out_dir, os.path.relpath(p, tmp)) for p in ctx.outputs]
         return ctx
+    except KeyboardInterrupt:                          # Ctrl-C, SIGTERM, SIGHUP: the work stays for a resume
+        log.warning("the work so far stays in %s: the same command resumes it", tmp)
+        raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
