@@ -409,3 +409,122 @@ def bisect_boundary(f: Callable[[float], float], lo: float, hi: float, threshold
     results, _ = bisect_boundaries(lambda pts: [f(x) for _, x in pts], {0: (lo, hi)}, threshold, tol,
                                    log=log, max_evals=max_evals)
     return results[0]
+
+
+# --------------------------------------------------------------------------- critical regularisation
+# The rigid-cloud mode of the regularised dynamics. With the particles offset by theta from the data and
+# v = <grad_x D> at the cloud, one discriminator sub-step is, to first order in the offsets,
+#     v <- (1 - alpha_D (l2 + 2 beta K)) v - alpha_D K theta,     K = (1/N^2) sum_ab J_b' J_a,  J_a = d grad_x D(X_a) / d phi
+# (the regulariser eq. 29 of a rigid cloud is beta |v|^2 after the coupling's normalisation g1 + (N - 1) g2 = N),
+# (l2, the discriminator's weight decay, damps v too: at rate alpha_D l2 in this model, 2 alpha_D l2 for the
+# bilinear one-layer gradient; 1/W at the defaults, negligible),
+# and the generator's step theta <- theta + alpha_G c v (c the coupling's rigid factor, 1 for the coarse and
+# normalised couplings). Per eigenvalue k of K and per iteration (n_disc sub-steps, then the generator) this is
+# the linear map M = [[1 - alpha_G c b S, alpha_G c q], [-b S, q]] with a = alpha_D (l2 + 2 beta k),
+# b = alpha_D k, q = (1 - a)^n, S = sum_{j<n} (1 - a)^j; its eigenvalues are complex (an oscillation damped by
+# sqrt(q) per iteration) below the critical beta*, where (1 + q - alpha_G c b S)^2 = 4 q, and real above, one of
+# them tending to 1 (slow, over-damped). In the continuous limit beta* = sqrt(alpha_G c / (n_disc alpha_D k)),
+# Appendix E's beta = 2 with the Dirac-GAN's rates. The explicit sub-step is stable while a < 2.
+
+@dataclass(frozen=True)
+class RigidCloud:
+    """The rigid-cloud prediction of a config (see :func:`rigid_cloud`).
+
+    K (d, d): the discriminator's gradient kernel at initialisation, pair-averaged over the initial
+    particles; k_mean, k_max: its mean and largest eigenvalue; c: the coupling's rigid factor;
+    beta_star: critical damping of the rigid mode at k_mean (the fastest-settling beta of the linear
+    model; NaN if not reached in the monotone range a <= 1); beta_continuous: sqrt(alpha_G c / (n alpha_D k));
+    beta_monotone: the largest beta whose sub-step does not overshoot (a = 1 at k_max); beta_max: the
+    explicit step's stability limit (a = 2 at k_max)."""
+
+    K: np.ndarray
+    k_mean: float
+    k_max: float
+    c: float
+    n_disc: int
+    lr_disc: float
+    lr_gen: float
+    l2: float
+    beta_star: float
+    beta_continuous: float
+    beta_monotone: float
+    beta_max: float
+
+    def as_dict(self) -> dict:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["K"] = np.asarray(self.K).tolist()
+        return out
+
+
+def rigid_map_radius(beta: float, k: float, n_disc: int, lr_disc: float, lr_gen: float, l2: float = 0.0,
+                     c: float = 1.0) -> float:
+    """Spectral radius of the rigid-cloud map of one iteration at eigenvalue k (the per-iteration decay factor
+    of the rigid mode; >= 1: it does not decay)."""
+    a = lr_disc * (l2 + 2.0 * beta * k)
+    b = lr_disc * k
+    q = (1.0 - a) ** n_disc
+    S = float(sum((1.0 - a) ** j for j in range(n_disc)))
+    M = np.array([[1.0 - lr_gen * c * b * S, lr_gen * c * q], [-b * S, q]])
+    return float(np.abs(np.linalg.eigvals(M)).max())
+
+
+def critical_beta(k: float, n_disc: int, lr_disc: float, lr_gen: float, l2: float = 0.0, c: float = 1.0) -> float:
+    """beta* of the rigid-cloud map at eigenvalue k: where its eigenvalues meet on the real axis,
+    (1 + q - alpha_G c b S)^2 = 4 q, found by bisection in the monotone range a <= 1; NaN where the
+    damping l2 alone already makes it over-damped or the root lies beyond a = 1."""
+    def f(beta):
+        a = lr_disc * (l2 + 2.0 * beta * k)
+        q = (1.0 - a) ** n_disc
+        S = float(sum((1.0 - a) ** j for j in range(n_disc)))
+        return (1.0 - np.sqrt(q)) ** 2 - lr_gen * c * lr_disc * k * S
+    hi = (1.0 / lr_disc - l2) / (2.0 * k)
+    if not (k > 0 and hi > 0) or f(0.0) >= 0 or f(hi) < 0:
+        return float("nan")
+    lo = 0.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if f(mid) < 0 else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def rigid_cloud(config, eps: float = 1e-6) -> RigidCloud:
+    """The rigid-cloud prediction for ``config`` (a fastgan Config): K measured from the discriminator at
+    initialisation through its own regularised step (the gradient of sum_a u_a . grad_x D(X_a) with u_a = e_j / N,
+    with the data term cancelled by taking the particles as the target batch, applied with a step eps: the change
+    of <grad_x D> is -eps K e_j), then :func:`critical_beta` and the explicit step's limits. Runs on the NumPy
+    reference in float64; the family must support the regulariser (beta > 0)."""
+    from .engine import Ensemble, _LoopState
+    from .runconfig import from_dict
+    d = config.to_dict()
+    d["precision"], d["backend"] = "float64", "numpy"
+    cfg = from_dict(d)
+    ens = Ensemble([cfg], "numpy")
+    r0 = ens.resolved[0]
+    st = _LoopState(ens)
+    X = st.X
+    _, dim, N = X.shape
+    G0 = ens.disc.grad_x(st.p, X).mean(2)
+    lr, zero = np.full(1, eps), np.zeros(1)
+    K = np.zeros((dim, dim))
+    for j in range(dim):
+        p = {k: v.copy() for k, v in st.p.items()}
+        u = np.zeros_like(X)
+        u[:, j, :] = 1.0 / N
+        ens.disc.step(p, X, X, lr, zero, u)
+        K[:, j] = -(ens.disc.grad_x(p, X).mean(2) - G0)[0] / eps
+    if not np.any(K):
+        raise ValueError(f"discriminator.kind = {r0.discriminator.kind!r}: its step has no gradient regulariser "
+                         "(beta), so the rigid-cloud model does not apply")
+    Ks = 0.5 * (K + K.T)
+    ev = np.linalg.eigvalsh(Ks)
+    k_mean, k_max = float(ev.mean()), float(ev.max())
+    ones = np.ones_like(X)
+    V = np.asarray(ens.velocity(ones, X))
+    c = float(V.mean()) * (1.0 if ens.env.gen_mass is None else float(np.asarray(ens.env.gen_mass).mean() * N))
+    r = ens.resolved[0]
+    n, a_d, a_g = int(r.training.n_disc), float(r.training.lr_disc), float(r.training.lr_gen)
+    l2 = float(np.asarray(ens.l2)[0])
+    return RigidCloud(K=K, k_mean=k_mean, k_max=k_max, c=c, n_disc=n, lr_disc=a_d, lr_gen=a_g, l2=l2,
+                      beta_star=critical_beta(k_mean, n, a_d, a_g, l2, c),
+                      beta_continuous=float(np.sqrt(a_g * c / (n * a_d * k_mean))),
+                      beta_monotone=(1.0 / a_d - l2) / (2.0 * k_max), beta_max=(2.0 / a_d - l2) / (2.0 * k_max))

@@ -253,3 +253,41 @@ def test_bisect_skip_gives_up_unbracketed_lines_and_goes_on():
     assert total == sum(len(r.points) for r in res.values())
     with pytest.raises(ValueError, match="unbracketed"):
         bisect_boundaries(F, {"ok": (1e-3, 1.0)}, THR, 1e-3, unbracketed="ignore")
+
+
+# --------------------------------------------------------------------------- the rigid-cloud prediction
+
+def test_rigid_cloud_kernel_is_the_relu_closed_form():
+    """K measured through the discriminator's own regularised step equals, for the one-hidden-layer ReLU
+    network, s^2 sum_i m_i^2 (w_i w_i' + a_i^2 I) with m_i the fraction of particles where unit i is active
+    (d grad_x D / d a_i = s sigma' w_i, d grad_x D / d w_i = s a_i sigma' I, d / d b_i = 0)."""
+    import fastgan
+    from fastgan import analysis
+    from fastgan.engine import Ensemble, _LoopState
+    cfg = fastgan.default_config(**{"discriminator.width": 64, "generator.n_particles": 31, "precision": "float64",
+                                    "coupling.ratio": 0.2, "training.seed": 4})
+    rc = analysis.rigid_cloud(cfg, eps=1e-7)
+    st = _LoopState(Ensemble([cfg], "numpy"))
+    w, b, a = (np.asarray(st.p[k][0], dtype=np.float64) for k in ("w", "b", "a"))
+    X = np.asarray(st.X[0])
+    m = ((X.T @ w + b) > 0).mean(0)                                   # (W,)
+    s2 = 2.0 / w.shape[1]
+    K = s2 * ((w * m ** 2) @ w.T + (m ** 2 * a ** 2).sum() * np.eye(2))
+    np.testing.assert_allclose(rc.K, K, rtol=1e-5, atol=1e-7)
+    assert rc.c == pytest.approx(1.0) and rc.k_max >= rc.k_mean > 0
+
+
+def test_critical_beta_of_the_rigid_cloud_map():
+    """beta* is where the map's eigenvalues meet (the spectral radius is smallest there), tends to the
+    continuous critical damping sqrt(alpha_G / (n alpha_D k)) for small rates (Appendix E's beta = 2 with our
+    regulariser's beta |v|^2: beta = 1 at equal rates, k = 1), scales as sqrt(alpha_G); weight decay damps too."""
+    from fastgan import analysis
+    kw = dict(k=1.85, n_disc=5, lr_disc=0.25, lr_gen=0.01)
+    b = analysis.critical_beta(**kw)
+    r = lambda beta: analysis.rigid_map_radius(beta, **kw)            # noqa: E731
+    assert r(b) < min(r(0.7 * b), r(1.4 * b)) and r(0.0) == pytest.approx(1.0, abs=1e-3)
+    assert b == pytest.approx(np.sqrt(0.01 / (5 * 0.25 * 1.85)), rel=0.03)
+    assert analysis.critical_beta(1.0, 1, 1e-5, 1e-5) == pytest.approx(1.0, rel=1e-3)
+    assert analysis.critical_beta(**{**kw, "lr_gen": 0.04}) == pytest.approx(2 * b, rel=0.05)
+    assert analysis.critical_beta(**kw, l2=0.1) < b
+    assert np.isnan(analysis.critical_beta(**{**kw, "lr_gen": 10.0}))     # beyond the monotone range a <= 1
