@@ -343,15 +343,20 @@ def _kernel_args(which, x, centres, weights, bandwidths, kernel):
     return xp, out, as_xp(xp, centres, dt), as_xp(xp, weights, dt), bw
 
 
+def _kernel_blocks(xp, x, centres):
+    """(runs r, queries k, the block's queries x[r, :, k], their r^2 to the centres) over the pair blocks."""
+    B, d, n = x.shape
+    for r, k in _pair_blocks(B, n, _per_pair(centres.shape[2], d)):
+        xr = x[r, :, k]
+        yield r, k, xr, _sq_dist(xp, xr, centres[r])
+
+
 def kernel_sum_xp(x, centres, weights, bandwidths, kernel, alpha=1.0):
     """Twin of ``linear_numpy.kernel_sum`` over ``xp``: sum_s K_s(r) @ w per block -> (B, n)."""
     xp, out, centres, weights, bw = _kernel_args("sum", x, centres, weights, bandwidths, kernel)
-    B, d, n = x.shape
-    C = centres.shape[2]
-    if out.size == 0 or C == 0:
+    if out.size == 0 or centres.shape[2] == 0:
         return out
-    for r, k in _pair_blocks(B, n, _per_pair(C, d)):
-        r2 = _sq_dist(xp, x[r, :, k], centres[r])
+    for r, k, _, r2 in _kernel_blocks(xp, x, centres):
         w = weights[r][:, :, None]
         for s in range(bw.shape[1]):
             out[r, k] += xp.matmul(_profile(xp, r2, bw[r, s][:, None, None], kernel, alpha, False), w)[:, :, 0]
@@ -361,13 +366,9 @@ def kernel_sum_xp(x, centres, weights, bandwidths, kernel, alpha=1.0):
 def kernel_sum_grad_xp(x, centres, weights, bandwidths, kernel, alpha=1.0):
     """Twin of ``linear_numpy.kernel_sum_grad`` over ``xp``: sum_c (y_c - x) w_c sum_s g_s(r) -> (B, d, n)."""
     xp, out, centres, weights, bw = _kernel_args("grad", x, centres, weights, bandwidths, kernel)
-    B, d, n = x.shape
-    C = centres.shape[2]
-    if out.size == 0 or C == 0:
+    if out.size == 0 or centres.shape[2] == 0:
         return out
-    for r, k in _pair_blocks(B, n, _per_pair(C, d)):
-        xr = x[r, :, k]
-        r2 = _sq_dist(xp, xr, centres[r])
+    for r, k, xr, r2 in _kernel_blocks(xp, x, centres):
         gw = xp.zeros_like(r2)
         for s in range(bw.shape[1]):
             gw += _profile(xp, r2, bw[r, s][:, None, None], kernel, alpha, True)

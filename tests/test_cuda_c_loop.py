@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastgan.kernels import (coupling_numpy, cuda_raw, cuda_raw_loop, launch, rng, sampling_numba, sampling_numpy,
-                             update_numpy)
+from fastgan.kernels import (coupling_numpy, cuda_raw, cuda_raw_loop, launch, registry, sampling_numba,
+                             sampling_numpy, update_numpy)
 
 SHIM_DIR = Path(__file__).resolve().parent / "shim"
 BLOCKS = (5, 33)                  # a partial warp; more than a warp, not a power of two
@@ -120,15 +120,8 @@ def sized(monkeypatch):
 @pytest.mark.parametrize("dtype,block", VARIANTS)
 def test_sampling_is_bitwise_the_reference(shim, sized, dtype, block, cap):
     sized(block, cap)
-    r = np.random.default_rng(3)
-    B, K, d, m, S = 3, 4, 3, 13, 3
-    means = r.normal(size=(B, K, d))
-    w = r.random((B, K))
-    cum = np.cumsum(w, 1) / w.sum(1, keepdims=True)
-    cum[:, -1] = 1
-    stds = r.random((B, K))
-    seeds = [1, 7, 2 ** 40]
-    cb, nb = rng.base_keys(seeds, rng.STREAM_TARGET_COMPONENT), rng.base_keys(seeds, rng.STREAM_TARGET_NOISE)
+    cb, nb, _, _, means, cum, stds, _, _ = registry._sampling(np.random.default_rng(3), np.dtype(dtype), {}, False).args
+    B, m, S = means.shape[0], 13, 3
     ref = sampling_numpy.sample_mixture_steps(cb, nb, 12, S, means, cum, stds, m, np.dtype(dtype))
     out, steps = cuda_raw_loop.plan_sample_steps(np, cb, nb, 12, S, means, cum, stds, m, np.dtype(dtype))
     assert len(steps) == 1 and steps[0][1] == min(cap, -(-S * B * m // block))

@@ -162,3 +162,26 @@ def test_tiny_smoke(name, tmp_path):
     assert all(math.isfinite(v) for v in doc["values"].values())
     assert doc["comparisons"], "the report compares nothing with the paper"
     assert all(os.path.exists(p) for p in ctx.outputs)
+
+
+def test_report_verdicts_say_what_was_found():
+    """Besides agrees / DISAGREES / no verdict: the paper's words holding ('agrees qualitatively'), a number that
+    depends on a parameter the paper leaves open ('not comparable'), a number fastgan calibrated to ('calibrated
+    to it', not a check); anything else is refused; report.json carries the verdict's words."""
+    from fastgan.reproduce.common import Report
+    r = Report()
+    r.compare("a", "1", "1", True)
+    r.compare("b", "x", "y", "qualitative")
+    r.compare("c", "x", "y", "not comparable", "depends on lambda")
+    r.compare("d", "0.06", "≈ 0.06", "calibrated")
+    r.compare("e", "2", "1", 0)
+    with pytest.raises(ValueError, match="verdict 'maybe'"):
+        r.compare("f", "x", "y", "maybe")
+    text = r.text("header")
+    for words in ("[agrees]", "[agrees qualitatively]", "[not comparable] -- depends on lambda", "[calibrated to it]",
+                  "[DISAGREES]"):
+        assert words in text
+    got = json.loads(r.as_json({}))["comparisons"]
+    assert [c["verdict"] for c in got] == ["agrees", "agrees qualitatively", "not comparable", "calibrated to it",
+                                           "DISAGREES"]
+    assert [c["agree"] for c in got] == [True, "qualitative", "not comparable", "calibrated", False]

@@ -68,13 +68,25 @@ def _finite_number(v) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(float(v))
 
 
+# Verdicts of a comparison with the paper (``Report.compare``'s ``agree``): True / False / None, or one of
+# these words where neither "agrees" nor "disagrees" says what was found.
+VERDICTS = {True: "agrees", False: "DISAGREES", None: "no verdict",
+            "qualitative": "agrees qualitatively",      # the paper's words, not a number, and they hold
+            "not comparable": "not comparable",         # the number depends on a parameter the paper leaves open
+            "calibrated": "calibrated to it"}           # fastgan chose a parameter to match it: not a check
+
+
 @dataclass
 class Comparison:
     quantity: str
     ours: str
     paper: str
-    agree: bool | None      # None: no verdict (e.g. the paper states no number)
+    agree: bool | str | None    # a key of VERDICTS (None: no verdict, e.g. the paper states no number)
     note: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return VERDICTS[self.agree]
 
 
 @dataclass
@@ -98,10 +110,16 @@ class Report:
         self.lines.append(f"{name} = {v:{fmt}}{(' ' + unit) if unit else ''}")
         return v
 
-    def compare(self, quantity: str, ours, paper, agree: bool | None, note: str = "") -> None:
-        """One comparison with the paper; ``agree`` is our verdict (None: nothing to judge against)."""
-        self.comparisons.append(Comparison(quantity, str(ours), str(paper),
-                                           None if agree is None else bool(agree), note))
+    def compare(self, quantity: str, ours, paper, agree: bool | str | None, note: str = "") -> None:
+        """One comparison with the paper; ``agree`` is our verdict: True / False, None (nothing to judge
+        against), or a word of :data:`VERDICTS` ("qualitative", "not comparable", "calibrated")."""
+        if isinstance(agree, str):
+            if agree not in VERDICTS:
+                raise ValueError(f"verdict {agree!r}: expected a bool, None or one of "
+                                 f"{', '.join(k for k in VERDICTS if isinstance(k, str))}")
+        elif agree is not None:
+            agree = bool(agree)
+        self.comparisons.append(Comparison(quantity, str(ours), str(paper), agree, note))
 
     def text(self, header: str) -> str:
         out = [header, ""]
@@ -110,8 +128,7 @@ class Report:
         if self.comparisons:
             out.append("Comparison with the paper:")
             for c in self.comparisons:
-                verdict = {True: "agrees", False: "DISAGREES", None: "no verdict"}[c.agree]
-                out.append(f"  - {c.quantity}: ours {c.ours}; paper {c.paper} [{verdict}]"
+                out.append(f"  - {c.quantity}: ours {c.ours}; paper {c.paper} [{c.verdict}]"
                            + (f" -- {c.note}" if c.note else ""))
             out.append("")
         if self.lines:
@@ -121,7 +138,8 @@ class Report:
 
     def as_json(self, meta: dict) -> str:
         return json.dumps({**meta, "summary": self.summary, "values": self.values, "lines": self.lines,
-                           "comparisons": [c.__dict__ for c in self.comparisons]}, indent=2, sort_keys=True)
+                           "comparisons": [{**c.__dict__, "verdict": c.verdict} for c in self.comparisons]},
+                          indent=2, sort_keys=True)
 
 
 class Context:

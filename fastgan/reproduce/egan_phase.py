@@ -260,8 +260,15 @@ def _at_row(b: Boundary, row: float) -> float:
     return float(np.exp(np.interp(np.log(row), np.log(b.rows[ok]), np.log(b.ratio[ok]))))
 
 
+APP_D_NOTE = ("App. D places the n_disc = 6 transition at ≈ 0.06 'see Fig. 10', which is the alpha_D sweep (the "
+              "n_disc diagram is Fig. 5); fastgan calibrated its unstated rates (alpha_D = 0.25, alpha_G = 0.01) so "
+              "that the n_disc = 6 transition of the Fig. 5 diagram sits there after 3000 iterations (Fig. 16's "
+              "steps; README 'Defaults and calibration'), so this is the calibration holding, not a check")
+
+
 def _transition_check(ctx, r6: float, where: str) -> None:
-    """Compare the n_disc = 6 transition with App. D's ≈ 0.06."""
+    """The n_disc = 6 transition against App. D's ≈ 0.06: the calibration target of fastgan's rates, so the
+    verdict is "calibrated" inside the band and a disagreement outside it (the calibration no longer holds)."""
     lo, hi = TRANSITION_BAND
     if not np.isfinite(r6):
         ctx.report.compare(f"n_disc = 6 transition g2/g1 ({where})", "not bracketed by the grid",
@@ -269,8 +276,24 @@ def _transition_check(ctx, r6: float, where: str) -> None:
         return
     ctx.report.value("transition_ratio_n_disc_6", r6)
     ctx.report.compare(f"n_disc = 6 transition g2/g1 ({where})", f"{r6:.3g}", f"≈ {PAPER_TRANSITION} (App. D)",
-                       lo <= r6 <= hi, f"agreement band {lo}-{hi}; the rates were calibrated for it at 3000 "
-                       "iterations (README)")
+                       "calibrated" if lo <= r6 <= hi else False, f"band {lo}-{hi}; {APP_D_NOTE}")
+
+
+def _exponent_check(ctx, b: Boundary) -> None:
+    """Fig. 5 prints no exponent: the measured power-law exponent of n_disc against g2/g1 next to the
+    frequency-principle heuristic n_disc ∝ 1/γ(k) with γ(k) ∝ k^-3 (the 2-D ReLU rate, γ_pow of App. C): 3
+    for k ∝ g2/g1, 3/(1 - r) locally for App. B's k ∝ g2/(g1 - g2)."""
+    if b.fits is None:
+        return
+    p = b.fits.power
+    r = b.ratio[np.isfinite(b.ratio)]
+    local = 3.0 / (1.0 - r)
+    ctx.report.compare("Fig. 5 boundary exponent (n_disc ∝ (g2/g1)^b)", f"b = {p.slope:.2f} ± {p.slope_stderr:.2f}",
+                       "not stated (a dashed line on log-log axes)", None,
+                       f"the frequency-principle heuristic n_disc ∝ 1/γ(k), γ ∝ k^-3, gives b = 3 for k ∝ g2/g1 "
+                       f"({local.min():.2f}-{local.max():.2f} over our crossings for App. B's k ∝ g2/(g1 - g2)): "
+                       f"the measured boundary is {'flatter' if p.slope < 3 else 'steeper'} than the heuristic by "
+                       f"{max(p.slope, 3) / max(min(p.slope, 3), 1e-9):.2g}x")
 
 
 # --------------------------------------------------------------------------- experiments
@@ -297,6 +320,7 @@ def relu_phase(ctx) -> None:
     r = ctx.report
     r.value("iterations", T)
     _report_boundary(ctx, b, "n_disc", "boundary", "power", "Fig. 5 (ReLU)")
+    _exponent_check(ctx, b)
     r6 = _at_row(b, 6)
     _transition_check(ctx, r6, f"Fig. 5 grid, T = {T}")
     _report_likelihood(ctx, ds, b)
