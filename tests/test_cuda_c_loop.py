@@ -26,6 +26,8 @@ from fastgan.kernels import (coupling_numpy, cuda_raw, cuda_raw_loop, launch, re
 SHIM_DIR = Path(__file__).resolve().parent / "shim"
 BLOCKS = (5, 33)                  # a partial warp; more than a warp, not a power of two
 VARIANTS = [(dt, blk) for dt in ("float32", "float64") for blk in BLOCKS]
+# a grid cap of 2 (every grid-stride loop turns over) in the fast tier; the full grid too in the full suite
+CAPS = [pytest.param(2, id="gridstride"), pytest.param(10**6, id="fullgrid", marks=pytest.mark.slow)]
 
 # parameter kinds of each kernel: p = pointer (C type), i = integer scalar (C type)
 SIGNATURES = {
@@ -136,7 +138,7 @@ def test_sampling_is_bitwise_the_reference(shim, sized, dtype, block, cap):
     np.testing.assert_array_equal(one[0], twin[2])
 
 
-@pytest.mark.parametrize("cap", [2, 10**6], ids=["gridstride", "fullgrid"])
+@pytest.mark.parametrize("cap", CAPS)
 @pytest.mark.parametrize("dtype,block", VARIANTS)
 def test_coarse_coupling_matches_the_reference(shim, sized, dtype, block, cap):
     sized(block, cap)
@@ -171,7 +173,7 @@ def _update_case(dtype, case):
 
 
 @pytest.mark.parametrize("case", ["blowup", "dead", "mixed"])
-@pytest.mark.parametrize("cap", [2, 10**6], ids=["gridstride", "fullgrid"])
+@pytest.mark.parametrize("cap", CAPS)
 @pytest.mark.parametrize("dtype,block", VARIANTS)
 def test_generator_update_is_bitwise_the_reference(shim, sized, dtype, block, cap, case):
     sized(block, cap)

@@ -373,7 +373,8 @@ def test_a_sweep_folder_whose_parts_is_a_file_is_one_line(tmp_path):
     one_line(code, err, 2, "'parts' in it is not a folder")
 
 
-@pytest.mark.parametrize("address", ["local:0", "bogus", "tcp://127.0.0.1:9"])
+@pytest.mark.parametrize("address", ["local:0", "bogus",
+                                     pytest.param("tcp://127.0.0.1:9", marks=pytest.mark.slow)])   # a 3 s timeout
 def test_a_bad_dask_address_writes_nothing(tmp_path, address):
     out = tmp_path / "out"
     code, _, err = cli("sweep", _sweep_spec(tmp_path / "s.toml", [1]), "--out", out, "--dask", address, timeout=120,

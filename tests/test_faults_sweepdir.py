@@ -154,14 +154,15 @@ def _damage_part(part, how):
 
 def _thin(values, every=2):
     """Every ``every``-th value in the fast tier (``-m "not slow"``), all of them in the full suite."""
-    return [v if i % every == 0 else pytest.param(v, marks=pytest.mark.slow) for i, v in enumerate(values)]
+    return [v if i % every == 0 else pytest.param(*(v if isinstance(v, tuple) else (v,)), marks=pytest.mark.slow)
+            for i, v in enumerate(values)]
 
 
 DAMAGES = ["flipped data byte", "attribute changed", "spec attribute changed", "checksum deleted", "marker deleted",
            "marker not a number", "dataset replaced by a group", "run ids retyped", "truncated", "junk", "empty"]
 
 
-@pytest.mark.parametrize("how", _thin(DAMAGES))
+@pytest.mark.parametrize("how", _thin(DAMAGES, 3))
 def test_a_damaged_part_is_reported_moved_aside_and_recomputed(sw, capsys, how):
     spec, out, ref = sw
     part = _part(out)
@@ -180,7 +181,7 @@ def test_a_damaged_part_is_reported_moved_aside_and_recomputed(sw, capsys, how):
     _kept(before, out)
 
 
-@pytest.mark.parametrize("where", _thin([0.02, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 0.97]))
+@pytest.mark.parametrize("where", _thin([0.02, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 0.97], 3))
 def test_any_flipped_byte_is_damage_or_harmless_never_a_crash(sw, capsys, where):
     spec, out, ref = sw
     part = _part(out)
@@ -276,7 +277,7 @@ FILE_DAMAGES = ["json garbage", "json empty spec", "json list", "json bad value"
                 "h5 variable missing", "h5 foreign identity", "h5 truncated", "h5 empty"]
 
 
-@pytest.mark.parametrize("how", _thin(FILE_DAMAGES))
+@pytest.mark.parametrize("how", _thin(FILE_DAMAGES, 3))
 def test_a_damaged_sweep_json_or_sweep_h5_is_rebuilt_from_the_parts(sw, capsys, how):
     spec, out, ref = sw
     if how.startswith("json"):
@@ -421,14 +422,14 @@ def _odd_spec(path, axes, **training):
     return path
 
 
-@pytest.mark.parametrize("axes,training", [
+@pytest.mark.parametrize("axes,training", _thin([
     ([("coupling.ratio", [0.1]), ("training.n_disc", [1, 2])], {}),                       # a single-value axis
     ([("coupling.ratio", [0.2, 0.0]), ("training.n_disc", [1, 2])], {}),                  # decreasing values
     ([("discriminator.kind", ["mlp", "fourier"]), ("coupling.ratio", [0.0, 0.2])], {}),      # a string axis
     ([("discriminator.kind", ["mlp", "fourier"])], {}),                                      # one string axis
     ([("coupling.ratio", [0.0, 0.1]), ("training.n_disc", [1, 2])], {"lr_gen": 1e30}),   # every run diverges
     ([("coupling.ratio", [0.0]), ("training.n_disc", [1]), ("training.seed", [0, 1])], {}),   # three axes
-])
+]))
 def test_plots_with_odd_axes_draw_something(tmp_path, capsys, axes, training):
     spec, out = _odd_spec(tmp_path / "s.toml", axes, **training), tmp_path / "o"
     code, _, err = _run(capsys, "sweep", spec, "--out", out, "--backend", "numpy", "--quiet")

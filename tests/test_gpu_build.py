@@ -143,8 +143,8 @@ def test_cuda_c_variant_builds_without_spills(nvrtc, build_tmp, case, request):
         check_report(f"{_cid(case)} {arch}", r)
 
 
-@pytest.mark.parametrize("block", [256, 1024])
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype,block", [("float32", 256)] + [pytest.param(dn, b, marks=pytest.mark.slow) for dn, b in
+                                                              (("float64", 256), ("float32", 1024), ("float64", 1024))])
 def test_cuda_c_loop_kernels_build_without_spills(nvrtc, build_tmp, dtype, block):
     """loop.cu (sampling, coarse coupling, the generator's update) at the default block and at 1024 threads."""
     from fastgan.kernels import cuda_raw_loop
@@ -259,6 +259,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_numba_cuda_disk_cache_keys_are_stable_and_distinct():
     """What numba keys a cached CUDA kernel by, besides the GPU: its signature, bytecode and the pickled
     values of its closure (the factories' d, dtype and device functions). They must pickle (or caching

@@ -46,6 +46,7 @@ def test_steepness_of_a_linear_map_and_its_seed_order():
     assert steepness_1d(X, np.stack([z, z]))[0] > 3.0
 
 
+@pytest.mark.slow
 def test_kernel_gan_with_a_schedule_covers_every_mode(tmp_path):
     """The Sinn & Rawat toy at a small scale: a 3 x 3 grid, bandwidth halved twice with its own steps.
     The run file records the bandwidth in force at every snapshot and the kde observables."""

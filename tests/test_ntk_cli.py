@@ -61,6 +61,7 @@ def test_gram_with_equal_off_diagonals_reproduces_the_coarse_coupling(tmp_path):
     assert np.abs(coarse.particles[-1] - coarse.particles[0]).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_measure_deep_network(tmp_path):
     """--setting deep: the μ-parametrised network of Fig. 21 (inputs on the sphere of radius sqrt(dim));
     analytic file = the infinite-width recursion at those seeds, a finite network lands near it."""

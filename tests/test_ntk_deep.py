@@ -119,6 +119,7 @@ def test_ntk_blocks_match_the_scalar_closed_form():
     np.testing.assert_allclose(th[0, 1], th[1, 0].T, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_appendix_g_training_keeps_its_ntk():
     """Appendix G at reduced width and length (erf, whose NTK moves least): the outputs move onto the
     ring while (g1, g2) stay within 5% of their initial values, the paper's (10.6, 5.2) up to

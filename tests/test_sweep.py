@@ -198,6 +198,7 @@ def test_sigkill_at_random_moments_then_resume_is_bitwise_identical(tmp_path, ba
     assert not list(out.glob(".tmp-*")) and not list(parts.glob(".tmp-*"))
 
 
+@pytest.mark.slow
 def test_phase_diagram_plot_and_boundary_fit(tmp_path):
     """A synthetic sweep dataset with a known power-law boundary ratio_c(n) = 0.01 n^1.5: the plot's
     boundary analysis recovers it and picks the power law; the CLI draws a sweep folder."""
