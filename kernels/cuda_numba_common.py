@@ -15,10 +15,11 @@ Launch parameters come from ``launch.GPU_BLOCK`` / ``launch.GPU_MAX_BLOCKS`` and
 call time (tests patch them to tiny odd values); every kernel is written with grid-stride loops
 over its tasks, so any (grid, block) pair is correct.
 
-``mul_rn``: NVVM contracts ``a + b * c`` into an FMA by default, which changes the rounding of the
-last bit. Where results must be bitwise equal to the NumPy reference (target samples, squared
-distances deciding the nearest mode) the product goes through ``libdevice.dmul_rn``, which is
-never contracted. The simulator has no libdevice; there a plain product is the same thing.
+``mul_rn`` (``mul_rn_for(dtype)``: float32 too): NVVM contracts ``a + b * c`` into an FMA by
+default, which changes the rounding of the last bit. Where results must be bitwise equal to the
+NumPy reference (target samples, squared distances deciding the nearest mode) the product goes
+through ``libdevice.dmul_rn``, which is never contracted. The simulator has no libdevice; there a
+plain product is the same thing.
 
 Disk cache: kernels are compiled with ``cache=True`` on a GPU (:func:`jit_kernel`), so a new process
 (a sweep's worker, the next command) loads them from ``__pycache__`` (or numba's user cache directory)
@@ -74,9 +75,15 @@ if SIMULATOR:
     @cuda.jit(device=True)
     def mul_rn(x, y):
         return x * y
+    mul_rn_f32 = mul_rn
 else:
     from numba.cuda import libdevice as _libdevice
-    mul_rn = _libdevice.dmul_rn
+    mul_rn, mul_rn_f32 = _libdevice.dmul_rn, _libdevice.fmul_rn
+
+
+def mul_rn_for(dtype_name: str):
+    """The uncontracted product of ``dtype_name`` (``mul_rn`` for float64, ``fmul_rn`` for float32)."""
+    return mul_rn_f32 if dtype_name == "float32" else mul_rn
 
 
 def is_cupy(x) -> bool:

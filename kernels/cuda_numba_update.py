@@ -23,17 +23,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import cuda
 
-from .cuda_numba_common import SIMULATOR, array_module, block, blocks, dev, jit_kernel, register_kernels, stream
-
-
-def _mul_rn(dtype_name: str):
-    if SIMULATOR:
-        @cuda.jit(device=True)
-        def mul(x, y):
-            return x * y
-        return mul
-    from numba.cuda import libdevice
-    return libdevice.fmul_rn if dtype_name == "float32" else libdevice.dmul_rn
+from .cuda_numba_common import array_module, block, blocks, dev, jit_kernel, mul_rn_for, register_kernels, stream
 
 
 class Kernels(NamedTuple):
@@ -43,7 +33,7 @@ class Kernels(NamedTuple):
 
 @functools.lru_cache(maxsize=None)
 def _kernels(dtype_name: str) -> Kernels:
-    mul = _mul_rn(dtype_name)
+    mul = mul_rn_for(dtype_name)
 
     @jit_kernel
     def advance(X, V, lr, alive, params, check_x, bad, out):

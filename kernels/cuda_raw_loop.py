@@ -55,7 +55,8 @@ def block_size() -> int:
 
 
 def _grid(tasks: int, block: int) -> int:
-    return max(1, min(int(launch.GPU_MAX_BLOCKS), -(-int(tasks) // block)))
+    """Blocks of ``block`` threads for ``tasks`` one-thread tasks (capped: the kernels grid-stride)."""
+    return cuda_raw._grid(-(-int(tasks) // block))
 
 
 def _i32(name, v) -> np.int32:
@@ -92,7 +93,7 @@ def plan_coarse(xp, G, g1, g2):
     T = block_size()
     f64 = lambda v: xp.ascontiguousarray(xp.asarray(v), dtype=np.float64).reshape(B)     # noqa: E731
     args = (G, f64(g1), f64(g2), out, _i32("B", B), _i32("d", d), _i32("N", N))
-    return out, [("coarse", max(1, min(int(launch.GPU_MAX_BLOCKS), B * d)), T, args)]
+    return out, [("coarse", cuda_raw._grid(B * d), T, args)]
 
 
 def plan_update(xp, X, V, lr, alive, diverged, iteration, params):
