@@ -456,14 +456,18 @@ class RigidCloud:
         return out
 
 
+def _rigid_terms(beta: float, k: float, n_disc: int, lr_disc: float, l2: float) -> tuple:
+    """(b, q, S) of the rigid-cloud map: b = alpha_D k, q = (1 - a)^n, S = sum_{j<n} (1 - a)^j with
+    a = alpha_D (l2 + 2 beta k)."""
+    a = lr_disc * (l2 + 2.0 * beta * k)
+    return lr_disc * k, (1.0 - a) ** n_disc, float(sum((1.0 - a) ** j for j in range(n_disc)))
+
+
 def rigid_map_radius(beta: float, k: float, n_disc: int, lr_disc: float, lr_gen: float, l2: float = 0.0,
                      c: float = 1.0) -> float:
     """Spectral radius of the rigid-cloud map of one iteration at eigenvalue k (the per-iteration decay factor
     of the rigid mode; >= 1: it does not decay)."""
-    a = lr_disc * (l2 + 2.0 * beta * k)
-    b = lr_disc * k
-    q = (1.0 - a) ** n_disc
-    S = float(sum((1.0 - a) ** j for j in range(n_disc)))
+    b, q, S = _rigid_terms(beta, k, n_disc, lr_disc, l2)
     M = np.array([[1.0 - lr_gen * c * b * S, lr_gen * c * q], [-b * S, q]])
     return float(np.abs(np.linalg.eigvals(M)).max())
 
@@ -473,10 +477,8 @@ def critical_beta(k: float, n_disc: int, lr_disc: float, lr_gen: float, l2: floa
     (1 + q - alpha_G c b S)^2 = 4 q, found by bisection in the monotone range a <= 1; NaN where the
     damping l2 alone already makes it over-damped or the root lies beyond a = 1."""
     def f(beta):
-        a = lr_disc * (l2 + 2.0 * beta * k)
-        q = (1.0 - a) ** n_disc
-        S = float(sum((1.0 - a) ** j for j in range(n_disc)))
-        return (1.0 - np.sqrt(q)) ** 2 - lr_gen * c * lr_disc * k * S
+        b, q, S = _rigid_terms(beta, k, n_disc, lr_disc, l2)
+        return (1.0 - np.sqrt(q)) ** 2 - lr_gen * c * b * S
     hi = (1.0 / lr_disc - l2) / (2.0 * k)
     if not (k > 0 and hi > 0) or f(0.0) >= 0 or f(hi) < 0:
         return float("nan")
