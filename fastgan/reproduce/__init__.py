@@ -8,7 +8,8 @@ paper shows dynamics) and ``report.txt`` / ``report.json``: the quantities compa
 our verdict. The outputs are written to a work folder beside DIR (``.DIR-NAME-SCALE.partial``) and moved
 into place when the experiment has finished, so a crash never leaves a half-written DIR and an existing
 DIR is only replaced with --force. An interrupted reproduction (Ctrl-C, SIGTERM, a killed process) leaves
-its work folder: the same command resumes its sweeps from their completed parts and checkpoints. Modules (one per paper and theme) register themselves on import.
+its work folder: the same command resumes its sweeps from their completed parts and checkpoints. Modules
+(one per paper and theme) register themselves on import.
 """
 
 from __future__ import annotations
@@ -160,16 +161,15 @@ def work_folder(parent: str, base: str, name: str, scale: str) -> str:
     return os.path.join(parent, f".{base}-{name}-{scale}.partial")
 
 
-def _stale_partials(parent: str, base: str, keep: str = "") -> None:
-    """Remove the temporary folders of reproductions into ``base`` that ended without cleaning up, except
-    ``keep`` and the work folders of the other scales and experiments (interrupted reproductions that their
-    own command resumes): each live one holds a lock on its folder, so a folder whose lock can be taken is
+def _stale_partials(parent: str, base: str) -> None:
+    """Remove the temporary folders of reproductions into ``base`` that ended without cleaning up, except the
+    work folders of every experiment and scale (interrupted reproductions that their own command resumes): each live one holds a lock on its folder, so a folder whose lock can be taken is
     stale; and the previous version of ``base`` set aside by a replacement that did not finish."""
     import fcntl
     import glob
     resumable = {os.path.basename(work_folder(parent, base, e, s)) for e in experiments() for s in SCALES}
     for tmp in glob.glob(os.path.join(parent, glob.escape(f".{base}-") + "*.partial")):
-        if os.path.abspath(tmp) == os.path.abspath(keep) or os.path.basename(tmp) in resumable:
+        if os.path.basename(tmp) in resumable:
             continue
         try:
             fd = os.open(tmp, os.O_RDONLY)
@@ -210,7 +210,7 @@ def run(name: str, scale: str, out_dir: str, backend: str | None = None, force: 
     parent = os.path.dirname(os.path.abspath(out_dir))
     base = os.path.basename(os.path.abspath(out_dir))
     tmp = work_folder(parent, base, exp.name, scale)
-    _stale_partials(parent, base, keep=tmp)
+    _stale_partials(parent, base)
     resumed = os.path.isdir(tmp)
     os.makedirs(tmp, mode=0o700, exist_ok=True)
     lock = os.open(tmp, os.O_RDONLY)
