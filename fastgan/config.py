@@ -31,7 +31,7 @@ AUTO = None  # optional keys default to None ("auto"); the string "auto" is acce
 # How a family key enters the identity (the run id) of runs of the families that do not read it:
 OWNED = "owned"          # not at all (None for the five original families' keys: ``Family.legacy_identity``)
 ALWAYS = "always"        # its value, like a shared key
-OMIT_FALSE = "omit-false"  # absent from the identity of every run where it is false (or not read)
+OMIT_DEFAULT = "omit-default"  # absent from the identity of every run where it is at its default, None or not read
 
 
 # --------------------------------------------------------------------------- field types
@@ -42,7 +42,7 @@ class Field:
 
     ``foreign``: for a family key, the reason given when a run of a family that does not read it
     sets it to anything but its default (None: silently ignored there). ``identity``: see
-    :data:`OWNED`, :data:`ALWAYS`, :data:`OMIT_FALSE`.
+    :data:`OWNED`, :data:`ALWAYS`, :data:`OMIT_DEFAULT`.
     """
 
     kind: str  # int, float, str, bool, floats, number_or_floats, matrix, ints_or_int, schedule

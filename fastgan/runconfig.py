@@ -421,7 +421,7 @@ def resolve(cfg: Config) -> Resolved:
             d[sec][key] = None
             if not any(families.get(n).legacy_identity for n in names):
                 omitted.append((sec, key))         # a family's key appears in no other family's identity
-        if f.identity == C.OMIT_FALSE and not d[sec][key]:
+        if f.identity == C.OMIT_DEFAULT and (d[sec][key] is None or d[sec][key] == f.default):
             omitted.append((sec, key))
     ident = json.loads(json.dumps(d))
     ident.pop("backend", None)

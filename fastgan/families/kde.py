@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ..config import AUTO, NONNEG, OMIT_FALSE, POS, Field, ge, plain
+from ..config import AUTO, NONNEG, OMIT_DEFAULT, POS, Field, ge, plain
 from ..errors import ConfigError
 from ..kernels import rng
 from ..targets import component_stds, has_density
@@ -38,7 +38,7 @@ KEYS = {
         "data_resample": Field("bool", False, "kde, data_density = kde: draw a fresh data sample of "
                                "training.batch_size points every iteration (Kernel GAN, Algorithm 1, line 3) instead "
                                "of one fixed sample; a point set is then minibatched with replacement by mass",
-                               identity=OMIT_FALSE, foreign="only kde discriminators hold a data sample (the other "
+                               identity=OMIT_DEFAULT, foreign="only kde discriminators hold a data sample (the other "
                                "families draw target samples every step already)"),
     },
     "record": {
