@@ -136,12 +136,13 @@ def collect(tmp: Path) -> dict:
             top = cuda_raw.reg_dim(dn, sizes or cuda_raw.launch_sizes())
             dims = range(1, top + 1) if sizes is None else sorted({1, top})
             for d in dims:
-                for act, u in (("relu", False), ("relu", True), ("tanh", False), ("tanh", True)):
+                for act, u, opt in (("relu", False, False), ("relu", True, False), ("tanh", False, False),
+                                    ("tanh", True, False), ("relu", True, True), ("tanh", True, True)):
                     routed = cuda_raw.route(dn, d, u, sizes)
-                    src = cuda_raw.source(dn, d, act, u, **routed)
+                    src = cuda_raw.source(dn, d, act, u, opt, **routed)
                     text = cuda_c_ptx(nvrtc, src)
-                    out["cuda_c"][f"mlp.cu[{dn},d={d},{act}{',u' if u else ''},{set_name}]"] = {
-                        a: ptxas_report(text, a, tmp) for a in ARCHS}
+                    tag = f"{act}{',u' if u else ''}{',adaptive' if opt else ''}"
+                    out["cuda_c"][f"mlp.cu[{dn},d={d},{tag},{set_name}]"] = {a: ptxas_report(text, a, tmp) for a in ARCHS}
     for dn in ("float32", "float64"):
         for block in (launch.GPU_BLOCK["elementwise"], 1024):
             text = cuda_c_ptx(nvrtc, cuda_raw_loop.source(dn, block), "loop.cu")

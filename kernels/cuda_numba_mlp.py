@@ -104,8 +104,17 @@ def _kernels(dtype_name: str, D: int):
             return h, ONE, ZERO
         return ZERO, ZERO, ZERO
 
+    @cuda.jit(device=True)
+    def adapt(x, g, m, v, rate, oc, r):
+        """The adaptive update (``kernels.optim``) of one parameter x, gradient g, in float64: (x, m, v)."""
+        b1 = float64(oc[r, 0])
+        b2 = float64(oc[r, 1])
+        m = b1 * m + (1.0 - b1) * g
+        v = b2 * v + (1.0 - b2) * (g * g)
+        return x - rate * m / (math.sqrt(v) * oc[r, 3] + oc[r, 2]), m, v
+
     @jit_kernel
-    def step(w, b, a, xg, xt, lr, l2, u, has_u, tanh, s, tile):
+    def step(w, b, a, xg, xt, lr, l2, u, has_u, tanh, s, tile, opt_on, st):
         B = w.shape[0]
         W = w.shape[2]
         N = xg.shape[2]
@@ -122,6 +131,7 @@ def _kernels(dtype_name: str, D: int):
         inv_n = 1.0 / N
         inv_m = 1.0 / M
         ntile = (W + T - 1) // T
+        mw, mb, ma, vw, vb, va, oc = st    # the adaptive optimiser's moments and coefficients (opt_on)
         for task in range(cuda.blockIdx.x, B * ntile, cuda.gridDim.x):
             r = task // ntile
             rate = lr[r]
@@ -199,7 +209,23 @@ def _kernels(dtype_name: str, D: int):
                             p2 += pp2
                             for j in range(D):
                                 kq[j] += pq[j]
-            if active:
+            if active and opt_on:
+                c2 = 2.0 * l2[r]
+                sa = s * ai
+                xn, mn, vn = adapt(ai, s * (k_sig + p1) + c2 * ai, ma[r, i], va[r, i], rate, oc, r)
+                a[r, i] = xn
+                ma[r, i] = mn
+                va[r, i] = vn
+                xn, mn, vn = adapt(bi, sa * (k_d1 + p2) + c2 * bi, mb[r, i], vb[r, i], rate, oc, r)
+                b[r, i] = xn
+                mb[r, i] = mn
+                vb[r, i] = vn
+                for j in range(D):
+                    xn, mn, vn = adapt(wi[j], sa * (kx[j] + kq[j]) + c2 * wi[j], mw[r, j, i], vw[r, j, i], rate, oc, r)
+                    w[r, j, i] = xn
+                    mw[r, j, i] = mn
+                    vw[r, j, i] = vn
+            elif active:
                 c2 = 2.0 * l2[r]
                 sa = s * ai
                 a[r, i] = ai - rate * (s * (k_sig + p1) + c2 * ai)
@@ -264,14 +290,28 @@ def _tile(name: str, cap: int) -> int:
     return max(1, min(cap, int(launch.GPU_TILE[name])))
 
 
-def mlp_disc_step(w, b, a, xg, xt, lr, l2, u, act):
-    """Twin of ``mlp_numpy.mlp_disc_step``: one gradient step for the whole ensemble, in place."""
+def opt_state(xp, w, opt):
+    """(opt_on, (mw, mb, ma, vw, vb, va, coef)) as device arrays: the state of ``opt`` (``kernels.optim``),
+    or tiny stand-ins of the same types when there is none."""
+    dt = np.dtype(w.dtype)
+    if opt is None:
+        z3, z2 = xp.zeros((1, 1, 1), dtype=dt), xp.zeros((1, 1), dtype=dt)
+        return False, (z3, z2, z2, z3, z2, z2, xp.zeros((1, 4), dtype=dt))
+    st = tuple(opt[k] for k in ("m:w", "m:b", "m:a", "v:w", "v:b", "v:a"))
+    for x, like in zip(st, (w, w[:, 0], w[:, 0]) * 2):
+        if tuple(x.shape) != tuple(like.shape) or x.dtype != dt:
+            raise ValueError("opt: every moment must be an array shaped and typed as its parameter")
+    return True, st + (xp.ascontiguousarray(as_xp(xp, opt["coef"]), dtype=dt),)
+
+
+def mlp_disc_step(w, b, a, xg, xt, lr, l2, u, act, opt=None):
+    """Twin of ``mlp_numpy.mlp_disc_step``: one step for the whole ensemble, in place."""
     xp = array_module(w, b, a, xg, xt, u, lr, l2)
     tanh = _activation_flag(act)
     B, d, W = w.shape
     if not numba_dim("step", np.dtype(w.dtype).name, d):
         from .cuda_ops import mlp_disc_step_gemm
-        return mlp_disc_step_gemm(w, b, a, xg, xt, lr, l2, u, act)
+        return mlp_disc_step_gemm(w, b, a, xg, xt, lr, l2, u, act, opt)
     check_dim("mlp", d)
     if xg.shape[:2] != (B, d) or xt.shape[:2] != (B, d) or (u is not None and u.shape != xg.shape):
         raise ValueError("mlp_disc_step: sample / cotangent shapes do not match w (B, d, W)")
@@ -283,11 +323,12 @@ def mlp_disc_step(w, b, a, xg, xt, lr, l2, u, act):
     has_u = u is not None
     if not has_u:
         u = xp.zeros((1, 1, 1), dtype=dt)
+    opt_on, st = opt_state(xp, w, opt)
     step = _kernels(dt.name, d).step
     T = block("mlp_units")
     step[blocks(B * -(-W // T)), T, stream(xp)](
         dev(xp, w), dev(xp, b), dev(xp, a), dev(xp, xg), dev(xp, xt), dev(xp, lr), dev(xp, l2), dev(xp, u),
-        has_u, tanh, _scale(W, dt), _tile("mlp_samples", SAMPLE_TILE))
+        has_u, tanh, _scale(W, dt), _tile("mlp_samples", SAMPLE_TILE), opt_on, tuple(dev(xp, x) for x in st))
 
 
 def _per_sample(kind: str, w, b, a, x, act):
@@ -328,7 +369,7 @@ def _examples(dn: str, d: int) -> dict:
     dt = np.dtype(dn)
     a1, a2, a3 = np.zeros(1, dt), np.zeros((1, 1), dt), np.zeros((1, d, 1), dt)
     per_sample = lambda out: (a3, (a3, a2, a2), (True, np.float64(1)), 1, 1, out)   # noqa: E731
-    return {"step": (a3, a2, a2, a3, a3, a1, a1, a3, True, True, np.float64(1), 1),
+    return {"step": (a3, a2, a2, a3, a3, a1, a1, a3, True, True, np.float64(1), 1, True, (a3, a2, a2, a3, a2, a2, a2)),
             "grad_x": per_sample(a3), "forward": per_sample(a2)}
 
 

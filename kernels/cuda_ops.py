@@ -37,6 +37,7 @@ import os
 import numpy as np
 
 from .cuda_numba_common import SIMULATOR, array_module, as_xp
+from .optim import adapt
 
 log = logging.getLogger("fastgan")
 
@@ -143,8 +144,9 @@ def mlp_forward_gemm(w, b, a, x, act):
     return out
 
 
-def mlp_disc_step_gemm(w, b, a, xg, xt, lr, l2, u, act):
-    """Twin of ``mlp_numpy.mlp_disc_step`` as GEMMs (one step on L_D, + R through u), in place."""
+def mlp_disc_step_gemm(w, b, a, xg, xt, lr, l2, u, act, opt=None):
+    """Twin of ``mlp_numpy.mlp_disc_step`` as GEMMs (one step on L_D, + R through u), in place; ``opt``: the
+    adaptive update's state (``kernels.optim``)."""
     xp = array_module(w, b, a, xg, xt, u)
     dt = np.dtype(w.dtype)
     B, d, W = w.shape
@@ -171,6 +173,12 @@ def mlp_disc_step_gemm(w, b, a, xg, xt, lr, l2, u, act):
             gw = gw + sa[:, None, :] * (xp.matmul(xgc, d2g * uw) + xp.matmul(uc, d1g))
         tc, rate = two[c], lr[c]
         live = rate != 0                                               # lr == 0: untouched (w - 0 == w)
+        if opt is not None:
+            coef = xp.asarray(opt["coef"], dtype=dt)[c]
+            for k, x, g in (("a", ac, ga), ("b", bc, gb), ("w", wc, gw)):
+                adapt(xp, x, g + tc.reshape((-1,) + (1,) * (x.ndim - 1)) * x, opt["m:" + k][c], opt["v:" + k][c],
+                      rate, coef, live)
+            continue
         step = lambda g, p, k: xp.where(live.reshape((-1,) + (1,) * k), rate.reshape((-1,) + (1,) * k)  # noqa: E731
                                         * (g + tc.reshape((-1,) + (1,) * k) * p), dt.type(0))
         a[c] = ac - step(ga, ac, 1)

@@ -6,7 +6,7 @@ the block/tile sizes, so every loop bound is a compile-time constant; one compil
 variant is memoised in-process (and on disk by CuPy's kernel cache, version-scoped through the
 key define that is part of the compile options).
 
-    mlp_disc_step(w, b, a, xg, xt, lr, l2, u, act)   in place, one launch for the ensemble
+    mlp_disc_step(w, b, a, xg, xt, lr, l2, u, act, opt=None)   in place, one launch for the ensemble
     mlp_grad_x(w, b, a, x, act) -> (B, d, n)         one launch
 
 Block sizes are read from ``launch.GPU_BLOCK`` / ``GPU_TILE`` at call time ("mlp_units",
@@ -72,7 +72,8 @@ def kernel_text() -> str:
     return (_HERE / KERNEL_FILE).read_text()
 
 
-def preamble(dtype, dim, act, has_u, mlp_block=128, mlp_tile=None, gx_block=128, gx_samples=GRAD_X_SAMPLES_DEFAULT) -> str:
+def preamble(dtype, dim, act, has_u, opt=False, mlp_block=128, mlp_tile=None, gx_block=128,
+             gx_samples=GRAD_X_SAMPLES_DEFAULT) -> str:
     """The generated ``#define`` preamble of one compiled variant."""
     if act not in ACTS:
         raise ValueError(f"unknown activation {act!r}")
@@ -84,6 +85,7 @@ def preamble(dtype, dim, act, has_u, mlp_block=128, mlp_tile=None, gx_block=128,
         f"#define DIM {_pos('dim', dim)}",
         f"#define ACT {ACTS[act]}",
         f"#define HAS_U {1 if has_u else 0}",
+        f"#define OPT {1 if opt else 0}",
         f"#define MLP_BLOCK {mlp_block}",
         f"#define MLP_TILE {mlp_tile}",
         f"#define GX_BLOCK {_pos('gx_block', gx_block)}",
@@ -92,9 +94,9 @@ def preamble(dtype, dim, act, has_u, mlp_block=128, mlp_tile=None, gx_block=128,
     return "\n".join(lines) + "\n"
 
 
-def source(dtype, dim, act, has_u, **sizes) -> str:
+def source(dtype, dim, act, has_u, opt=False, **sizes) -> str:
     """Full source of one variant: preamble + ``mlp.cu`` (what NVRTC / the CPU shim compile)."""
-    return preamble(dtype, dim, act, has_u, **sizes) + "#line 1 \"mlp.cu\"\n" + kernel_text()
+    return preamble(dtype, dim, act, has_u, opt, **sizes) + "#line 1 \"mlp.cu\"\n" + kernel_text()
 
 
 def cache_key(src: str, options, dtype, arch: str, cupy_version: str) -> str:
@@ -177,10 +179,10 @@ def compiled(name, dtype, fast, src_fn):
     return fn
 
 
-def _function(name, dtype, dim, act, has_u, sizes):
+def _function(name, dtype, dim, act, has_u, sizes, opt=False):
     """The compiled kernel ``name`` of one ``mlp.cu`` variant (:func:`compiled`)."""
-    fast = ("mlp", np.dtype(dtype).str, int(dim), act, bool(has_u), tuple(sorted(sizes.items())))
-    return compiled(name, dtype, fast, lambda: source(dtype, dim, act, has_u, **sizes))
+    fast = ("mlp", np.dtype(dtype).str, int(dim), act, bool(has_u), bool(opt), tuple(sorted(sizes.items())))
+    return compiled(name, dtype, fast, lambda: source(dtype, dim, act, has_u, opt, **sizes))
 
 
 def _grid(ntask) -> int:
@@ -220,8 +222,9 @@ def _check_act(act):
         raise ValueError(f"unknown activation {act!r}")
 
 
-def mlp_disc_step(w, b, a, xg, xt, lr, l2, u, act):
-    """Twin of ``mlp_numpy.mlp_disc_step`` on CuPy arrays: one gradient step on L_D, in place."""
+def mlp_disc_step(w, b, a, xg, xt, lr, l2, u, act, opt=None):
+    """Twin of ``mlp_numpy.mlp_disc_step`` on CuPy arrays: one step on L_D, in place (``opt``: the adaptive
+    update's moments and coefficients, ``kernels.optim``; compiled in as ``OPT``)."""
     import cupy as cp
 
     _check_act(act)
@@ -240,19 +243,23 @@ def mlp_disc_step(w, b, a, xg, xt, lr, l2, u, act):
     sizes = route(dt, d, has_u)
     if sizes is None:                                    # d beyond the register kernels: GEMM path
         from .cuda_ops import mlp_disc_step_gemm
-        return mlp_disc_step_gemm(w, b, a, xg, xt, lr, l2, u, act)
+        return mlp_disc_step_gemm(w, b, a, xg, xt, lr, l2, u, act, opt)
     xg = cp.ascontiguousarray(xg, dtype=dt)
     xt = cp.ascontiguousarray(xt, dtype=dt)
     uu = cp.ascontiguousarray(u, dtype=dt) if has_u else None
     lr = cp.ascontiguousarray(cp.asarray(lr, dtype=dt).reshape(B))
     l2 = cp.ascontiguousarray(cp.asarray(l2, dtype=dt).reshape(B))
     # in place: run on contiguous views (copies only for non-contiguous inputs, written back)
-    p = [x if x.flags.c_contiguous else cp.ascontiguousarray(x) for x in (w, b, a)]
-    fn = _function("mlp_disc_step", dt, d, act, has_u, sizes)
+    state = (w, b, a) if opt is None else (w, b, a) + tuple(opt[k] for k in ("m:w", "m:b", "m:a", "v:w", "v:b", "v:a"))
+    if any(x.shape != like.shape or x.dtype != dt for x, like in zip(state[3:], (w, b, a) * 2)):
+        raise ValueError("opt: every moment must be an array shaped and typed as its parameter")
+    p = [x if x.flags.c_contiguous else cp.ascontiguousarray(x) for x in state]
+    st = (None,) * 7 if opt is None else (*p[3:], cp.ascontiguousarray(cp.asarray(opt["coef"], dtype=dt).reshape(B, 4)))
+    fn = _function("mlp_disc_step", dt, d, act, has_u, sizes, opt is not None)
     grid, block = launch_dims("mlp_disc_step", B, W, N, sizes)
     fn((grid,), (block,),
-       (p[0], p[1], p[2], xg, xt, lr, l2, uu, np.int32(B), np.int32(W), np.int32(N), np.int32(M), scale(dt, W)))
-    for orig, new in zip((w, b, a), p):
+       (p[0], p[1], p[2], xg, xt, lr, l2, uu, *st, np.int32(B), np.int32(W), np.int32(N), np.int32(M), scale(dt, W)))
+    for orig, new in zip(state, p):
         if new is not orig:
             orig[...] = new
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .optim import adapt
+
 
 def _act(xp, z, act):
     if act == "relu":
@@ -107,10 +109,16 @@ def deep_loss_grads(p, xg, xt, l2, u, act, xp=np):
     return grads
 
 
-def deep_disc_step(p, xg, xt, lr, l2, u, act, xp=np):
-    """One gradient-descent step on L_D, in place; lr (B,) with 0 = skip run."""
+def deep_disc_step(p, xg, xt, lr, l2, u, act, opt=None, xp=np):
+    """One step on L_D, in place; lr (B,) with 0 = skip run: gradient descent, or with ``opt`` (moments
+    "m:" + k, "v:" + k of every parameter k and "coef", ``kernels.optim``) the adaptive update."""
     grads = deep_loss_grads(p, xg, xt, l2, u, act, xp)
     lr = xp.asarray(lr).astype(p["v"].dtype)
+    if opt is not None:
+        coef = xp.asarray(opt["coef"], dtype=lr.dtype)
+        for k, g in grads.items():
+            adapt(xp, p[k], g, opt["m:" + k], opt["v:" + k], lr, coef)
+        return
     for k, g in grads.items():
         shape = (lr.shape[0],) + (1,) * (g.ndim - 1)
         p[k] -= lr.reshape(shape) * g

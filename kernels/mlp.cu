@@ -8,6 +8,7 @@
 //     DIM            data dimension d (1, 2, 3, ...)
 //     ACT            ACT_RELU or ACT_TANH
 //     HAS_U          1 when the regulariser cotangent u (B, d, N) enters the step, else 0
+//     OPT            1 when the step is the adaptive update (RMSProp / Adam, kernels/optim.py), else 0
 //     MLP_BLOCK      threads (hidden units) per block of mlp_disc_step; launch with exactly this
 //     MLP_TILE       samples per shared-memory tile of mlp_disc_step
 //     GX_BLOCK       threads per block of mlp_grad_x; launch with exactly this
@@ -19,6 +20,7 @@
 //
 // Layout (C order, run axis first, feature-major samples):
 //     w (B, DIM, W)  b, a (B, W)  xg, u (B, DIM, N)  xt (B, DIM, M)  lr, l2 (B,)  x, out (B, DIM, n)
+//     moments mw, vw like w, mb, ma, vb, va like b, coefficients oc (B, 4)
 
 #define ACT_RELU 0
 #define ACT_TANH 1
@@ -26,7 +28,7 @@
 #ifndef ACT
 #error "ACT must be defined (ACT_RELU or ACT_TANH)"
 #endif
-#if !defined(DIM) || !defined(HAS_U) || !defined(MLP_BLOCK) || !defined(MLP_TILE) || !defined(GX_BLOCK) || !defined(GX_SAMPLES)
+#if !defined(DIM) || !defined(HAS_U) || !defined(OPT) || !defined(MLP_BLOCK) || !defined(MLP_TILE) || !defined(GX_BLOCK) || !defined(GX_SAMPLES)
 #error "the cuda_raw preamble (DIM, HAS_U, MLP_BLOCK, MLP_TILE, GX_BLOCK, GX_SAMPLES) is missing"
 #endif
 
@@ -52,6 +54,22 @@ __device__ __forceinline__ double fg_tanh(double x) { return tanh(x); }
 
 __device__ __forceinline__ int fg_min(int x, int y) { return x < y ? x : y; }
 
+__device__ __forceinline__ float fg_sqrt(float x) { return sqrtf(x); }
+__device__ __forceinline__ double fg_sqrt(double x) { return sqrt(x); }
+
+// The adaptive update (kernels/optim.py) of parameter p[k] = x with gradient g (L2 term included) and
+// moments m[k], v[k]; oc = the run's (b1, b2, eps, r), rate its (bias-corrected) step.
+__device__ __forceinline__ void fg_adapt(real_t* __restrict__ p, real_t* __restrict__ m, real_t* __restrict__ v,
+                                         long long k, real_t x, real_t g, real_t rate, const real_t* __restrict__ oc)
+{
+    const real_t one = (real_t)1;
+    const real_t mk = oc[0] * m[k] + (one - oc[0]) * g;
+    const real_t vk = oc[1] * v[k] + (one - oc[1]) * (g * g);
+    m[k] = mk;
+    v[k] = vk;
+    p[k] = x - rate * mk / (fg_sqrt(vk) * oc[3] + oc[2]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // mlp_disc_step: one gradient-descent step on L_D (+ R through its cotangent u), in place.
 //
@@ -70,8 +88,14 @@ extern "C" __global__ void MLP_BOUNDS
 mlp_disc_step(real_t* __restrict__ w, real_t* __restrict__ b, real_t* __restrict__ a,
               const real_t* __restrict__ xg, const real_t* __restrict__ xt,
               const real_t* __restrict__ lr, const real_t* __restrict__ l2,
-              const real_t* __restrict__ u, int B, int W, int N, int M, real_t s)
+              const real_t* __restrict__ u,
+              real_t* __restrict__ mw, real_t* __restrict__ mb, real_t* __restrict__ ma,
+              real_t* __restrict__ vw, real_t* __restrict__ vb, real_t* __restrict__ va,
+              const real_t* __restrict__ oc, int B, int W, int N, int M, real_t s)
 {
+#if !OPT
+    (void)mw; (void)mb; (void)ma; (void)vw; (void)vb; (void)va; (void)oc;
+#endif
     __shared__ real_t xs[DIM][MLP_TILE];
 #if HAS_U
     __shared__ real_t us[DIM][MLP_TILE];
@@ -281,12 +305,22 @@ mlp_disc_step(real_t* __restrict__ w, real_t* __restrict__ b, real_t* __restrict
 #endif
 #endif
             const real_t c2 = (real_t)2 * l2[r];
+#if OPT
+            const real_t* ocr = oc + 4LL * r;
+            fg_adapt(a, ma, va, pr + i, ai, ga + c2 * ai, step, ocr);
+            fg_adapt(b, mb, vb, pr + i, bi, gb + c2 * bi, step, ocr);
+#pragma unroll
+            for (int j = 0; j < DIM; ++j) {
+                fg_adapt(w, mw, vw, (pr * DIM) + (long long)j * W + i, wi[j], gw[j] + c2 * wi[j], step, ocr);
+            }
+#else
             a[pr + i] = ai - step * (ga + c2 * ai);
             b[pr + i] = bi - step * (gb + c2 * bi);
 #pragma unroll
             for (int j = 0; j < DIM; ++j) {
                 w[(pr * DIM) + (long long)j * W + i] = wi[j] - step * (gw[j] + c2 * wi[j]);
             }
+#endif
         }
     }
 }

@@ -79,8 +79,20 @@ def _relu_sums4(x0s, x1s, w, b, r, i):
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
-def _relu_update(w, b, a, u, r, i, has_u, gsum, tsum, N, M, s, c2, step, g0, g1):
-    """Gradient-descent update of unit i from its (count, masked sums) on both sides."""
+def _adapt(x, g, m, v, rate, oc, r):
+    """The adaptive update of one parameter x with gradient g (``kernels.optim``): (x, m, v) after it."""
+    one = oc.dtype.type(1)
+    b1 = oc[r, 0]
+    b2 = oc[r, 1]
+    m = b1 * m + (one - b1) * g
+    v = b2 * v + (one - b2) * (g * g)
+    return x - rate * m / (math.sqrt(v) * oc[r, 3] + oc[r, 2]), m, v
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _relu_update(w, b, a, u, r, i, has_u, gsum, tsum, N, M, s, c2, step, g0, g1, opt_on, mw, mb, ma, vw, vb, va, oc):
+    """Update of unit i from its (count, masked sums) on both sides: gradient descent, or (``opt_on``) the
+    adaptive update with the moments and coefficients ``st`` = (mw, mb, ma, vw, vb, va, coef)."""
     w0 = w[r, 0, i]
     w1 = w[r, 1, i]
     bi = b[r, i]
@@ -105,19 +117,40 @@ def _relu_update(w, b, a, u, r, i, has_u, gsum, tsum, N, M, s, c2, step, g0, g1)
         ga += s * (w0 * uu0 + w1 * uu1)
         gw0 += s * ai * uu0
         gw1 += s * ai * uu1
-    a[r, i] = ai - step * (ga + c2 * ai)
-    b[r, i] = bi - step * (s * ai * k0 + c2 * bi)
-    w[r, 0, i] = w0 - step * (gw0 + c2 * w0)
-    w[r, 1, i] = w1 - step * (gw1 + c2 * w1)
+    if opt_on:
+        xn, mn, vn = _adapt(ai, ga + c2 * ai, ma[r, i], va[r, i], step, oc, r)
+        a[r, i] = xn
+        ma[r, i] = mn
+        va[r, i] = vn
+        xn, mn, vn = _adapt(bi, s * ai * k0 + c2 * bi, mb[r, i], vb[r, i], step, oc, r)
+        b[r, i] = xn
+        mb[r, i] = mn
+        vb[r, i] = vn
+        xn, mn, vn = _adapt(w0, gw0 + c2 * w0, mw[r, 0, i], vw[r, 0, i], step, oc, r)
+        w[r, 0, i] = xn
+        mw[r, 0, i] = mn
+        vw[r, 0, i] = vn
+        xn, mn, vn = _adapt(w1, gw1 + c2 * w1, mw[r, 1, i], vw[r, 1, i], step, oc, r)
+        w[r, 1, i] = xn
+        mw[r, 1, i] = mn
+        vw[r, 1, i] = vn
+    else:
+        a[r, i] = ai - step * (ga + c2 * ai)
+        b[r, i] = bi - step * (s * ai * k0 + c2 * bi)
+        w[r, 0, i] = w0 - step * (gw0 + c2 * w0)
+        w[r, 1, i] = w1 - step * (gw1 + c2 * w1)
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _step_relu_d2(w, b, a, xg, xt, lr, l2, u, has_u, tile):
+def _step_relu_d2(w, b, a, xg, xt, lr, l2, u, has_u, tile, opt_on, st):
     B, d, W = w.shape
     N = xg.shape[2]
     M = xt.shape[2]
     s = math.sqrt(2.0 / W)
     ntile = (W + tile - 1) // tile
+    # unpacked here and handed on as arrays: numba 0.68 drops some stores to arrays unpacked from a tuple
+    # inside an inline="always" function (measured: the second coordinate's moments were never written)
+    mw, mb, ma, vw, vb, va, oc = st
     for task in prange(B * ntile):
         r = task // ntile
         if lr[r] == 0:
@@ -134,15 +167,15 @@ def _step_relu_d2(w, b, a, xg, xt, lr, l2, u, has_u, tile):
         while i + 4 <= hi:     # register-blocked: four units per pass over the samples
             gs = _relu_sums4(g0, g1, w, b, r, i)
             ts = _relu_sums4(t0, t1, w, b, r, i)
-            _relu_update(w, b, a, u, r, i, has_u, gs[0:3], ts[0:3], N, M, s, c2, step, g0, g1)
-            _relu_update(w, b, a, u, r, i + 1, has_u, gs[3:6], ts[3:6], N, M, s, c2, step, g0, g1)
-            _relu_update(w, b, a, u, r, i + 2, has_u, gs[6:9], ts[6:9], N, M, s, c2, step, g0, g1)
-            _relu_update(w, b, a, u, r, i + 3, has_u, gs[9:12], ts[9:12], N, M, s, c2, step, g0, g1)
+            _relu_update(w, b, a, u, r, i, has_u, gs[0:3], ts[0:3], N, M, s, c2, step, g0, g1, opt_on, mw, mb, ma, vw, vb, va, oc)
+            _relu_update(w, b, a, u, r, i + 1, has_u, gs[3:6], ts[3:6], N, M, s, c2, step, g0, g1, opt_on, mw, mb, ma, vw, vb, va, oc)
+            _relu_update(w, b, a, u, r, i + 2, has_u, gs[6:9], ts[6:9], N, M, s, c2, step, g0, g1, opt_on, mw, mb, ma, vw, vb, va, oc)
+            _relu_update(w, b, a, u, r, i + 3, has_u, gs[9:12], ts[9:12], N, M, s, c2, step, g0, g1, opt_on, mw, mb, ma, vw, vb, va, oc)
             i += 4
         while i < hi:
             gs = _relu_sums1(g0, g1, w[r, 0, i], w[r, 1, i], b[r, i])
             ts = _relu_sums1(t0, t1, w[r, 0, i], w[r, 1, i], b[r, i])
-            _relu_update(w, b, a, u, r, i, has_u, gs, ts, N, M, s, c2, step, g0, g1)
+            _relu_update(w, b, a, u, r, i, has_u, gs, ts, N, M, s, c2, step, g0, g1, opt_on, mw, mb, ma, vw, vb, va, oc)
             i += 1
 
 
@@ -175,12 +208,13 @@ def _hidden(w, b, r, i, x, n, tanh, hs, h1, h2):
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _step_generic(w, b, a, xg, xt, lr, l2, u, has_u, tanh, tile):
+def _step_generic(w, b, a, xg, xt, lr, l2, u, has_u, tanh, tile, opt_on, st):
     B, d, W = w.shape
     N = xg.shape[2]
     M = xt.shape[2]
     s = math.sqrt(2.0 / W)
     ntile = (W + tile - 1) // tile
+    mw, mb, ma, vw, vb, va, oc = st
     for task in prange(B * ntile):
         wide_vectors()
         r = task // ntile
@@ -249,6 +283,22 @@ def _step_generic(w, b, a, xg, xt, lr, l2, u, has_u, tanh, tile):
                     gx[j] += s * ai * acc
             c2 = 2 * l2[r]
             step = lr[r]
+            if opt_on:
+                x, m, v = _adapt(ai, ga + c2 * ai, ma[r, i], va[r, i], step, oc, r)
+                a[r, i] = x
+                ma[r, i] = m
+                va[r, i] = v
+                x, m, v = _adapt(bi, gb + c2 * bi, mb[r, i], vb[r, i], step, oc, r)
+                b[r, i] = x
+                mb[r, i] = m
+                vb[r, i] = v
+                for j in range(d):
+                    wj = w[r, j, i]
+                    x, m, v = _adapt(wj, gx[j] + c2 * wj, mw[r, j, i], vw[r, j, i], step, oc, r)
+                    w[r, j, i] = x
+                    mw[r, j, i] = m
+                    vw[r, j, i] = v
+                continue
             a[r, i] = ai - step * (ga + c2 * ai)
             b[r, i] = bi - step * (gb + c2 * bi)
             for j in range(d):
@@ -292,7 +342,21 @@ def _grad_x(w, b, a, x, tanh, out, chunk):
                 out[r, j, k] = s * acc
 
 
-def mlp_disc_step(w, b, a, xg, xt, lr, l2, u, act, tile=None):
+def opt_arrays(w, opt):
+    """(opt_on, (mw, mb, ma, vw, vb, va, coef)) for the kernels: the state of ``opt`` (``kernels.optim``),
+    or empty stand-ins of the same types when there is none."""
+    dt = w.dtype
+    if opt is None:
+        e3, e2 = np.empty((0, 0, 0), dtype=dt), np.empty((0, 0), dtype=dt)
+        return False, (e3, e2, e2, e3, e2, e2, np.empty((0, 4), dtype=dt))
+    st = tuple(opt[k] for k in ("m:w", "m:b", "m:a", "v:w", "v:b", "v:a"))
+    for x, like in zip(st, (w, w[:, 0], w[:, 0]) * 2):
+        if x.shape != like.shape or x.dtype != dt or not x.flags.c_contiguous:
+            raise ValueError("opt: every moment must be a contiguous array shaped and typed as its parameter")
+    return True, st + (np.ascontiguousarray(opt["coef"], dtype=dt),)
+
+
+def mlp_disc_step(w, b, a, xg, xt, lr, l2, u, act, opt=None, tile=None):
     """Twin of ``mlp_numpy.mlp_disc_step`` (in place)."""
     tile = tile or CPU_TILE["mlp_units"]
     lr = np.ascontiguousarray(lr, dtype=w.dtype)
@@ -300,10 +364,11 @@ def mlp_disc_step(w, b, a, xg, xt, lr, l2, u, act, tile=None):
     has_u = u is not None
     if not has_u:
         u = np.empty((w.shape[0], w.shape[1], 0), dtype=w.dtype)
+    opt_on, st = opt_arrays(w, opt)
     if act == "relu" and w.shape[1] == 2:
-        _step_relu_d2(w, b, a, xg, xt, lr, l2, u, has_u, tile)
+        _step_relu_d2(w, b, a, xg, xt, lr, l2, u, has_u, tile, opt_on, st)
     else:
-        _step_generic(w, b, a, xg, xt, lr, l2, u, has_u, act == "tanh", tile)
+        _step_generic(w, b, a, xg, xt, lr, l2, u, has_u, act == "tanh", tile, opt_on, st)
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)

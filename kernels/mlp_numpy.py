@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .optim import adapt
+
 TEMP_ELEMENTS = 1 << 22  # bound on a chunk's (runs x samples x W) temporaries
 
 
@@ -104,14 +106,22 @@ def mlp_loss_grads(w, b, a, xg, xt, l2, u, act):
     return gw, gb, ga
 
 
-def mlp_disc_step(w, b, a, xg, xt, lr, l2, u, act):
-    """One gradient-descent step on L_D for the whole ensemble, in place. lr (B,) (0 = skip run)."""
+def mlp_disc_step(w, b, a, xg, xt, lr, l2, u, act, opt=None):
+    """One step on L_D for the whole ensemble, in place. lr (B,) (0 = skip run): gradient descent, or
+    with ``opt`` (moments "m:w" ... "v:a" and "coef", see ``kernels.optim``) the adaptive update."""
     lr = np.asarray(lr, dtype=w.dtype)
     live = np.nonzero(lr != 0)[0]
     if live.size == 0:
         return
     gw, gb, ga = mlp_loss_grads(w[live], b[live], a[live], xg[live], xt[live], np.asarray(l2)[live],
                                 None if u is None else u[live], act)
+    if opt is not None:
+        coef = np.asarray(opt["coef"], dtype=w.dtype)[live]
+        for k, x, g in (("w", w, gw), ("b", b, gb), ("a", a, ga)):
+            xs, ms, vs = x[live], opt["m:" + k][live], opt["v:" + k][live]
+            adapt(np, xs, g, ms, vs, lr[live], coef)
+            x[live], opt["m:" + k][live], opt["v:" + k][live] = xs, ms, vs
+        return
     w[live] -= lr[live, None, None] * gw
     b[live] -= lr[live, None] * gb
     a[live] -= lr[live, None] * ga

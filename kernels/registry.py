@@ -71,6 +71,24 @@ def _sizes(small: bool) -> dict:
     return dict(B=3, N=7, M=5, W=6, L=9, K=4, C=8, n=6) if small else dict(B=3, N=23, M=17, W=45, L=37, K=5, C=41, n=19)
 
 
+# per-run coefficients (b1, b2, eps, r) of the adaptive update (kernels.optim), cycled over runs: Adam at its
+# third step, gradient descent as an ensemble with adaptive runs encodes it, RMSProp, Adam at odd settings
+ADAPTIVE_COEFS = ((0.9, 0.999, 1e-8, 1 / math.sqrt(1 - 0.999 ** 3)), (0.0, 1.0, 1.0, 0.0), (0.0, 0.99, 1e-8, 1.0),
+                  (0.8, 0.99, 1e-6, 2.0))
+
+
+def adaptive_example(rng, params: dict, dt) -> dict:
+    """An ``opt`` state (``kernels.optim``) for parameter arrays ``params`` {name: (B, ...)}: random moments
+    (v >= 0) and the coefficients :data:`ADAPTIVE_COEFS` cycled over the runs."""
+    out = {}
+    for k, x in params.items():
+        out["m:" + k] = (0.1 * rng.normal(size=x.shape)).astype(dt)
+        out["v:" + k] = (0.01 * rng.random(size=x.shape)).astype(dt)
+    B = next(iter(params.values())).shape[0]
+    out["coef"] = np.array([ADAPTIVE_COEFS[r % len(ADAPTIVE_COEFS)] for r in range(B)], dtype=dt)
+    return out
+
+
 def _mlp(rng, dt, v, small, what):
     s, d, act = _sizes(small), v.get("d", 2), v.get("act", "relu")
     B, W, N, M = s["B"], s["W"], s["N"], s["M"]
@@ -82,6 +100,9 @@ def _mlp(rng, dt, v, small, what):
         xt = rng.normal(size=(B, d, M)).astype(dt)
         u = (0.1 * rng.normal(size=(B, d, N))).astype(dt) if v.get("u") else None
         lr, l2 = np.array([0.05, 0.0, 0.2]), np.array([1 / W, 0.01, 0.0])
+        if v.get("opt"):
+            opt = adaptive_example(rng, {"w": w, "b": b, "a": a}, dt)
+            return Case((w, b, a, xg, xt, lr, l2, u, act, opt), inplace=(0, 1, 2, 9), lr=5, nan=3)
         return Case((w, b, a, xg, xt, lr, l2, u, act), inplace=(0, 1, 2), lr=5, nan=3)
     # grad_x at a NaN sample is 0 with ReLU (the mask h > 0 is false, in the reference too: the engine
     # never evaluates a run whose particles are not finite); a NaN output weight propagates
@@ -102,6 +123,8 @@ def _deep(rng, dt, v, small, what):
     if what == "step":
         xt = rng.normal(size=(B, d, M)).astype(dt)
         lr, l2 = np.array([0.05, 0.0, 0.2]), np.array([1 / W, 0.01, 0.0])
+        if v.get("opt"):
+            return Case((p, xg, xt, lr, l2, None, act, adaptive_example(rng, p, dt)), inplace=(0, 7), lr=3, nan=1)
         return Case((p, xg, xt, lr, l2, None, act), inplace=(0,), lr=3, nan=1)
     return Case((p, xg, act), nan=(0, "v") if what == "grad" else 1)          # as _mlp
 
@@ -245,10 +268,12 @@ OPS: tuple[Op, ...] = (
        "sampling_numpy.sample_mixture_steps", "sampling_numba.sample_mixture_steps",
        "cuda_numba.sample_mixture_steps", lambda r, dt, v, s: _sampling(r, dt, v, s), run_axis=1,
        gpu="cuda_raw_loop.sample_mixture_steps"),
-    Op("mlp_disc_step", "(w, b, a, xg, xt, lr, l2, u, act) in place on w (B, d, W), b, a (B, W)",
+    Op("mlp_disc_step", "(w, b, a, xg, xt, lr, l2, u, act, opt=None) in place on w (B, d, W), b, a (B, W) (and "
+       "opt's moments, kernels.optim)",
        "mlp_numpy.mlp_disc_step", "mlp_numba.mlp_disc_step", "cuda_numba.mlp_disc_step",
        lambda r, dt, v, s: _mlp(r, dt, dict(v), s, "step"),
-       variants=tuple(_v(act=a, u=u, d=d) for a in ("relu", "tanh") for u in (False, True) for d in (1, 3)),
+       variants=tuple(_v(act=a, u=u, d=d) for a in ("relu", "tanh") for u in (False, True) for d in (1, 3))
+       + (_v(act="relu", u=True, opt=True), _v(act="tanh", u=True, d=3, opt=True)),    # adaptive: d = 2 relu's own kernel
        gpu="cuda_raw.mlp_disc_step"),
     Op("mlp_grad_x", "(w, b, a, x, act) -> (B, d, n)",
        "mlp_numpy.mlp_grad_x", "mlp_numba.mlp_grad_x", "cuda_numba.mlp_grad_x",
@@ -271,9 +296,10 @@ OPS: tuple[Op, ...] = (
     Op("mode_stats", "(X, modes, weights, stds) -> counts, hq (B, K) int, nearest, loglik (B,) (host arrays)",
        "observables_numpy.mode_stats", "observables_numba.mode_stats", "cuda_numba.mode_stats",
        lambda r, dt, v, s: _mode_stats(r, dt, v, s)),
-    Op("deep_disc_step", "(p, xg, xt, lr, l2, u, act, xp) in place on the dict p",
+    Op("deep_disc_step", "(p, xg, xt, lr, l2, u, act, opt=None, xp) in place on the dict p (and opt's moments)",
        "deep_mlp.deep_disc_step", "deep_mlp.deep_disc_step", "deep_mlp.deep_disc_step",
-       lambda r, dt, v, s: _deep(r, dt, dict(v), s, "step"), variants=_ACTS, takes_xp=True),
+       lambda r, dt, v, s: _deep(r, dt, dict(v), s, "step"), variants=_ACTS + (_v(act="tanh", opt=True),),
+       takes_xp=True),
     Op("deep_grad_x", "(p, x, act, xp) -> (B, d, n)",
        "deep_mlp.deep_grad_x", "deep_mlp.deep_grad_x", "deep_mlp.deep_grad_x",
        lambda r, dt, v, s: _deep(r, dt, dict(v), s, "grad"), variants=_ACTS, takes_xp=True),

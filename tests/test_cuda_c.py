@@ -26,7 +26,7 @@ import pytest
 
 from fastgan.kernels import cuda_raw, launch
 from fastgan.kernels import mlp_numpy as ref
-from twin_inputs import mlp_inputs as _mlp_inputs, tol
+from twin_inputs import adaptive_state, mlp_inputs as _mlp_inputs, tol
 
 SHIM_DIR = Path(__file__).resolve().parent / "shim"
 DTYPES = (np.float32, np.float64)
@@ -36,8 +36,8 @@ VARIANTS = list(itertools.product(DTYPES, DIMS, ACTS, (False, True)))
 
 
 def _vid(v):
-    dtype, d, act, has_u = v
-    return f"{np.dtype(dtype).name}-d{d}-{act}-{'u' if has_u else 'nou'}"
+    dtype, d, act, has_u, *opt = v
+    return f"{np.dtype(dtype).name}-d{d}-{act}-{'u' if has_u else 'nou'}" + ("-opt" if any(opt) else "")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -125,11 +125,14 @@ SIZE_SETS = {
 LARGE_D = [((np.float64, 12, "tanh", False), "warp"), ((np.float64, 13, "relu", True), "warp")]
 LARGE_D_SLOW = [((np.float64, 24, "tanh", True), "warp"), ((np.float64, 33, "relu", False), "warp")]
 FAST_WARP = [((np.float32, 3, "tanh", True), "warp")]       # the fast tier's one small-d variant over 2 warps
+# the adaptive update (OPT = 1): the specialised ReLU d = 2 and tanh with u, both dtypes; a fifth entry True
+OPT_VARIANTS = [((np.float64, 2, "relu", True, True), "odd"), ((np.float32, 3, "tanh", True, True), "odd"),
+                ((np.float64, 1, "tanh", False, True), "alt")]
 SHIM_VARIANTS = ([(v, "odd") for v in VARIANTS] + [(v, "alt") for v in VARIANTS if v[0] == np.float64]
-                 + [((np.float64, 3, "tanh", False), "warp")] + FAST_WARP + LARGE_D + LARGE_D_SLOW)
+                 + [((np.float64, 3, "tanh", False), "warp")] + FAST_WARP + LARGE_D + LARGE_D_SLOW + OPT_VARIANTS)
 
 # parameter kinds of the kernels' signatures: p = real_t pointer, i = int, r = real_t scalar
-PARAMS = {"mlp_disc_step": "pppppppp" "iiii" "r", "mlp_grad_x": "ppppp" "iii" "r"}
+PARAMS = {"mlp_disc_step": "pppppppp" "ppppppp" "iiii" "r", "mlp_grad_x": "ppppp" "iii" "r"}
 
 _TEST_KERNELS = r"""
 namespace shim_selftest {
@@ -159,8 +162,8 @@ extern "C" int launch_reverse(unsigned grid, unsigned block, const int* x, int* 
 
 
 def _tag(variant, size_set):
-    dtype, d, act, has_u = variant
-    return f"v_{np.dtype(dtype).name}_d{d}_{act}_u{int(has_u)}_{size_set}"
+    dtype, d, act, has_u, *opt = variant
+    return f"v_{np.dtype(dtype).name}_d{d}_{act}_u{int(has_u)}{'_opt' if any(opt) else ''}_{size_set}"
 
 
 def _sizes(size_set, variant):
@@ -168,7 +171,7 @@ def _sizes(size_set, variant):
     d; for d beyond the register kernels, the same caps: the source is exercised at any d)."""
     s = SIZE_SETS[size_set]
     req = dict(mlp_block=s["mlp_units"], mlp_tile=s["mlp_samples"], gx_block=s["grad_x"], gx_samples=s["grad_x_samples"])
-    dtype, d, _, has_u = variant
+    dtype, d, _, has_u = variant[:4]
     routed = cuda_raw.route(dtype, d, has_u, req)
     if routed is None:
         with pytest.MonkeyPatch.context() as mp:
@@ -259,7 +262,7 @@ def _launch(lib, kernel, tag, grid, block, ptrs, ints, r):
     assert rc == 0, "non-uniform __syncthreads() (see stderr)"
 
 
-def shim_disc_step(lib, size_set, w, b, a, xg, xt, lr, l2, u, act):
+def shim_disc_step(lib, size_set, w, b, a, xg, xt, lr, l2, u, act, opt=None):
     """Host side of cuda_raw.mlp_disc_step, with the kernel run through the CPU shim."""
     dt = w.dtype
     B, d, W = w.shape
@@ -267,10 +270,11 @@ def shim_disc_step(lib, size_set, w, b, a, xg, xt, lr, l2, u, act):
     lr = np.ascontiguousarray(lr, dtype=dt)
     l2 = np.ascontiguousarray(l2, dtype=dt)
     uu = None if u is None else np.ascontiguousarray(u, dtype=dt)
-    variant = (dt.type, d, act, u is not None)
+    variant = (dt.type, d, act, u is not None) + ((True,) if opt is not None else ())
+    st = [None] * 7 if opt is None else [opt[k] for k in ("m:w", "m:b", "m:a", "v:w", "v:b", "v:a", "coef")]
     grid, block = cuda_raw.launch_dims("mlp_disc_step", B, W, N, _sizes(size_set, variant))
     _launch(lib, "mlp_disc_step", _tag(variant, size_set), grid, block,
-            [w, b, a, xg, xt, lr, l2, uu], [B, W, N, M], cuda_raw.scale(dt, W))
+            [w, b, a, xg, xt, lr, l2, uu, *st], [B, W, N, M], cuda_raw.scale(dt, W))
     return grid
 
 
@@ -308,7 +312,7 @@ def _tier(variant_sets, fast):
 
 
 @pytest.mark.parametrize("cap", [4, 10**6], ids=["gridstride", "fullgrid"])
-@pytest.mark.parametrize("variant_set", _tier(SHIM_VARIANTS, fast=False))
+@pytest.mark.parametrize("variant_set", _tier([vs for vs in SHIM_VARIANTS if vs not in OPT_VARIANTS], fast=False))
 def test_shim_disc_step(shim, rng, monkeypatch, variant_set, cap):
     (dtype, d, act, with_u), size_set = variant_set
     _patch_sizes(monkeypatch, size_set, cap)
@@ -330,8 +334,30 @@ def test_shim_disc_step(shim, rng, monkeypatch, variant_set, cap):
         assert not np.array_equal(s_[0], orig[0])
 
 
+@pytest.mark.parametrize("variant_set", OPT_VARIANTS, ids=[f"{_vid(v)}-{s}" for v, s in OPT_VARIANTS])
+def test_shim_disc_step_adaptive(shim, rng, monkeypatch, variant_set):
+    """The adaptive update (OPT = 1) against the reference: Adam-like, gradient-descent-encoded and RMSProp
+    coefficients, a skipped run (its parameters and moments untouched), a grid-stride launch."""
+    (dtype, d, act, with_u, _), size_set = variant_set
+    _patch_sizes(monkeypatch, size_set, 4)
+    B, W, N, M = 4, 23, 19, 13
+    w, b, a, xg, xt = _mlp_inputs(rng, B, d, W, N, M, dtype)
+    lr = np.array([0.05, 0.0, 0.2, 0.1])
+    l2 = np.array([1 / W, 0.01, 0.0, 0.02])
+    u = (0.1 * rng.normal(size=(B, d, N))).astype(dtype) if with_u else None
+    opt = adaptive_state(rng, (w, b, a), dtype)
+    p_ref, o_ref = [x.copy() for x in (w, b, a)], {k: v.copy() for k, v in opt.items()}
+    p_sh, o_sh = [x.copy() for x in (w, b, a)], {k: v.copy() for k, v in opt.items()}
+    ref.mlp_disc_step(*p_ref, xg, xt, lr, l2, u, act, opt=o_ref)
+    shim_disc_step(shim, size_set, *p_sh, xg, xt, lr, l2, u, act, opt=o_sh)
+    for r_, s_, orig in zip(p_ref + [o_ref[k] for k in sorted(opt)], p_sh + [o_sh[k] for k in sorted(opt)],
+                            [w, b, a] + [opt[k] for k in sorted(opt)]):
+        np.testing.assert_allclose(s_, r_, **tol(dtype))
+        assert np.array_equal(s_[1], orig[1])             # lr = 0: untouched, moments too
+
+
 @pytest.mark.parametrize("cap", [3, 10**6], ids=["gridstride", "fullgrid"])
-@pytest.mark.parametrize("variant_set", _tier([vs for vs in SHIM_VARIANTS if not vs[0][3]], fast=True))
+@pytest.mark.parametrize("variant_set", _tier([vs for vs in SHIM_VARIANTS if not vs[0][3] and vs not in OPT_VARIANTS], fast=True))
 def test_shim_grad_x(shim, rng, monkeypatch, variant_set, cap):
     (dtype, d, act, _), size_set = variant_set
     _patch_sizes(monkeypatch, size_set, cap)
@@ -443,6 +469,27 @@ def test_cuda_raw_wrappers_via_shim(fake_cupy, rng, monkeypatch, variant):
     # one module per variant (the grad_x one has HAS_U = 0), memoised
     cuda_raw.mlp_grad_x(w, b, a, xt, act)
     assert len(_FakeRawModule.compiled) == len(set(_FakeRawModule.compiled)) == (2 if with_u else 1)
+
+
+def test_cuda_raw_adaptive_via_shim(fake_cupy, rng, monkeypatch):
+    """cuda_raw.mlp_disc_step with opt: the OPT = 1 module, the moments (one non-contiguous) updated in place."""
+    (dtype, d, act, with_u, _), size_set = OPT_VARIANTS[0]
+    _patch_sizes(monkeypatch, size_set, 4)
+    B, W, N, M = 4, 23, 19, 13
+    w, b, a, xg, xt = _mlp_inputs(rng, B, d, W, N, M, dtype)
+    lr, l2 = np.array([0.05, 0.0, 0.2, 0.1]), np.array([1 / W, 0.01, 0.0, 0.02])
+    u = (0.1 * rng.normal(size=(B, d, N))).astype(dtype)
+    opt = adaptive_state(rng, (w, b, a), dtype)
+    p_ref, o_ref = [x.copy() for x in (w, b, a)], {k: v.copy() for k, v in opt.items()}
+    p_raw, o_raw = [x.copy() for x in (w, b, a)], {k: v.copy() for k, v in opt.items()}
+    o_raw["v:w"] = np.asfortranarray(o_raw["v:w"])
+    ref.mlp_disc_step(*p_ref, xg, xt, lr, l2, u, act, opt=o_ref)
+    cuda_raw.mlp_disc_step(*p_raw, xg, xt, lr, l2, u, act, opt=o_raw)
+    for k in sorted(opt):
+        np.testing.assert_allclose(o_raw[k], o_ref[k], **tol(dtype), err_msg=k)
+    for r_, s_ in zip(p_ref, p_raw):
+        np.testing.assert_allclose(s_, r_, **tol(dtype))
+    assert _FakeRawModule.compiled == [_tag(OPT_VARIANTS[0][0], size_set)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -590,4 +637,24 @@ def test_cuda_raw_large_d_routes_to_gemm(fake_cupy, rng, monkeypatch, d, act):
         assert np.array_equal(s_[1], orig[1])
     np.testing.assert_allclose(cuda_raw.mlp_grad_x(w, b, a, xg, act), ref.mlp_grad_x(w, b, a, xg, act),
                                **tol(np.float64))
+    assert _FakeRawModule.compiled == []
+
+
+def test_cuda_raw_large_d_adaptive_step_routes_to_gemm(fake_cupy, rng):
+    """The adaptive update on the GEMM path (d = 13 float64): parameters and moments to rounding of the
+    reference, a skipped run untouched."""
+    B, W, N, M, d = 4, 23, 19, 13, 13
+    w, b, a, xg, xt = _mlp_inputs(rng, B, d, W, N, M, np.float64)
+    lr, l2 = np.array([0.05, 0.0, 0.2, 0.1]), np.array([1 / W, 0.01, 0.0, 0.02])
+    u = 0.1 * rng.normal(size=(B, d, N))
+    opt = adaptive_state(rng, (w, b, a), np.float64)
+    p_ref, o_ref = [x.copy() for x in (w, b, a)], {k: v.copy() for k, v in opt.items()}
+    p_raw, o_raw = [x.copy() for x in (w, b, a)], {k: v.copy() for k, v in opt.items()}
+    ref.mlp_disc_step(*p_ref, xg, xt, lr, l2, u, "tanh", opt=o_ref)
+    cuda_raw.mlp_disc_step(*p_raw, xg, xt, lr, l2, u, "tanh", opt=o_raw)
+    for k in sorted(opt):
+        np.testing.assert_allclose(o_raw[k], o_ref[k], **tol(np.float64), err_msg=k)
+        assert np.array_equal(o_raw[k][1], opt[k][1])
+    for r_, s_ in zip(p_ref, p_raw):
+        np.testing.assert_allclose(s_, r_, **tol(np.float64))
     assert _FakeRawModule.compiled == []

@@ -84,12 +84,12 @@ def _nvrtc_ptx(nvrtc, src: str) -> str:
     return ptx_resources.cuda_c_ptx(nvrtc, src)
 
 
-def cuda_c_report(nvrtc, tmp, dtype, d, act, has_u, size_set) -> dict | None:
+def cuda_c_report(nvrtc, tmp, dtype, d, act, has_u, size_set, opt=False) -> dict | None:
     """{arch: ptxas report} of the variant the router picks, None when it routes to the GEMM path (cached)."""
     sizes = cuda_raw.route(dtype, d, has_u, SIZES[size_set] or cuda_raw.launch_sizes())
     if sizes is None:
         return None
-    src = cuda_raw.source(dtype, d, act, has_u, **sizes)
+    src = cuda_raw.source(dtype, d, act, has_u, opt, **sizes)
     if src not in _CUDA_C:
         ptx = _nvrtc_ptx(nvrtc, src)        # compute_80 PTX: what sm_80 and sm_90 both assemble
         _CUDA_C[src] = {arch: ptxas_report(ptx, arch, tmp) for arch in ARCHS}
@@ -107,7 +107,8 @@ def _cuda_c_cases(dims32, dims64, size_sets):
 
 
 FAST_C = [("float64", 12, "relu", True, "default"), ("float64", 12, "tanh", False, "default"),
-          ("float32", 24, "tanh", True, "default"), ("float64", 3, "tanh", True, "odd")]
+          ("float32", 24, "tanh", True, "default"), ("float64", 3, "tanh", True, "odd"),
+          ("float64", 12, "tanh", True, "default", True), ("float32", 24, "relu", True, "default", True)]  # adaptive
 SLOW_C = [c for c in _cuda_c_cases([1, 8, 24], [1, 4, 12],      # each routing boundary and the smallest d
                                    ("default",))
           + _cuda_c_cases((5, 13, 24), (5, 12), ("odd",)) + _cuda_c_cases((2, 9), (2, 4), ("wide",))
@@ -133,10 +134,10 @@ def slow_c_built(nvrtc, build_tmp):
 
 @pytest.mark.parametrize("case", FAST_C + [pytest.param(c, marks=pytest.mark.slow) for c in SLOW_C], ids=_cid)
 def test_cuda_c_variant_builds_without_spills(nvrtc, build_tmp, case, request):
-    dn, d, act, u, ss = case
+    dn, d, act, u, ss, *opt = case
     if case in SLOW_C:
         request.getfixturevalue("slow_c_built")
-    rep = cuda_c_report(nvrtc, build_tmp, dn, d, act, u, ss)
+    rep = cuda_c_report(nvrtc, build_tmp, dn, d, act, u, ss, *opt)
     assert rep is not None, f"{case}: the router should serve d = {d} with the register kernels"
     for arch, r in rep.items():
         assert set(r) == set(cuda_raw.KERNELS)

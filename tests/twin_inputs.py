@@ -16,3 +16,9 @@ def mlp_inputs(rng, B, d, W, N, M, dtype):
     xg = rng.normal(size=(B, d, N)).astype(dtype)
     xt = rng.normal(size=(B, d, M)).astype(dtype)
     return w, b, a, xg, xt
+
+
+def adaptive_state(rng, params, dtype):
+    """An adaptive optimiser's state for parameter arrays (w, b, a) (``kernels.registry.adaptive_example``)."""
+    from fastgan.kernels.registry import adaptive_example
+    return adaptive_example(rng, dict(zip("wba", params)), dtype)

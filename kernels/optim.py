@@ -1,0 +1,42 @@
+"""The adaptive discriminator update (RMSProp, Adam) over ``xp``: the reference the fused kernels follow.
+
+For a parameter x with gradient g (the L2 term of eq. 24 included: torch's ``weight_decay`` adds it the
+same way), at a run's t-th discriminator step:
+
+    m <- b1 m + (1 - b1) g          v <- b2 v + (1 - b2) g^2
+    x <- x - rate * m / (sqrt(v) * r + eps)
+
+with the per-run coefficients ``coef`` (B, 4) = (b1, b2, eps, r) and ``rate`` (B,) set by the engine
+(``fastgan.optim``): Adam (torch.optim.Adam) b1, b2 as configured, rate = lr / (1 - b1^t),
+r = 1 / sqrt(1 - b2^t); RMSProp (torch.optim.RMSprop, no momentum, not centred) b1 = 0 (m = g), r = 1,
+rate = lr; gradient descent inside an ensemble that holds adaptive runs b1 = 0, b2 = 1, eps = 1, r = 0,
+which is x - lr g exactly (v stays 0). An ensemble of gradient-descent runs only takes no ``opt`` at all.
+
+The step ops take the state as ``opt``: a dict with the moments of every parameter array ``k`` of the
+step, ``"m:" + k`` and ``"v:" + k`` (its shape, updated in place), and ``"coef"`` (B, 4). A run with
+rate 0 is untouched (parameters and moments).
+"""
+
+from __future__ import annotations
+
+COEFS = ("b1", "b2", "eps", "r")
+
+
+def moment_keys(names) -> tuple:
+    """The state keys of an ``opt`` dict for parameter arrays ``names``."""
+    return tuple(f"{s}:{k}" for s in "mv" for k in names)
+
+
+def adapt(xp, x, g, m, v, rate, coef, live=None):
+    """The update above, in place on x, m, v (B, ...) for the runs with rate != 0; ``rate`` (B,) and
+    ``coef`` (B, 4) in x's dtype, ``live`` the runs' rate != 0 mask if already at hand."""
+    shape = (-1,) + (1,) * (x.ndim - 1)
+    b1, b2, eps, r = (coef[:, j].reshape(shape) for j in range(4))
+    one = x.dtype.type(1)
+    m_new = b1 * m + (one - b1) * g
+    v_new = b2 * v + (one - b2) * (g * g)
+    x_new = x - rate.reshape(shape) * m_new / (xp.sqrt(v_new) * r + eps)
+    keep = (rate != 0 if live is None else live).reshape(shape)
+    m[...] = xp.where(keep, m_new, m)
+    v[...] = xp.where(keep, v_new, v)
+    x[...] = xp.where(keep, x_new, x)
