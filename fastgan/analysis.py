@@ -502,6 +502,9 @@ def rigid_cloud(config, eps: float = 1e-6) -> RigidCloud:
     cfg = from_dict(d)
     ens = Ensemble([cfg], "numpy")
     r0 = ens.resolved[0]
+    if (r0.training.optimizer_disc or "sgd") != "sgd":
+        raise ValueError(f"training.optimizer_disc = {r0.training.optimizer_disc}: the rigid-cloud map is the "
+                         "gradient-descent dynamics (an adaptive step rescales every parameter by its own history)")
     st = _LoopState(ens)
     X = st.X
     _, dim, N = X.shape

@@ -34,6 +34,7 @@ from . import families, resources
 from .couplings import Coupling
 from .kernels import rng
 from .observables import HISTOGRAMS, SCALARS, from_stats
+from .optim import DiscOptimiser
 from .progress import Progress
 from .runconfig import Config
 from .shapes import mismatch, shape_items
@@ -138,6 +139,7 @@ class Ensemble:
         self.l2 = self.model.penalty()
         self.env = _DiscEnv(self)
         self.disc = self.model.bind(self.ops, self.env)
+        self.optimiser = DiscOptimiser.of(self)          # None: gradient descent for every run
         self.begin_iteration = getattr(self.disc, "begin_iteration", None)   # e.g. kde bandwidth schedules
 
     # ------------------------------------------------------------------ state
@@ -212,6 +214,7 @@ class Ensemble:
         st.sync()
         out = {"X": host(st.X), "alive": st.alive, "diverged_at": st.diverged_at}
         out.update({f"p/{k}": host(v) for k, v in st.p.items()})
+        out.update({f"opt/{k}": host(v) for k, v in st.opt.items()})
         out.update(rec.state())
         for part, obj in (("bound", self.disc), ("observer", rec.family_obs)):
             get = getattr(obj, "state", None)
@@ -225,6 +228,8 @@ class Ensemble:
         st.X = xp.asarray(arrays["X"])
         for k in st.p:                       # in place: the dtype and any reference to the array stay
             st.p[k][...] = xp.asarray(arrays[f"p/{k}"])
+        for k in st.opt:
+            st.opt[k][...] = xp.asarray(arrays[f"opt/{k}"])
         st.set_liveness(arrays["alive"], arrays["diverged_at"])
         rec.restore(arrays)
         for part, obj in (("bound", self.disc), ("observer", rec.family_obs)):
@@ -245,7 +250,12 @@ class Ensemble:
         if self.begin_iteration is not None:     # e.g. kde bandwidth (and step) schedules
             lr_gen = self.begin_iteration(st.p, it)
         V = self.generator_velocity(st) if self.simultaneous else None
-        lr_table = st.lr_disc_table()            # (max n_disc, B): liveness changes only between iterations
+        coef = None
+        if self.optimiser is None:
+            lr_table = st.lr_disc_table()        # (max n_disc, B): liveness changes only between iterations
+        else:                                    # the adaptive optimisers' rates and coefficients
+            rates, coef = self.optimiser.tables(it)
+            lr_table = st.lr_disc_table(rates)
         if self.model.samples_target:            # every sub-step's target batch in one call (counter-based)
             xts = ops.sample_mixture_steps(st.comp_base, st.noise_base, it, st.max_n_disc, st.means, st.cum,
                                            st.stds, self.M, self.dtype)
@@ -256,7 +266,10 @@ class Ensemble:
             u = None
             if st.regularised:
                 u = st.u_scale * self.velocity(self.disc.grad_x(st.p, st.X), st.X)
-            self.disc.step(st.p, st.X, xt, lr_table[k], st.l2, u)
+            if coef is None:
+                self.disc.step(st.p, st.X, xt, lr_table[k], st.l2, u)
+            else:
+                self.disc.step(st.p, st.X, xt, lr_table[k], st.l2, u, opt={**st.opt, "coef": coef[k]})
         if V is None:
             V = self.generator_velocity(st)
         # Xn = X + lr V for the live runs; a run whose Xn or parameters are not finite dies here (alive,
@@ -307,6 +320,7 @@ class _LoopState:
         self.ops, self.xp, self.dtype = ens.ops, xp, dt
         self.X = xp.asarray(ens.initial_particles().astype(dt))
         self.p = {k: xp.asarray(v) for k, v in ens.model.init(dt).items()}
+        self.opt = {} if ens.optimiser is None else ens.optimiser.moments(self.p)   # the adaptive moments
         self.means, self.cum, self.stds = (xp.asarray(a) for a in (ens.means, ens.cum, ens.stds))
         self.comp_base, self.noise_base = xp.asarray(ens.comp_base), xp.asarray(ens.noise_base)
         if ens.modes is not None:   # device copies for the observables op
@@ -335,11 +349,12 @@ class _LoopState:
         self.alive[...], self.diverged_at[...] = alive, diverged_at
         self.alive_d, self.diverged_d = self.xp.asarray(self.alive.copy()), self.xp.asarray(self.diverged_at.copy())
 
-    def lr_disc_table(self):
-        """(max n_disc, B) device learning rates of every sub-step: 0 for a dead run or one whose n_disc <= k."""
+    def lr_disc_table(self, rates=None):
+        """(max n_disc, B) device learning rates of every sub-step (``rates`` (max n_disc, B), default each
+        run's lr_disc): 0 for a dead run or one whose n_disc <= k."""
         xp = self.xp
         need = self.alive_d[None, :] & (self.n_disc_d[None, :] > self.sub_steps_d[:, None])
-        return xp.where(need, self.lr_disc_d[None, :], self.zero)
+        return xp.where(need, self.lr_disc_d[None, :] if rates is None else rates, self.zero)
 
     def lr_gen_d(self, lr_gen: np.ndarray):
         """(B,) device generator rates in the state dtype; uploaded only when the (host) rates change."""

@@ -18,6 +18,8 @@ from tests.conftest import small_config
 FAMILIES = {
     "mlp": {"record.discriminator": True},
     "mlp-deep-beta": {"discriminator.depth": 2, "training.beta": 0.5, "training.n_disc": 2},
+    "mlp-adam": {"training.optimizer_disc": "adam", "training.lr_disc": 0.01, "training.beta": 0.2},
+    "mlp-deep-rmsprop": {"discriminator.depth": 2, "training.optimizer_disc": "rmsprop", "training.lr_disc": 0.001},
     "fourier": {"discriminator.kind": "fourier", "discriminator.freq_count": 5},
     "rff": {"discriminator.kind": "rff", "target.kind": "circle", "discriminator.n_features": 16,
             "record.discriminator": True},
@@ -78,7 +80,7 @@ def _same(a, b):
             assert x.provenance.get(k) == y.provenance.get(k)
 
 
-FAST_FAMILIES = ("mlp", "kernel", "kde-resample-simultaneous")     # the others in the slow tier
+FAST_FAMILIES = ("mlp", "mlp-adam", "kernel", "kde-resample-simultaneous")     # the others in the slow tier
 
 
 @pytest.mark.filterwarnings("ignore:discriminator.history")       # a short ring buffer: it wraps here

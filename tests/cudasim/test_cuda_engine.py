@@ -95,3 +95,20 @@ def test_kde_simulation_matches_numpy(tiny_launch, model):
     assert np.abs(ref.particles[-1] - ref.particles[0]).max() > 1e-3
     for k in ref.observables:
         np.testing.assert_allclose(got.observables[k], ref.observables[k], rtol=1e-9, atol=1e-12)
+
+
+def test_adaptive_optimisers_match_numpy(tiny_launch):
+    """Adam and RMSProp in one ensemble (the moments on the device, the coefficients of every sub-step from
+    the iteration) against the NumPy reference (gradient descent packed with them: tests/test_optimizers.py)."""
+    tiny_launch(block=5, max_blocks=3, sample_tile=7, unit_tile=6, pair_tile=5)
+    cfgs = [_cfg(**{"training.optimizer_disc": k, "training.lr_disc": 0.01, "training.seed": s,
+                    "discriminator.width": 8, "generator.n_particles": 8, "training.n_iterations": 2,
+                    "record.every": 2, "record.snapshots": 2})
+            for s, k in ((3, "adam"), (4, "rmsprop"))]
+    ref = fastgan.simulate_ensemble(cfgs, backend="numpy")
+    got = fastgan.simulate_ensemble(cfgs, backend="cuda")
+    for x, y in zip(ref, got):
+        assert not x.diverged and not y.diverged
+        np.testing.assert_allclose(y.particles, x.particles, rtol=0, atol=1e-9)
+        for k in x.discriminator:
+            np.testing.assert_allclose(y.discriminator[k], x.discriminator[k], rtol=1e-9, atol=1e-9)
