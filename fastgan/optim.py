@@ -8,7 +8,8 @@ saved with checkpoints) and, for every iteration, the per-run coefficients of ea
 A run's t-th discriminator step is fixed by the iteration: t = it * n_disc + k + 1 at sub-step k. Adam's bias
 corrections therefore need no counter (a dead run's t runs on harmlessly: its parameters never change
 again), and a resumed run continues bitwise. Gradient descent inside an ensemble that holds adaptive runs
-is the adaptive update with b1 = 0, b2 = 1, eps = 1, r = 0, which is x - lr g exactly; an ensemble of
+is the adaptive update with b1 = 0, b2 = 1, eps = 1, r = 0, which is x - lr g exactly (but for a subnormal
+result, which flushes to zero: ``fastgan.kernels.optim``); an ensemble of
 gradient-descent runs only has no optimiser at all (the plain fused update, unchanged).
 """
 

@@ -89,6 +89,7 @@ def _kernels(dtype_name: str, D: int):
     ZERO = npdt.type(0)
     ONE = npdt.type(1)
     TWO = npdt.type(2)
+    TINY = float(np.finfo(npdt).tiny)
     XS = D * SAMPLE_TILE
     ST = SAMPLE_TILE
     UT = UNIT_TILE
@@ -111,7 +112,9 @@ def _kernels(dtype_name: str, D: int):
         b2 = float64(oc[r, 1])
         m = b1 * m + (1.0 - b1) * g
         v = b2 * v + (1.0 - b2) * (g * g)
-        return x - rate * m / (math.sqrt(v) * oc[r, 3] + oc[r, 2]), m, v
+        x = x - rate * m / (math.sqrt(v) * oc[r, 3] + oc[r, 2])
+        # what the state dtype cannot hold as a normal number flushes to zero (kernels.optim)
+        return (0.0 if abs(x) < TINY else x), (0.0 if abs(m) < TINY else m), (0.0 if v < TINY else v)   # NaN stays
 
     @jit_kernel
     def step(w, b, a, xg, xt, lr, l2, u, has_u, tanh, s, tile, opt_on, st):

@@ -56,6 +56,9 @@ __device__ __forceinline__ int fg_min(int x, int y) { return x < y ? x : y; }
 
 __device__ __forceinline__ float fg_sqrt(float x) { return sqrtf(x); }
 __device__ __forceinline__ double fg_sqrt(double x) { return sqrt(x); }
+// subnormals to zero (float32 on the GPU does it anyway under -ftz=true; kernels/optim.py)
+__device__ __forceinline__ float fg_flush(float x) { return fabsf(x) < 1.17549435e-38f ? 0.0f : x; }
+__device__ __forceinline__ double fg_flush(double x) { return fabs(x) < 2.2250738585072014e-308 ? 0.0 : x; }
 
 // The adaptive update (kernels/optim.py) of parameter p[k] = x with gradient g (L2 term included) and
 // moments m[k], v[k]; oc = the run's (b1, b2, eps, r), rate its (bias-corrected) step.
@@ -63,11 +66,11 @@ __device__ __forceinline__ void fg_adapt(real_t* __restrict__ p, real_t* __restr
                                          long long k, real_t x, real_t g, real_t rate, const real_t* __restrict__ oc)
 {
     const real_t one = (real_t)1;
-    const real_t mk = oc[0] * m[k] + (one - oc[0]) * g;
-    const real_t vk = oc[1] * v[k] + (one - oc[1]) * (g * g);
+    const real_t mk = fg_flush(oc[0] * m[k] + (one - oc[0]) * g);
+    const real_t vk = fg_flush(oc[1] * v[k] + (one - oc[1]) * (g * g));
     m[k] = mk;
     v[k] = vk;
-    p[k] = x - rate * mk / (fg_sqrt(vk) * oc[3] + oc[2]);
+    p[k] = fg_flush(x - rate * mk / (fg_sqrt(vk) * oc[3] + oc[2]));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -82,11 +82,16 @@ def _relu_sums4(x0s, x1s, w, b, r, i):
 def _adapt(x, g, m, v, rate, oc, r):
     """The adaptive update of one parameter x with gradient g (``kernels.optim``): (x, m, v) after it."""
     one = oc.dtype.type(1)
+    zero = oc.dtype.type(0)
+    tiny = np.finfo(oc.dtype).tiny                 # subnormals flush to zero (see kernels.optim)
     b1 = oc[r, 0]
     b2 = oc[r, 1]
     m = b1 * m + (one - b1) * g
+    m = zero if abs(m) < tiny else m               # (NaN stays NaN: a blow-up is detected outside)
     v = b2 * v + (one - b2) * (g * g)
-    return x - rate * m / (math.sqrt(v) * oc[r, 3] + oc[r, 2]), m, v
+    v = zero if v < tiny else v
+    x = x - rate * m / (math.sqrt(v) * oc[r, 3] + oc[r, 2])
+    return (zero if abs(x) < tiny else x), m, v
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")

@@ -164,3 +164,24 @@ def test_moments_count_in_the_memory_plan():
         dim = 2
     assert fam.state_params(r_adam, T) == 3 * fam.state_params(r_sgd, T)
     assert fam.sample_work(r_adam, T) == fam.sample_work(r_sgd, T)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_subnormal_results_flush_to_zero(dtype):
+    """A parameter or moment the update would leave subnormal becomes 0 (reference and numba), as float32 on
+    the GPU does: Adam with the L2 term decays dead units' weights geometrically, and subnormal arithmetic
+    would slow every later op on a CPU."""
+    from fastgan.kernels.optim import adapt
+    tiny = np.finfo(dtype).tiny
+    x = np.array([[2 * tiny, 2 * tiny, 1.0]], dtype=dtype)
+    g = np.array([[1.5 * tiny, -tiny, 0.5]], dtype=dtype)
+    m, v = np.zeros_like(x), np.zeros_like(x)
+    coef = np.array([[0.0, 1.0, 1.0, 0.0]], dtype=dtype)          # gradient descent: x - rate g
+    rate = np.ones(1, dtype=dtype)
+    adapt(np, x, g, m, v, rate, coef)
+    assert x[0, 0] == 0 and x[0, 1] == 3 * tiny and x[0, 2] == dtype(0.5)
+    assert m[0, 0] == dtype(1.5 * tiny) and m[0, 2] == dtype(0.5) and not v.any()   # m = g (normal), v = 0
+    got = mlp_numba._adapt(dtype(2 * tiny), dtype(1.5 * tiny), dtype(0), dtype(0), dtype(1), coef, 0)
+    assert got[0] == 0
+    got = mlp_numba._adapt(dtype(1.0), dtype(0.5 * tiny), dtype(0), dtype(0), dtype(1), coef, 0)
+    assert got[1] == 0 and got[0] == dtype(1.0)                    # a subnormal moment flushes too
