@@ -185,3 +185,25 @@ def test_report_verdicts_say_what_was_found():
     assert [c["verdict"] for c in got] == ["agrees", "agrees qualitatively", "not comparable", "calibrated to it",
                                            "DISAGREES"]
     assert [c["agree"] for c in got] == [True, "qualitative", "not comparable", "calibrated", False]
+
+
+def test_report_parameters_and_sensitivity_scans():
+    """A report names the parameters the paper states and those it leaves open; a scan of an open one keeps its
+    raw numbers in report.json and turns the comparison into 'not comparable' with the range and whether the
+    paper's number lies inside; a scan of a parameter not declared open is refused."""
+    from fastgan.reproduce.common import Report
+    r = Report()
+    r.parameters({"N": 200}, {"training.lam": "1: the paper's App. C gives none"})
+    with pytest.raises(ValueError, match="not among the parameters left open"):
+        r.scan("slope", "training.lr_disc", [1], [2])
+    sc = r.scan("Fig. 14 slope", "training.lam", [0.1, 0.25, 1.0], [8.9, float("nan"), 1.56], paper=4.9)
+    assert sc.covers_paper() is True and sc.span() == "1.56 to 8.9"
+    r.compare_scanned("Fig. 14 slope", "1.56", "4.90", sc)
+    text = r.text("h")
+    assert "Parameters the paper states:" in text and "training.lam: 1: the paper's App. C gives none" in text
+    assert "[not comparable] -- depends on the unstated training.lam: 1.56 to 8.9 over the scan; the paper's 4.9 " \
+           "lies inside that range" in text
+    doc = json.loads(r.as_json({}))
+    assert doc["parameters"]["stated"] == {"N": "200"}
+    assert doc["sensitivity"][0]["results"] == [8.9, None, 1.56] and doc["sensitivity"][0]["paper_inside"] is True
+    assert r.scan("x", "training.lam", [1], [3.0], paper=4.9).covers_paper() is False

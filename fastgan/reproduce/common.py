@@ -90,13 +90,72 @@ class Comparison:
 
 
 @dataclass
+class Scan:
+    """How a compared number moves with a parameter the paper leaves open: ``results[i]`` at ``values[i]``
+    (NaN: not measured there, e.g. every run diverged), the paper's number if it states one."""
+
+    quantity: str
+    parameter: str
+    values: list
+    results: list
+    paper: float | None = None
+    note: str = ""
+
+    def finite(self) -> list:
+        return [float(x) for x in self.results if x is not None and math.isfinite(float(x))]
+
+    def span(self) -> str:
+        f = self.finite()
+        return f"{min(f):.3g} to {max(f):.3g}" if f else "not measured"
+
+    def covers_paper(self) -> bool | None:
+        f = self.finite()
+        if self.paper is None or not f:
+            return None
+        return min(f) <= self.paper <= max(f)
+
+
+@dataclass
 class Report:
-    """What an experiment measured and how it compares with the paper."""
+    """What an experiment measured and how it compares with the paper; the paper's parameters (stated, and
+    left open with fastgan's choice and why) and scans of the open ones (:meth:`scan`)."""
 
     summary: str = ""                                   # one sentence for the gallery
     lines: list = field(default_factory=list)           # free text, in order
     values: dict = field(default_factory=dict)          # name -> finite number (checked by the smoke tests)
     comparisons: list = field(default_factory=list)
+    stated: dict = field(default_factory=dict)          # parameter -> the paper's value (and where it says so)
+    open: dict = field(default_factory=dict)            # parameter -> fastgan's choice and why
+    scans: list = field(default_factory=list)           # Scan
+
+    def parameters(self, stated: dict, open: dict) -> None:
+        """The parameters behind the compared numbers: ``stated`` {name: the paper's value}, ``open`` {name:
+        fastgan's choice and why} (the paper does not give them)."""
+        self.stated.update({k: str(v) for k, v in stated.items()})
+        self.open.update({k: str(v) for k, v in open.items()})
+
+    def scan(self, quantity: str, parameter: str, values, results, paper: float | None = None,
+             note: str = "") -> Scan:
+        """Record how ``quantity`` moves over ``values`` of the open ``parameter`` (raw numbers in report.json)."""
+        if parameter not in self.open:
+            raise ValueError(f"scan over {parameter!r}: not among the parameters left open ({', '.join(self.open)})")
+        if len(values) != len(results):
+            raise ValueError(f"scan of {quantity!r}: {len(values)} values, {len(results)} results")
+        sc = Scan(quantity, parameter, [float(v) if _finite_number(v) else str(v) for v in values],
+                  [float(x) if x is not None else float("nan") for x in results],
+                  None if paper is None else float(paper), note)
+        self.scans.append(sc)
+        return sc
+
+    def compare_scanned(self, quantity: str, ours, paper, sc: Scan, note: str = "") -> None:
+        """A comparison whose number depends on an open parameter: 'not comparable', with the range over the
+        scan and whether the paper's number lies inside it."""
+        inside = sc.covers_paper()
+        where = ("" if inside is None else
+                 f"; the paper's {sc.paper:.3g} lies {'inside' if inside else 'outside'} that range")
+        self.compare(quantity, ours, paper, "not comparable",
+                     f"depends on the unstated {sc.parameter}: {sc.span()} over the scan{where}"
+                     + (f"; {note}" if note else ""))
 
     def line(self, text: str = "") -> None:
         self.lines.append(str(text))
@@ -131,14 +190,35 @@ class Report:
                 out.append(f"  - {c.quantity}: ours {c.ours}; paper {c.paper} [{c.verdict}]"
                            + (f" -- {c.note}" if c.note else ""))
             out.append("")
+        if self.stated or self.open:
+            out.append("Parameters the paper states:")
+            out += [f"  - {k}: {v}" for k, v in self.stated.items()] or ["  (none of those compared)"]
+            out.append("Parameters it leaves open (fastgan's choice, why):")
+            out += [f"  - {k}: {v}" for k, v in self.open.items()] or ["  (none)"]
+            out.append("")
+        if self.scans:
+            out.append("Sensitivity (how each compared number moves with an open parameter; raw numbers in "
+                       "report.json):")
+            for sc in self.scans:
+                inside = sc.covers_paper()
+                out.append(f"  - {sc.quantity} against {sc.parameter}: {sc.span()}"
+                           + ("" if sc.paper is None else f" (paper {sc.paper:.3g}: "
+                              f"{'inside' if inside else 'outside'} the range)")
+                           + (f" -- {sc.note}" if sc.note else ""))
+                out.append("      " + "  ".join(f"{v:>9}" if isinstance(v, str) else f"{v:>9.3g}" for v in sc.values))
+                out.append("      " + "  ".join(f"{x:>9.3g}" for x in sc.results))
+            out.append("")
         if self.lines:
             out.append("Measured:")
             out += [f"  {ln}" if ln else "" for ln in self.lines]
         return "\n".join(out) + "\n"
 
     def as_json(self, meta: dict) -> str:
+        scans = [{**sc.__dict__, "results": [x if math.isfinite(x) else None for x in sc.results],
+                  "paper_inside": sc.covers_paper()} for sc in self.scans]
         return json.dumps({**meta, "summary": self.summary, "values": self.values, "lines": self.lines,
-                           "comparisons": [{**c.__dict__, "verdict": c.verdict} for c in self.comparisons]},
+                           "comparisons": [{**c.__dict__, "verdict": c.verdict} for c in self.comparisons],
+                           "parameters": {"stated": self.stated, "open": self.open}, "sensitivity": scans},
                           indent=2, sort_keys=True)
 
 
