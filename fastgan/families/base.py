@@ -23,7 +23,9 @@ A model (one per ensemble) has:
     bind(ops, env)   the bound ops over device arrays (below)
     export(p, run)   one run's parameters as host arrays in user layout (the run file's /discriminator)
 
-and the bound ops: ``step(p, xg, xt, lr, l2, u)`` (in place), ``grad_x(p, x)`` -> (B, d, n),
+and the bound ops: ``step(p, xg, xt, lr, l2, u)`` (in place; a family whose keys include
+``training.optimizer_disc`` also takes ``opt=``: the moments "m:" + k, "v:" + k of every parameter array and
+the sub-step's "coef", see ``fastgan.optim``), ``grad_x(p, x)`` -> (B, d, n),
 ``forward(p, x)`` -> (B, n), optionally ``begin_iteration(p, it)`` -> (B,) particle steps in force
 (schedules) or None, and ``observer()`` -> an :class:`Observer` or None: the family's own
 observables, recorded with the generic ones.

@@ -15,20 +15,11 @@ import math
 
 import numpy as np
 
-from ..config import ALWAYS, AUTO, NONNEG, OMIT_DEFAULT, POS, ConfigError, Field, ge
+from ..config import ALWAYS, AUTO, NONNEG, Field, ge
 from ..kernels import rng
 from ..kernels.sampling_numpy import normal_init, uniform_init
 from .base import Family, host, rates
-
-OPTIMIZERS = ("sgd", "rmsprop", "adam")
-BETA2_DEFAULT = {"rmsprop": 0.99, "adam": 0.999}
-_FOREIGN = ("the discriminator optimisers (training.optimizer_*) are implemented for mlp discriminators, not "
-            "discriminator.kind = {kind}")
-
-
-def _decay(v):
-    return None if 0.0 <= v < 1.0 else "must lie in [0, 1)"
-
+from .common import OPTIMIZER_KEYS, resolve_optimizer, validate_optimizer
 
 KEYS = {
     "discriminator": {
@@ -47,17 +38,7 @@ KEYS = {
         "beta": Field("float", 0.0, "gradient-regulariser strength (eq. 28-29)", NONNEG, identity=ALWAYS,
                       foreign="the gradient regulariser is defined for mlp discriminators, not "
                       "discriminator.kind = {kind}"),
-        "optimizer_disc": Field("str", "sgd", "discriminator optimiser: sgd (gradient descent at training.lr_disc, "
-                                "Algorithm 1), rmsprop or adam (the update rules of torch.optim.RMSprop / Adam, the "
-                                "L2 term of eq. 24 inside the gradient; per-run moments, bias-corrected for adam)",
-                                choices=OPTIMIZERS, identity=OMIT_DEFAULT, foreign=_FOREIGN),
-        "optimizer_beta1": Field("float", 0.9, "adam: decay of the first moment", _decay, identity=OMIT_DEFAULT,
-                                 foreign=_FOREIGN),
-        "optimizer_beta2": Field("float", AUTO, "rmsprop (its alpha) and adam: decay of the second moment (default "
-                                 "0.99 for rmsprop, 0.999 for adam: torch's)", _decay, optional=True,
-                                 identity=OMIT_DEFAULT, foreign=_FOREIGN),
-        "optimizer_eps": Field("float", 1e-8, "rmsprop and adam: eps added to the root of the second moment", POS,
-                               identity=OMIT_DEFAULT, foreign=_FOREIGN),
+        **OPTIMIZER_KEYS,
     },
 }
 
@@ -70,22 +51,10 @@ class MLP(Family):
     defaults = {"generator.init_std": 0.1, "training.n_disc": 5, "training.lr_disc": 0.25, "training.lr_gen": 0.01}
 
     def validate(self, cfg, dim):
-        tr = cfg.training
-        fields = KEYS["training"]
-        if tr.optimizer_disc != "adam" and tr.optimizer_beta1 != fields["optimizer_beta1"].default:
-            raise ConfigError("training.optimizer_beta1", tr.optimizer_beta1, "only adam keeps a first moment "
-                              f"(training.optimizer_disc = {tr.optimizer_disc})")
-        if tr.optimizer_disc == "sgd":
-            for key in ("optimizer_beta2", "optimizer_eps"):
-                value = getattr(tr, key)
-                if value is not None and value != fields[key].default:
-                    raise ConfigError(f"training.{key}", value, "gradient descent keeps no second moment: set "
-                                      "training.optimizer_disc = rmsprop or adam")
+        validate_optimizer(cfg)
 
     def resolve(self, d, cfg, dim):
-        tr = d["training"]
-        if tr["optimizer_disc"] != "sgd" and tr["optimizer_beta2"] is None:
-            tr["optimizer_beta2"] = BETA2_DEFAULT[tr["optimizer_disc"]]
+        resolve_optimizer(d)
         disc = d["discriminator"]
         if disc["l2"] is None:
             disc["l2"] = 1.0 / disc["width"]
