@@ -1,12 +1,15 @@
-"""Build the README gallery from quick-scale reproductions.
+"""Build the README gallery from quick-scale reproductions (and full-scale ones beside them).
 
-    python scripts/make_gallery.py --runs /path/to/runs [--run] [NAME ...]
+    python scripts/make_gallery.py --runs /path/to/runs [--run] [--full-runs /path/to/full] [NAME ...]
 
 For every experiment (or the NAMEs given) it takes the folder RUNS/NAME written by
 ``fastgan reproduce NAME --quick --out RUNS/NAME`` (with --run it first runs the missing ones),
 copies the figures (PNG, GIF) and report.txt into docs/gallery/NAME/, and rewrites the README
 section between the <!-- gallery --> markers: per experiment the figure, the command that made it,
 and the report's one-sentence summary of what it shows and how it compares with the paper.
+With --full-runs, FULL/NAME written by ``fastgan reproduce NAME --full`` goes to docs/gallery/NAME/full/
+(figures, report.txt, report.json) and its summary and figures join the experiment's entry; an entry
+rebuilt later keeps the full-scale part found there.
 """
 
 from __future__ import annotations
@@ -27,22 +30,37 @@ GALLERY = os.path.join(ROOT, "docs", "gallery")
 KEEP = (".png", ".gif", ".mp4")
 
 
-def collect(name: str, runs: str) -> dict | None:
+def collect(name: str, runs: str, scale: str = "quick") -> dict | None:
+    """Copy RUNS/NAME (a ``scale`` run) into the gallery: docs/gallery/NAME/ for quick (its full/ kept),
+    docs/gallery/NAME/full/ for full (with report.json, read back when the entry is rebuilt)."""
     src = os.path.join(runs, name)
     report = os.path.join(src, "report.json")
     if not os.path.isfile(report):
         return None
     with open(report) as f:
         doc = json.load(f)
-    if doc.get("scale") != "quick":
-        raise SystemExit(f"{src}: scale {doc.get('scale')!r}, the gallery shows --quick runs")
-    dst = os.path.join(GALLERY, name)
-    shutil.rmtree(dst, ignore_errors=True)
-    os.makedirs(dst)
+    if doc.get("scale") != scale:
+        raise SystemExit(f"{src}: scale {doc.get('scale')!r}, expected --{scale} runs here")
+    dst = os.path.join(GALLERY, name) if scale == "quick" else os.path.join(GALLERY, name, "full")
+    os.makedirs(dst, exist_ok=True)
+    for f in os.listdir(dst):
+        if os.path.isfile(os.path.join(dst, f)):
+            os.remove(os.path.join(dst, f))
     files = sorted(f for f in os.listdir(src) if f.endswith(KEEP))
-    for f in files + ["report.txt"]:
+    for f in files + ["report.txt"] + (["report.json"] if scale == "full" else []):
         shutil.copy2(os.path.join(src, f), os.path.join(dst, f))
     doc["gallery_files"] = files
+    return doc
+
+
+def stored_full(name: str) -> dict | None:
+    """The full-scale run already in docs/gallery/NAME/full/, if any."""
+    path = os.path.join(GALLERY, name, "full", "report.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        doc = json.load(f)
+    doc["gallery_files"] = sorted(f for f in os.listdir(os.path.dirname(path)) if f.endswith(KEEP))
     return doc
 
 
@@ -55,16 +73,27 @@ def existing_blocks(section_text: str) -> dict:
     return blocks
 
 
-def block(doc: dict) -> str:
+def _figures(name: str, files: list, sub: str = "") -> list:
+    out = []
+    for f in files:
+        rel = f"docs/gallery/{name}/{sub}{f}"
+        out.append(f"![{name} {sub}{f}]({rel})" if not f.endswith(".mp4") else f"[{sub}{f}]({rel})")
+    return out
+
+
+def block(doc: dict, full: dict | None = None) -> str:
     name = doc["experiment"]
     out = [f"### {name}: {reproduce.citation(doc['paper'])} {doc['figures']} ({doc['title']})"]
     out.append("")
-    for f in doc["gallery_files"]:
-        rel = f"docs/gallery/{name}/{f}"
-        out.append(f"![{name} {f}]({rel})" if not f.endswith(".mp4") else f"[{f}]({rel})")
+    out += _figures(name, doc["gallery_files"])
     out.append("")
     out.append(f"`fastgan reproduce {name} --quick --out {name}`  ")
     out.append(f"{doc['summary']} [report](docs/gallery/{name}/report.txt)")
+    if full is not None:
+        hours = full.get("seconds", float("nan")) / 3600.0
+        out += ["", f"**Full scale** (`fastgan reproduce {name} --full --out {name}`, {hours:.1f} h on 2 cores):  ",
+                f"{full['summary']} [report](docs/gallery/{name}/full/report.txt)", ""]
+        out += _figures(name, full["gallery_files"], "full/")
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -80,6 +109,7 @@ def main() -> int:
     ap.add_argument("names", nargs="*")
     ap.add_argument("--runs", required=True, help="folder holding RUNS/NAME quick outputs")
     ap.add_argument("--run", action="store_true", help="run missing experiments at quick scale first")
+    ap.add_argument("--full-runs", help="folder holding FULL/NAME outputs of --full runs (shown beside the quick)")
     args = ap.parse_args()
     names = args.names or list(reproduce.experiments())
     readme = os.path.join(ROOT, "README.md")
@@ -94,12 +124,13 @@ def main() -> int:
         if args.run and not os.path.isfile(os.path.join(args.runs, name, "report.json")):
             subprocess.run([sys.executable, "-m", "fastgan", "reproduce", name, "--quick", "--out",
                             os.path.join(args.runs, name), "--force", "--quiet"], check=True, cwd=ROOT)
+        full = (collect(name, args.full_runs, "full") if args.full_runs else None) or stored_full(name)
         doc = collect(name, args.runs)
         if doc is None:
             kept = "kept its current entry" if name in blocks else "skipped"
             print(f"make_gallery: {name}: no quick run in {args.runs} ({kept})", file=sys.stderr)
             continue
-        blocks[name] = block(doc)
+        blocks[name] = block(doc, full)
         fresh += 1
     order = list(reproduce.experiments())
     shown = [blocks[n] for n in order if n in blocks] + [b for n, b in blocks.items() if n not in order]

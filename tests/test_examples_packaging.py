@@ -121,3 +121,45 @@ def test_source_checkout_finds_kernels_without_editable_install():
             "print('ok')\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
     assert r.returncode == 0 and "ok" in r.stdout, r.stdout + r.stderr
+
+
+def test_make_gallery_shows_a_full_scale_run_beside_the_quick_one(tmp_path, monkeypatch):
+    """scripts/make_gallery.py: a quick run becomes docs/gallery/NAME/ and its README entry; a --full run goes
+    to NAME/full/ and joins the entry; rebuilding the entry from a new quick run keeps the full part; a run of
+    the wrong scale is refused."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("make_gallery", os.path.join(os.path.dirname(__file__), "..",
+                                                                                "scripts", "make_gallery.py"))
+    mg = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mg)
+    root = tmp_path / "repo"
+    (root / "docs" / "gallery").mkdir(parents=True)
+    (root / "README.md").write_text("# x\n<!-- gallery -->\nold\n<!-- /gallery -->\nend\n")
+    monkeypatch.setattr(mg, "ROOT", str(root))
+    monkeypatch.setattr(mg, "GALLERY", str(root / "docs" / "gallery"))
+
+    def run(folder, scale, summary):
+        folder.mkdir(parents=True)
+        (folder / "fig.png").write_bytes(b"png")
+        (folder / "report.txt").write_text(summary)
+        (folder / "report.json").write_text(json.dumps({"experiment": "egan-fig5-6", "paper": "001", "figures": "Figs. 5, 6",
+                                                        "title": "t", "summary": summary, "scale": scale,
+                                                        "seconds": 7200.0}))
+    run(tmp_path / "quick" / "egan-fig5-6", "quick", "quick summary")
+    run(tmp_path / "full" / "egan-fig5-6", "full", "full summary")
+    monkeypatch.setattr(sys, "argv", ["mg", "--runs", str(tmp_path / "quick"), "--full-runs", str(tmp_path / "full"),
+                                      "egan-fig5-6"])
+    assert mg.main() == 0
+    text = (root / "README.md").read_text()
+    assert "quick summary" in text and "**Full scale**" in text and "2.0 h on 2 cores" in text and "full summary" in text
+    assert "docs/gallery/egan-fig5-6/full/fig.png" in text and text.endswith("<!-- /gallery -->\nend\n")
+    assert (root / "docs/gallery/egan-fig5-6/full/report.json").is_file()
+    (tmp_path / "quick" / "egan-fig5-6" / "report.json").write_text(
+        (tmp_path / "quick" / "egan-fig5-6" / "report.json").read_text().replace("quick summary", "newer"))
+    monkeypatch.setattr(sys, "argv", ["mg", "--runs", str(tmp_path / "quick"), "egan-fig5-6"])
+    assert mg.main() == 0
+    text = (root / "README.md").read_text()
+    assert "newer" in text and "full summary" in text and (root / "docs/gallery/egan-fig5-6/full/fig.png").is_file()
+    monkeypatch.setattr(sys, "argv", ["mg", "--runs", str(tmp_path / "full"), "egan-fig5-6"])
+    with pytest.raises(SystemExit, match="expected --quick"):
+        mg.main()
