@@ -7,6 +7,9 @@ Each slope comes from the boundaries of a few n_disc lines (default 1, 4, 16), b
 reproduction's other settings (alpha_G = 1e-3; alpha_D = 1e-3 for gamma_pow, 1e-4 for gamma_exp).
 
     python scripts/fourier_cross_prediction.py [--lams 0.1 0.25 0.5 1] [--lines 1 4 16] [--rounds 4] [--json F]
+
+With --scan-only exp (or pow) it measures that figure's slope at each lambda and stops (a sensitivity
+scan, no cross-prediction).
 """
 
 import argparse
@@ -55,7 +58,22 @@ def main():
     ap.add_argument("--lines", type=int, nargs="+", default=[1, 4, 16])
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--json")
+    ap.add_argument("--scan-only", choices=("pow", "exp"))
     args = ap.parse_args()
+    if args.scan_only:
+        rows = []
+        for lam in args.lams:
+            t0 = time.time()
+            r = slope(args.scan_only, lam, args.lines, args.rounds + (args.scan_only == "exp"))
+            rows.append(r)
+            kind = "power" if args.scan_only == "pow" else "exponential"
+            print(f"{ef.PAPER[args.scan_only][3]} lambda {lam:g}: boundary {r['boundary']} {kind} slope "
+                  f"{r.get(kind, float('nan')):.3g} ± {r.get(kind + '_err', float('nan')):.2g} "
+                  f"({time.time() - t0:.0f} s)", flush=True)
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump({"scan": args.scan_only, "rows": rows}, fh, indent=1)
+        return
     rows = []
     for lam in args.lams:
         t0 = time.time()

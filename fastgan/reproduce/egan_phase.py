@@ -296,6 +296,23 @@ def _exponent_check(ctx, b: Boundary) -> None:
                        f"{max(p.slope, 3) / max(min(p.slope, 3), 1e-9):.2g}x")
 
 
+APPENDIX_A = ("8 Gaussians on a radius-2 ring (std 0.02); N = 200 particles from N((√2, √2), 0.1²); one hidden "
+              "layer of width 2048, a, w ~ N(0, 1), b ~ N(0, 9); g1 + g2 (N - 1) = N; N target samples per step")
+
+
+def _declare(ctx, figure_name: str, what: str, quick: str = "", **more_open) -> None:
+    """The parameters behind a phase diagram: Appendix A's setting and the figure's own (stated), the rates,
+    the weight decay and the scale's choices (left open by the paper, with fastgan's choice and why)."""
+    open_ = {"training.lr_disc": "alpha_D = 0.25 (where it is not the swept axis): calibrated so that the n_disc = "
+                                 "6 transition sits at App. D's g2/g1 ≈ 0.06 (README 'Defaults and calibration')",
+             "training.lr_gen": "alpha_G = 0.01: with alpha_D, the same calibration",
+             "discriminator.l2": "c = 1/W: eq. 24 writes the weight decay's coefficient without a value",
+             **more_open}
+    if quick and ctx.scale == "quick":
+        open_["quick scale"] = quick
+    ctx.report.parameters({"Appendix A": APPENDIX_A, figure_name: what}, open_)
+
+
 # --------------------------------------------------------------------------- experiments
 
 @experiment("egan-fig5-6", "001", "Figs. 5, 6",
@@ -318,6 +335,8 @@ def relu_phase(ctx) -> None:
     ctx.save_figure(fig, "fig5_6.png")
 
     r = ctx.report
+    _declare(ctx, "Figs. 5, 6", "ReLU; mode collapse averaged over 5000 ± 20 n (n = 0..3); the boundary at ½ log 8; "
+             "n_disc on the y axis", quick=f"T = {T} (the calibration point), a 14 x 7 grid, one seed")
     r.value("iterations", T)
     _report_boundary(ctx, b, "n_disc", "boundary", "power", "Fig. 5 (ReLU)")
     _exponent_check(ctx, b)
@@ -401,6 +420,8 @@ def tanh_phase(ctx) -> None:
     ctx.save_figure(fig, "fig13.png")
 
     r = ctx.report
+    _declare(ctx, "Fig. 13", "tanh; as Fig. 5 after 2500 iterations", quick=f"width {width} and T = {T}: see the "
+             "note below (the tanh step's cost)")
     r.value("iterations", T)
     r.value("width", width)
     if width != 2048:
@@ -420,6 +441,9 @@ def lr_phase(ctx) -> None:
     relu_rates = ctx.pick([0.5, 2.0, 4.0], [0.25, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0],
                           list(np.geomspace(0.25, 8.0, 11)))
     found, saved = {}, {}
+    _declare(ctx, "Figs. 10, 11", "alpha_D on the y axis; mode collapse averaged over 4000 ± 20 n (n = 0..3); "
+             "otherwise identical to Section IV", quick="tanh at width 256, 1000 iterations (the tanh step's cost)",
+             **{"training.n_disc": "1: the paper does not say at which n_disc it sweeps alpha_D"})
     fig, ax = figure(2, 1, size=(4.6, 3.9), layout="constrained")
     for i, act in enumerate(("relu", "tanh")):
         width = 2048 if act == "relu" else ctx.pick(64, TANH_QUICK["width"], 2048)
