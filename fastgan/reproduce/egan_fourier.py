@@ -18,7 +18,9 @@ the paper draws, and n_disc against the boundary ratio is fitted by both shapes 
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -203,9 +205,38 @@ def _draw(ctx, d: _Diagram) -> None:
     ctx.save_figure(fig, f"fig{d.paper[3].split()[-1]}.png")
 
 
+SCAN_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sensitivity", "fourier_lambda.json")
+
+
+def lambda_scan(gamma: str) -> dict | None:
+    """The measured slope of the figure's boundary against lambda (``scripts/fourier_cross_prediction.py``, its
+    settings in the file's "source"): {"lambda": [...], "slope": [...], "stderr": [...], "source": text}."""
+    if not os.path.isfile(SCAN_FILE):
+        return None
+    with open(SCAN_FILE) as f:
+        doc = json.load(f)
+    return None if gamma not in doc else {**doc[gamma], "source": doc["source"]}
+
+
+def _declare(ctx, d: _Diagram) -> None:
+    shape, _, T_paper, fig_name = d.paper
+    t = d.base.resolved.training
+    gamma_text = {"pow": "gamma_pow = min(1e3, |k|^-3) (C3)", "exp": "gamma_exp = 668.8 exp(-2.05 |k|) (C4)"}[d.gamma]
+    ctx.report.parameters(
+        {"App. C": f"Fourier discriminator on the 50 x 50 frequency grid (C1-C2), {gamma_text}, Algorithm 2; "
+                   "Appendix A's ring and particles", fig_name: f"the boundary after {T_paper} steps, {shape}"},
+        {"training.lam": f"lambda = {t.lam:g}: fastgan's Fourier default (App. C writes lambda/2 sum (...)^2 "
+                         "without a value); the slope depends on it strongly (scan below)",
+         "training.lr_disc": f"alpha_D = {t.lr_disc:g}" + (f" ({LR_NOTE[d.gamma]})" if d.gamma in LR_NOTE else
+                                                          ": fastgan's Fourier default"),
+         "training.lr_gen": f"alpha_G = {t.lr_gen:g}: fastgan's Fourier default",
+         "n_disc lines": f"{', '.join(map(str, d.spans))}: the figure's y range is not printed"})
+
+
 def _report(ctx, d: _Diagram) -> None:
     shape, paper_slope, T_paper, fig_name = d.paper
     s, r = d.scale, ctx.report
+    _declare(ctx, d)
     r.value("iterations", s["T"], ".0f")
     r.value("lines_bracketed", len(d.found), ".0f")
     for nd, (lo, hi, m_lo, m_hi) in d.spans.items():
@@ -245,10 +276,19 @@ def _report(ctx, d: _Diagram) -> None:
              else f"d ln n_disc / d(g2/g1); in log10 units {ours.slope / math.log(10):.2f} ± "
                   f"{ours.slope_stderr / math.log(10):.2f}")
     determined = ours.slope_stderr < 0.5 * abs(ours.slope)
-    r.compare(f"{shape} boundary slope ({units})", f"{ours.slope:.2f} ± {ours.slope_stderr:.2f}",
-              f"≈ {paper_slope}", (n_sig <= 2.0) if determined else None,
-              f"{n_sig:.1f} standard errors apart" + ("" if determined else " (slope not determined: error > 50 %)")
-              + f"; {setting}")
+    scan = lambda_scan(d.gamma)
+    if scan is None:
+        r.compare(f"{shape} boundary slope ({units})", f"{ours.slope:.2f} ± {ours.slope_stderr:.2f}",
+                  f"≈ {paper_slope}", (n_sig <= 2.0) if determined else None,
+                  f"{n_sig:.1f} standard errors apart" + ("" if determined else " (slope not determined: error > 50 %)")
+                  + f"; {setting}")
+    else:
+        sc = r.scan(f"{fig_name} {shape} slope", "training.lam", scan["lambda"], scan["slope"], paper_slope,
+                    note=f"standard errors {', '.join(f'{e:.2g}' for e in scan['stderr'])}; {scan['source']}")
+        r.compare_scanned(f"{shape} boundary slope ({units})", f"{ours.slope:.2f} ± {ours.slope_stderr:.2f} at "
+                          f"lambda = {d.base.resolved.training.lam:g}", f"≈ {paper_slope}", sc,
+                          f"{n_sig:.1f} standard errors from the paper's at our lambda"
+                          + ("" if determined else " (slope not determined: error > 50 %)") + f"; {setting}")
     xb = [b.estimate for b in d.found.values()]
     r.summary = (f"{fig_name} (gamma_{d.gamma}, T = {s['T']}): the mode-collapse boundary moves from g2/g1 = "
                  f"{xb[0]:.2g} to {xb[-1]:.2g} as n_disc goes from {list(d.found)[0]} to {list(d.found)[-1]} and is "
