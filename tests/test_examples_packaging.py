@@ -73,6 +73,7 @@ def test_wheel_maps_kernels_into_the_package(tmp_path):
     assert not [n for n in names if n.startswith("kernels/")]
     assert [n for n in names if n.startswith("fastgan/kernels/") and n.endswith(".cu")] or \
         not glob.glob(os.path.join(ROOT, "kernels", "*.cu"))
+    assert "fastgan/reproduce/sensitivity/fourier_lambda.json" in names       # the reports' measured scans
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     if head:                                     # an installed wheel knows the commit it was built from
         info = json.loads(zipfile.ZipFile(wheel).read("fastgan/_build_info.json"))
