@@ -300,11 +300,8 @@ def opt_state(xp, w, opt):
     if opt is None:
         z3, z2 = xp.zeros((1, 1, 1), dtype=dt), xp.zeros((1, 1), dtype=dt)
         return False, (z3, z2, z2, z3, z2, z2, xp.zeros((1, 4), dtype=dt))
-    st = tuple(opt[k] for k in ("m:w", "m:b", "m:a", "v:w", "v:b", "v:a"))
-    for x, like in zip(st, (w, w[:, 0], w[:, 0]) * 2):
-        if tuple(x.shape) != tuple(like.shape) or x.dtype != dt:
-            raise ValueError("opt: every moment must be an array shaped and typed as its parameter")
-    return True, st + (xp.ascontiguousarray(as_xp(xp, opt["coef"]), dtype=dt),)
+    from .optim import one_layer_moments
+    return True, one_layer_moments(w, opt) + (xp.ascontiguousarray(as_xp(xp, opt["coef"]), dtype=dt),)
 
 
 def mlp_disc_step(w, b, a, xg, xt, lr, l2, u, act, opt=None):

@@ -250,9 +250,8 @@ def mlp_disc_step(w, b, a, xg, xt, lr, l2, u, act, opt=None):
     lr = cp.ascontiguousarray(cp.asarray(lr, dtype=dt).reshape(B))
     l2 = cp.ascontiguousarray(cp.asarray(l2, dtype=dt).reshape(B))
     # in place: run on contiguous views (copies only for non-contiguous inputs, written back)
-    state = (w, b, a) if opt is None else (w, b, a) + tuple(opt[k] for k in ("m:w", "m:b", "m:a", "v:w", "v:b", "v:a"))
-    if any(x.shape != like.shape or x.dtype != dt for x, like in zip(state[3:], (w, b, a) * 2)):
-        raise ValueError("opt: every moment must be an array shaped and typed as its parameter")
+    from .optim import one_layer_moments
+    state = (w, b, a) if opt is None else (w, b, a) + one_layer_moments(w, opt)
     p = [x if x.flags.c_contiguous else cp.ascontiguousarray(x) for x in state]
     st = (None,) * 7 if opt is None else (*p[3:], cp.ascontiguousarray(cp.asarray(opt["coef"], dtype=dt).reshape(B, 4)))
     fn = _function("mlp_disc_step", dt, d, act, has_u, sizes, opt is not None)

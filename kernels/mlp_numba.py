@@ -22,6 +22,7 @@ from numba import njit, prange
 
 from .launch import CPU_TILE
 from .fastmath import vtanh, wide_vectors
+from .optim import one_layer_moments
 
 FASTMATH = True
 
@@ -354,10 +355,9 @@ def opt_arrays(w, opt):
     if opt is None:
         e3, e2 = np.empty((0, 0, 0), dtype=dt), np.empty((0, 0), dtype=dt)
         return False, (e3, e2, e2, e3, e2, e2, np.empty((0, 4), dtype=dt))
-    st = tuple(opt[k] for k in ("m:w", "m:b", "m:a", "v:w", "v:b", "v:a"))
-    for x, like in zip(st, (w, w[:, 0], w[:, 0]) * 2):
-        if x.shape != like.shape or x.dtype != dt or not x.flags.c_contiguous:
-            raise ValueError("opt: every moment must be a contiguous array shaped and typed as its parameter")
+    st = one_layer_moments(w, opt)
+    if not all(x.flags.c_contiguous for x in st):
+        raise ValueError("opt: the moments must be contiguous (they are updated in place)")
     return True, st + (np.ascontiguousarray(opt["coef"], dtype=dt),)
 
 

@@ -34,6 +34,19 @@ def moment_keys(names) -> tuple:
     return tuple(f"{s}:{k}" for s in "mv" for k in names)
 
 
+ONE_LAYER = moment_keys("wba")          # the fused one-hidden-layer kernels' order: m:w, m:b, m:a, v:w, v:b, v:a
+
+
+def one_layer_moments(w, opt) -> tuple:
+    """The six moments of the one-hidden-layer step in :data:`ONE_LAYER` order, each checked to be shaped and
+    typed as its parameter (w (B, d, W); b, a (B, W)) — what the fused kernels index without checks."""
+    out = tuple(opt[k] for k in ONE_LAYER)
+    for x, like in zip(out, ((w.shape[0], w.shape[2]) if k != "w" else w.shape for k in "wba" * 2)):
+        if tuple(x.shape) != tuple(like) or x.dtype != w.dtype:
+            raise ValueError("opt: every moment must be an array shaped and typed as its parameter")
+    return out
+
+
 def flush(xp, y):
     """y with its subnormal entries set to zero."""
     return xp.where(xp.abs(y) < np.finfo(y.dtype).tiny, y.dtype.type(0), y)

@@ -26,6 +26,7 @@ import pytest
 
 from fastgan.kernels import cuda_raw, launch
 from fastgan.kernels import mlp_numpy as ref
+from fastgan.kernels.optim import ONE_LAYER
 from twin_inputs import adaptive_state, mlp_inputs as _mlp_inputs, tol
 
 SHIM_DIR = Path(__file__).resolve().parent / "shim"
@@ -271,7 +272,7 @@ def shim_disc_step(lib, size_set, w, b, a, xg, xt, lr, l2, u, act, opt=None):
     l2 = np.ascontiguousarray(l2, dtype=dt)
     uu = None if u is None else np.ascontiguousarray(u, dtype=dt)
     variant = (dt.type, d, act, u is not None) + ((True,) if opt is not None else ())
-    st = [None] * 7 if opt is None else [opt[k] for k in ("m:w", "m:b", "m:a", "v:w", "v:b", "v:a", "coef")]
+    st = [None] * 7 if opt is None else [opt[k] for k in ONE_LAYER + ("coef",)]
     grid, block = cuda_raw.launch_dims("mlp_disc_step", B, W, N, _sizes(size_set, variant))
     _launch(lib, "mlp_disc_step", _tag(variant, size_set), grid, block,
             [w, b, a, xg, xt, lr, l2, uu, *st], [B, W, N, M], cuda_raw.scale(dt, W))
