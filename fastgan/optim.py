@@ -39,7 +39,6 @@ class DiscOptimiser:
         self.n_disc = f64(n_disc)
         self.lr = f64(lr_disc)
         self.sub = f64(np.arange(int(np.max(n_disc))))[:, None]                  # (K, 1)
-        self.kinds = kinds
 
     @classmethod
     def of(cls, ens) -> "DiscOptimiser | None":
@@ -49,8 +48,8 @@ class DiscOptimiser:
 
     def moments(self, p: dict) -> dict:
         """Zero moments of every parameter array: {"m:" + k, "v:" + k} (the ``opt`` state of the step ops)."""
-        xp = self.xp
-        return {f"{s}:{k}": xp.zeros_like(v) for s in "mv" for k, v in p.items()}
+        from .kernels.optim import moment_keys
+        return {key: self.xp.zeros_like(p[key[2:]]) for key in moment_keys(p)}
 
     def tables(self, it: int):
         """(rates (K, B), coef (K, B, 4)) in the state dtype for the K sub-steps of iteration ``it``: each run's
