@@ -91,10 +91,7 @@ def report_rigid_cloud(rep, keys: dict, star: float, figure_name: str) -> None:
 
 def beta_sweep(ctx, betas, seeds, keys: dict) -> list:
     """One ensemble over beta x seed (beta-major) at the defaults overridden by dotted ``keys``."""
-    import fastgan
-    cfgs = [fastgan.default_config(**{**keys, "training.beta": float(b), "training.seed": int(s)})
-            for b in betas for s in seeds]
-    return fastgan.simulate_ensemble(cfgs, backend=ctx.backend, progress=ctx.progress)
+    return beta_sweep_many(ctx, betas, seeds, [keys])
 
 
 # the discriminator optimisers compared (training.optimizer_disc, alpha_D): the papers' gradient descent at
@@ -118,7 +115,8 @@ def beta_star_scan(ctx, keys: dict, settings: list, betas, seeds) -> list:
 
 
 def beta_sweep_many(ctx, betas, seeds, keys_list: list) -> list:
-    """:func:`beta_sweep` for several settings in one ensemble (setting-major)."""
+    """One ensemble over setting x beta x seed (in that order) at the defaults overridden by each setting's
+    dotted keys."""
     import fastgan
     cfgs = [fastgan.default_config(**{**keys, "training.beta": float(b), "training.seed": int(s)})
             for keys in keys_list for b in betas for s in seeds]
@@ -328,7 +326,7 @@ def _final_mc_note(table: dict) -> str:
             "time separates the regimes within that band")
 
 
-def _regime_comparisons(rep, table: dict, labels: list, star: float, figure_name: str) -> bool:
+def _regime_comparisons(rep, table: dict, labels: list, figure_name: str) -> bool:
     has_three = all(k in labels for k in ("under", "critical", "over"))
     rep.compare(f"{figure_name}: three regimes of the regulariser",
                 f"under {_regime_text(table, labels, 'under')}; critical {_regime_text(table, labels, 'critical')}; "
@@ -422,12 +420,12 @@ def critical_regularisation(ctx) -> None:
             rep.values[f"fig9_settle_beta_{b:.3g}"] = float(t)
     if np.isfinite(star):
         rep.value("fig9_beta_star", star, ".3g")
-    three = _regime_comparisons(rep, table, labels, star, "Fig. 9")
+    three = _regime_comparisons(rep, table, labels, "Fig. 9")
     rep.parameters({"Fig. 9": "one-hidden-layer ReLU discriminator, N = 200, g2/g1 = 0.275, n_disc = 5, 1600 "
                     "iterations", "Fig. 8": "g2/g1 = 1/5, beta = 100"}, {})
     opt = report_sensitivity(ctx, rep, keys9, betas, seeds, star, "Fig. 9", PAPER_BETA_FIG8,
-                                "not printed (the figure's axis is lost in the text); Fig. 8 uses beta = 100, "
-                                "Fig. 19 dips near 10")
+                             "not printed (the figure's axis is lost in the text); Fig. 8 uses beta = 100, "
+                             "Fig. 19 dips near 10")
     report_rigid_cloud(rep, keys9, star, "Fig. 9")
     rep.line("README calibration at g2/g1 = 0.2 (tests/test_physics.py): settling never at beta <= 0.01, 60 its at "
              "0.1, 290 at 1, explicit step unstable above beta ~ 1.5; the table above is the same check at 0.275")
@@ -477,7 +475,7 @@ def critical_regularisation_tanh(ctx) -> None:
         rep.value("beta_star", star, ".3g")
     if np.isfinite(dip):
         rep.value("beta_of_min_final_mc", dip, ".3g")
-    three = _regime_comparisons(rep, table, labels, star, "Fig. 19")
+    three = _regime_comparisons(rep, table, labels, "Fig. 19")
     rep.parameters({"Fig. 19": "one-hidden-layer tanh discriminator, N = 200, g2/g1 = 1/5, 2000 iterations"},
                    {"training.n_disc": "5, as Fig. 9 (Fig. 19 does not say)"})
     # tanh steps cost ~3x ReLU's: at the quick scale the rates' scans are Fig. 9's (egan-fig8-9)
