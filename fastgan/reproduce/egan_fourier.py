@@ -276,7 +276,7 @@ def _report(ctx, d: _Diagram) -> None:
              else f"d ln n_disc / d(g2/g1); in log10 units {ours.slope / math.log(10):.2f} ± "
                   f"{ours.slope_stderr / math.log(10):.2f}")
     determined = ours.slope_stderr < 0.5 * abs(ours.slope)
-    scan = lambda_scan(d.gamma)
+    scan, sc = lambda_scan(d.gamma), None
     if scan is None:
         r.compare(f"{shape} boundary slope ({units})", f"{ours.slope:.2f} ± {ours.slope_stderr:.2f}",
                   f"≈ {paper_slope}", (n_sig <= 2.0) if determined else None,
@@ -294,7 +294,11 @@ def _report(ctx, d: _Diagram) -> None:
                  f"{xb[0]:.2g} to {xb[-1]:.2g} as n_disc goes from {list(d.found)[0]} to {list(d.found)[-1]} and is "
                  f"best fitted by {'a power law' if d.fits.best == 'power' else 'an exponential'} (ΔAIC "
                  f"{d.fits.delta_aic:.1f}; paper: {shape}), with {shape} slope {ours.slope:.2f} ± "
-                 f"{ours.slope_stderr:.2f} against the paper's ≈ {paper_slope}.")
+                 f"{ours.slope_stderr:.2f} against the paper's ≈ {paper_slope}"
+                 + ("." if sc is None else
+                    f", a number set by the unstated lambda: {sc.span()} over lambda = "
+                    f"{min(sc.values):g}-{max(sc.values):g}, the paper's {'inside' if sc.covers_paper() else 'outside'}"
+                    " that range."))
 
 
 @experiment("egan-fig14", "001", "Fig. 14",
