@@ -297,7 +297,7 @@ def _report(ctx, d: _Diagram) -> None:
                  f"{ours.slope_stderr:.2f} against the paper's ≈ {paper_slope}"
                  + ("." if sc is None else
                     f", a number set by the unstated lambda: {sc.span()} over lambda = "
-                    f"{min(sc.values):g}-{max(sc.values):g}, the paper's {'inside' if sc.covers_paper() else 'outside'}"
+                    f"{min(sc.values):.2g}-{max(sc.values):.2g}, the paper's {'inside' if sc.covers_paper() else 'outside'}"
                     " that range."))
 
 
