@@ -79,7 +79,7 @@ def _relu_sums4(x0s, x1s, w, b, r, i):
     return ca, c0a, c1a, cb, c0b, c1b, cc, c0c, c1c, cd, c0d, c1d
 
 
-@njit(cache=True, fastmath=FASTMATH, inline="always")
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _adapt(x, g, m, v, rate, oc, r):
     """The adaptive update of one parameter x with gradient g (``kernels.optim``): (x, m, v) after it."""
     one = oc.dtype.type(1)
@@ -93,6 +93,25 @@ def _adapt(x, g, m, v, rate, oc, r):
     v = zero if v < tiny else v
     x = x - rate * m / (math.sqrt(v) * oc[r, 3] + oc[r, 2])
     return (zero if abs(x) < tiny else x), m, v
+
+
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")       # x / 0 is inf, as in the prange kernels
+def _adapt_unit(w, b, a, mw, mb, ma, vw, vb, va, oc, r, i, step, ga, gb, gw):
+    """The adaptive update of hidden unit i of run r from its gradients ga, gb and gw (d values): a call, not
+    inlined, so that the kernels' unrolled unit loops stay small for the compiler."""
+    x, m, v = _adapt(a[r, i], ga, ma[r, i], va[r, i], step, oc, r)
+    a[r, i] = x
+    ma[r, i] = m
+    va[r, i] = v
+    x, m, v = _adapt(b[r, i], gb, mb[r, i], vb[r, i], step, oc, r)
+    b[r, i] = x
+    mb[r, i] = m
+    vb[r, i] = v
+    for j in range(len(gw)):
+        x, m, v = _adapt(w[r, j, i], gw[j], mw[r, j, i], vw[r, j, i], step, oc, r)
+        w[r, j, i] = x
+        mw[r, j, i] = m
+        vw[r, j, i] = v
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -124,22 +143,8 @@ def _relu_update(w, b, a, u, r, i, has_u, gsum, tsum, N, M, s, c2, step, g0, g1,
         gw0 += s * ai * uu0
         gw1 += s * ai * uu1
     if opt_on:
-        xn, mn, vn = _adapt(ai, ga + c2 * ai, ma[r, i], va[r, i], step, oc, r)
-        a[r, i] = xn
-        ma[r, i] = mn
-        va[r, i] = vn
-        xn, mn, vn = _adapt(bi, s * ai * k0 + c2 * bi, mb[r, i], vb[r, i], step, oc, r)
-        b[r, i] = xn
-        mb[r, i] = mn
-        vb[r, i] = vn
-        xn, mn, vn = _adapt(w0, gw0 + c2 * w0, mw[r, 0, i], vw[r, 0, i], step, oc, r)
-        w[r, 0, i] = xn
-        mw[r, 0, i] = mn
-        vw[r, 0, i] = vn
-        xn, mn, vn = _adapt(w1, gw1 + c2 * w1, mw[r, 1, i], vw[r, 1, i], step, oc, r)
-        w[r, 1, i] = xn
-        mw[r, 1, i] = mn
-        vw[r, 1, i] = vn
+        _adapt_unit(w, b, a, mw, mb, ma, vw, vb, va, oc, r, i, step, ga + c2 * ai, s * ai * k0 + c2 * bi,
+                    (gw0 + c2 * w0, gw1 + c2 * w1))
     else:
         a[r, i] = ai - step * (ga + c2 * ai)
         b[r, i] = bi - step * (s * ai * k0 + c2 * bi)
@@ -290,20 +295,9 @@ def _step_generic(w, b, a, xg, xt, lr, l2, u, has_u, tanh, tile, opt_on, st):
             c2 = 2 * l2[r]
             step = lr[r]
             if opt_on:
-                x, m, v = _adapt(ai, ga + c2 * ai, ma[r, i], va[r, i], step, oc, r)
-                a[r, i] = x
-                ma[r, i] = m
-                va[r, i] = v
-                x, m, v = _adapt(bi, gb + c2 * bi, mb[r, i], vb[r, i], step, oc, r)
-                b[r, i] = x
-                mb[r, i] = m
-                vb[r, i] = v
                 for j in range(d):
-                    wj = w[r, j, i]
-                    x, m, v = _adapt(wj, gx[j] + c2 * wj, mw[r, j, i], vw[r, j, i], step, oc, r)
-                    w[r, j, i] = x
-                    mw[r, j, i] = m
-                    vw[r, j, i] = v
+                    gx[j] += c2 * w[r, j, i]
+                _adapt_unit(w, b, a, mw, mb, ma, vw, vb, va, oc, r, i, step, ga + c2 * ai, gb + c2 * bi, gx)
                 continue
             a[r, i] = ai - step * (ga + c2 * ai)
             b[r, i] = bi - step * (gb + c2 * bi)

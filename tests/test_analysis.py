@@ -296,13 +296,13 @@ def test_critical_beta_of_the_rigid_cloud_map():
 @pytest.mark.slow
 def test_rigid_cloud_beta_star_against_simulated_settling_optima():
     """The rigid-cloud beta* against the fastest-settling beta of simulated runs (Fig. 9's setting, 500
-    iterations, one seed, beta on a 1.47x grid) at the defaults and with n_disc = 2: within the factor the
+    iterations, one seed, beta doubling from 0.05) at the defaults and with n_disc = 2: within the factor the
     README states (2.2 over scripts/critical_beta_check.py's grid; the issue's 1.5 is not reached), and an
     adaptive discriminator refused (the map is the gradient-descent dynamics)."""
     import fastgan
     from fastgan import analysis
     from fastgan.reproduce.egan_dynamics import settle_time
-    betas = np.geomspace(0.04, 0.4, 7)
+    betas = np.array([0.05, 0.1, 0.2, 0.4])
     for keys in ({}, {"training.n_disc": 2}):
         base = {"coupling.ratio": 0.275, "training.n_iterations": 500, "record.every": 10, "record.snapshots": 0,
                 "record.discriminator": False, **keys}
