@@ -190,11 +190,11 @@ def test_report_verdicts_say_what_was_found():
 def test_report_parameters_and_sensitivity_scans():
     """A report names the parameters the paper states and those it leaves open; a scan of an open one keeps its
     raw numbers in report.json and turns the comparison into 'not comparable' with the range and whether the
-    paper's number lies inside; a scan of a parameter not declared open is refused."""
+    paper's number lies inside; a scan of an undeclared parameter is refused."""
     from fastgan.reproduce.common import Report
     r = Report()
     r.parameters({"N": 200}, {"training.lam": "1: the paper's App. C gives none"})
-    with pytest.raises(ValueError, match="not among the parameters left open"):
+    with pytest.raises(ValueError, match="not among the declared parameters"):
         r.scan("slope", "training.lr_disc", [1], [2])
     sc = r.scan("Fig. 14 slope", "training.lam", [0.1, 0.25, 1.0], [8.9, float("nan"), 1.56], paper=4.9)
     assert sc.covers_paper() is True and sc.span() == "1.56 to 8.9"

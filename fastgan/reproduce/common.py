@@ -136,9 +136,11 @@ class Report:
 
     def scan(self, quantity: str, parameter: str, values, results, paper: float | None = None,
              note: str = "") -> Scan:
-        """Record how ``quantity`` moves over ``values`` of the open ``parameter`` (raw numbers in report.json)."""
-        if parameter not in self.open:
-            raise ValueError(f"scan over {parameter!r}: not among the parameters left open ({', '.join(self.open)})")
+        """Record how ``quantity`` moves over ``values`` of ``parameter`` (raw numbers in report.json): one the
+        paper leaves open, or one it states that a reduced scale departs from (declared either way)."""
+        if parameter not in self.open and parameter not in self.stated:
+            raise ValueError(f"scan over {parameter!r}: not among the declared parameters "
+                             f"({', '.join([*self.stated, *self.open])})")
         if len(values) != len(results):
             raise ValueError(f"scan of {quantity!r}: {len(values)} values, {len(results)} results")
         sc = Scan(quantity, parameter, [float(v) if _finite_number(v) else str(v) for v in values],

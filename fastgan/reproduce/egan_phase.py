@@ -78,10 +78,11 @@ def _sweep(ctx, folder: str, base: dict, axes: list, replicates: int = 1, snapsh
     return ds.rename({d: ds[d].attrs["config_key"] for d in ds.coords if "config_key" in ds[d].attrs})
 
 
-def _per_replicate(ds, name: str) -> np.ndarray:
-    """An observable averaged over the window T ± 60 only, (axes..., replicate); NaN for a run
-    that diverged before the window."""
-    centre, offs = window(ds["time"].values)
+def _per_replicate(ds, name: str, centre: int | None = None) -> np.ndarray:
+    """An observable averaged over the window T ± 60 only (or centre ± 60), (axes..., replicate); NaN for
+    a run that diverged before the window."""
+    last, offs = window(ds["time"].values)
+    centre = last if centre is None else centre
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return analysis.time_average(ds[name].values, ds["time"].values, centre, offs, nan_policy="omit")
@@ -279,6 +280,30 @@ def _transition_check(ctx, r6: float, where: str) -> None:
                        "calibrated" if lo <= r6 <= hi else False, f"band {lo}-{hi}; {APP_D_NOTE}")
 
 
+def _law_over_time(ctx, ds, row_key: str, figure_name: str, T: int, paper_T: int) -> None:
+    """The same runs read at earlier observation times (no extra compute): the boundary's power-law exponent
+    and which law AIC prefers, against T, recorded as scans of the stated 'observation time T' — how the
+    law a scale prefers depends on when the diagram is read."""
+    recorded = ds["time"].values
+    _, offs = window(recorded)
+    have = set(recorded.tolist())
+    ok = np.array([t for t in recorded if all(int(t + o) in have for o in offs)])   # whole window recorded
+    times = sorted({int(ok[np.argmin(np.abs(ok - x))]) for x in np.linspace(T / 3, T, 3)}) if ok.size else []
+    if len(times) < 2:
+        return
+    exps, prefer = [], []
+    for t in times:
+        b = boundary(ds[RATIO].values, ds[row_key].values, _per_replicate(ds, "mode_collapse", t))
+        exps.append(b.fits.power.slope if b.fits is not None else float("nan"))
+        prefer.append(float("nan") if b.fits is None else
+                      (b.fits.delta_aic if b.fits.best == "power" else -b.fits.delta_aic))
+    r = ctx.report
+    r.parameters({"observation time T": f"{paper_T} ({figure_name}); read here at {', '.join(map(str, times))}"}, {})
+    r.scan(f"{figure_name} boundary: power-law exponent b", "observation time T", times, exps)
+    r.scan(f"{figure_name} boundary: AIC(exponential) - AIC(power) (> 0: power law preferred)", "observation time T",
+           times, prefer)
+
+
 def _exponent_check(ctx, b: Boundary) -> None:
     """Fig. 5 prints no exponent: the measured power-law exponent of n_disc against g2/g1 next to the
     frequency-principle heuristic n_disc ∝ 1/γ(k) with γ(k) ∝ k^-3 (the 2-D ReLU rate, γ_pow of App. C): 3
@@ -340,6 +365,7 @@ def relu_phase(ctx) -> None:
     r.value("iterations", T)
     _report_boundary(ctx, b, "n_disc", "boundary", "power", "Fig. 5 (ReLU)")
     _exponent_check(ctx, b)
+    _law_over_time(ctx, ds, N_DISC, "Fig. 5", T, 5000)
     r6 = _at_row(b, 6)
     _transition_check(ctx, r6, f"Fig. 5 grid, T = {T}")
     _report_likelihood(ctx, ds, b)
@@ -427,6 +453,7 @@ def tanh_phase(ctx) -> None:
     if width != 2048:
         r.line(TANH_WIDTH_NOTE)
     _report_boundary(ctx, b, "n_disc", "boundary", "exponential", "Fig. 13 (tanh)")
+    _law_over_time(ctx, ds, N_DISC, "Fig. 13", T, 2500)
     _report_boundary(ctx, cb, "n_disc", "relu_control", "power", f"control: ReLU at W = {width}, T = {T} (Fig. 5 law)")
     r.summary = (f"tanh phase diagram (width {width}, {len(ds[RATIO])} x {len(rows)} grid, {T} iterations): "
                  f"{_shape_text(b, 'n_disc')} (paper's Fig. 13: exponential); the same-width ReLU control is "
