@@ -141,7 +141,10 @@ def _edges(values, log: bool) -> np.ndarray:
 
 
 def boundary(ds, n_modes: int, aggregate: str = "mean"):
-    """(PhaseBoundary along the first axis, FitComparison or None) of the aggregated mode collapse."""
+    """(PhaseBoundary along the first axis, FitComparison or None) of the aggregated mode collapse. The fits
+    give the second axis as a function of the crossing on the first (for (g2/g1, n_disc) sweeps: n_disc
+    against the boundary g2/g1, the orientation of Durr et al.'s laws, n_disc ∝ 1/γ(k) with k ~ g2/g1, and of
+    the reproductions; a power law reads the same either way, an exponential n ∝ exp(b r) does not)."""
     dims = _dims(ds)
     if len(dims) != 2 or "mode_collapse" not in ds:
         return None, None
@@ -159,7 +162,7 @@ def boundary(ds, n_modes: int, aggregate: str = "mean"):
     fits = None
     if ok.sum() >= 3:
         try:
-            fits = analysis.compare_fits(np.asarray(pb.other_values, dtype=np.float64)[ok], pb.boundary[ok])
+            fits = analysis.compare_fits(pb.boundary[ok], np.asarray(pb.other_values, dtype=np.float64)[ok])
         except ValueError:
             fits = None
     return pb, fits
@@ -174,7 +177,7 @@ def _math(text: str) -> str:
 
 
 def relation(fit, along: str, other: str) -> str:
-    """The fitted law as the relation it is, boundary value ``along`` against ``other`` (mathtext labels):
+    """The fitted law as the relation it is, the fitted quantity ``along`` against ``other`` (mathtext labels):
     power ``along ∝ other^slope``, exponential ``along ∝ exp(slope · other)``."""
     y, x = _math(along), _math(other)
     if fit.kind == "power":
@@ -329,11 +332,12 @@ def plot_sweep(ds, out_png: str, metric=None, log: bool = False, aggregate: str 
             if pb is not None and name == "mode_collapse":
                 handles["boundary: crossing of ½ log K"] = ax.plot(
                     pb.other_values, pb.boundary, "o", ms=4, mfc="w", mec="k", ls="none")[0]
-                if fits is not None:
+                if fits is not None:                       # the second axis against the crossing
                     f = fits.power if fits.best == "power" else fits.exponential
-                    xs = (np.geomspace if lb else np.linspace)(np.min(pb.other_values), np.max(pb.other_values), 100)
-                    line = ax.plot(xs, f(xs), "w--", lw=1.2, path_effects=stroke)[0]
-                    handles[f"{f.kind} fit: {relation(f, ya, xb)}  ({'exponent' if f.kind == 'power' else 'rate'} "
+                    found = pb.boundary[np.isfinite(pb.boundary)]
+                    rs = (np.geomspace if la else np.linspace)(np.min(found), np.max(found), 100)
+                    line = ax.plot(f(rs), rs, "w--", lw=1.2, path_effects=stroke)[0]
+                    handles[f"{f.kind} fit: {relation(f, xb, ya)}  ({'exponent' if f.kind == 'power' else 'rate'} "
                             f"± {f.slope_stderr:.2g}, R² {f.r2:.2f})"] = line
             ax.set_xlim(eb[0], eb[-1])
             ax.set_ylim(ea[0], ea[-1])
