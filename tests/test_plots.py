@@ -248,7 +248,8 @@ def test_a_phase_diagram_names_its_axes_threshold_and_fitted_relation(tmp_path, 
     assert any(abs(line.get_ydata()[0] - np.log(8) / 2) < 1e-12 for line in bar.lines)
     assert not ax.get_legend() and fig.legends                     # the legend is outside the data
     legend = " ".join(t.get_text() for t in fig.legends[0].get_texts())
-    assert r"$g_2/g_1 \propto n_\mathrm{disc}^{1.5}$" in legend and "power fit" in legend
+    # n_disc against the crossing (the paper's orientation): ratio_c = 0.01 n^1.5 is n ∝ ratio^(1/1.5)
+    assert r"$n_\mathrm{disc} \propto (g_2/g_1)^{0.67}$" in legend and "power fit" in legend
 
 
 def test_the_fitted_law_reads_as_a_relation():
