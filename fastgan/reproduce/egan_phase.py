@@ -10,7 +10,7 @@ over replicates; the boundary is where it first crosses ½ log 8 along g2/g1, on
 row y (n_disc or α_D). The rows are then fitted against their crossings as a power law y = c r^b
 (a straight line on log-log: the ReLU frequency principle) and as an exponential y = c e^{b r}
 (straight on log-linear: tanh), both by least squares in log y, and compared by AIC (y against r,
-the frequency-principle orientation: y ∝ 1/γ(k), k ~ g2/g1; ``fastgan plot`` fits r against y).
+the frequency-principle orientation: y ∝ 1/γ(k), k ~ g2/g1; ``fastgan plot`` fits the same way).
 
 Quick scale: ReLU at the paper's width with the README-calibrated rates (α_D = 0.25, α_G = 0.01) and
 3000 iterations for n_disc (the calibration point of the n_disc = 6 transition), 4000 for α_D (the
