@@ -91,7 +91,8 @@ def block(doc: dict, full: dict | None = None) -> str:
     out.append(f"{doc['summary']} [report](docs/gallery/{name}/report.txt)")
     if full is not None:
         hours = full.get("seconds", float("nan")) / 3600.0
-        out += ["", f"**Full scale** (`fastgan reproduce {name} --full --out {name}`, {hours:.1f} h on 2 cores):  ",
+        when = " of its last resumed leg" if full.get("resumed") else ""
+        out += ["", f"**Full scale** (`fastgan reproduce {name} --full --out {name}`, {hours:.1f} h{when} on 2 cores):  ",
                 f"{full['summary']} [report](docs/gallery/{name}/full/report.txt)", ""]
         out += _figures(name, full["gallery_files"], "full/")
     return "\n".join(out).rstrip() + "\n"
