@@ -207,3 +207,6 @@ def test_report_parameters_and_sensitivity_scans():
     assert doc["parameters"]["stated"] == {"N": "200"}
     assert doc["sensitivity"][0]["results"] == [8.9, None, 1.56] and doc["sensitivity"][0]["paper_inside"] is True
     assert r.scan("x", "training.lam", [1], [3.0], paper=4.9).covers_paper() is False
+    r.scan("unmeasured", "training.lam", [1], [float("nan")], paper=4.9)     # every run diverged: no claim
+    line = next(ln for ln in r.text("h").splitlines() if "unmeasured against" in ln)
+    assert line.endswith("not measured (paper 4.9)")

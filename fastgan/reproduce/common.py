@@ -204,8 +204,8 @@ class Report:
             for sc in self.scans:
                 inside = sc.covers_paper()
                 out.append(f"  - {sc.quantity} against {sc.parameter}: {sc.span()}"
-                           + ("" if sc.paper is None else f" (paper {sc.paper:.3g}: "
-                              f"{'inside' if inside else 'outside'} the range)")
+                           + ("" if sc.paper is None else f" (paper {sc.paper:.3g}"
+                              + ("" if inside is None else f": {'inside' if inside else 'outside'} the range") + ")")
                            + (f" -- {sc.note}" if sc.note else ""))
                 out.append("      " + "  ".join(f"{v:>9}" if isinstance(v, str) else f"{v:>9.3g}" for v in sc.values))
                 out.append("      " + "  ".join(f"{x:>9.3g}" for x in sc.results))
