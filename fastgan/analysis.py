@@ -489,12 +489,16 @@ def critical_beta(k: float, n_disc: int, lr_disc: float, lr_gen: float, l2: floa
     return 0.5 * (lo + hi)
 
 
-def rigid_cloud(config, eps: float = 1e-6) -> RigidCloud:
+def rigid_cloud(config, eps: float = 1e-6, at: str = "init") -> RigidCloud:
     """The rigid-cloud prediction for ``config`` (a fastgan Config): K measured from the discriminator at
     initialisation through its own regularised step (the gradient of sum_a u_a . grad_x D(X_a) with u_a = e_j / N,
     with the data term cancelled by taking the particles as the target batch, applied with a step eps: the change
-    of <grad_x D> is -eps K e_j), then :func:`critical_beta` and the explicit step's limits. Runs on the NumPy
-    reference in float64; the family must support the regulariser (beta > 0)."""
+    of <grad_x D> is -eps K e_j), then :func:`critical_beta` and the explicit step's limits. ``at``: where the
+    particles X_a are, "init" (the initial cloud) or "target" (N samples of the target: the linearisation about
+    the converged cloud, the fixed point whose approach a settling time measures). Runs on the NumPy reference in
+    float64; the family must support the regulariser (beta > 0)."""
+    if at not in ("init", "target"):
+        raise ValueError(f"at = {at!r}: expected 'init' or 'target'")
     from .engine import Ensemble, _LoopState
     from .runconfig import from_dict
     d = config.to_dict()
@@ -508,6 +512,10 @@ def rigid_cloud(config, eps: float = 1e-6) -> RigidCloud:
     st = _LoopState(ens)
     X = st.X
     _, dim, N = X.shape
+    if at == "target":
+        if not hasattr(ens.targets[0], "sample"):
+            raise ValueError(f"at = 'target': target.kind = {r0.target.kind!r} cannot be sampled")
+        X = ens.targets[0].sample(N, seed=int(r0.training.seed)).T[None].astype(np.float64)
     G0 = ens.disc.grad_x(st.p, X).mean(2)
     lr, zero = np.full(1, eps), np.zeros(1)
     K = np.zeros((dim, dim))

@@ -295,23 +295,34 @@ def test_critical_beta_of_the_rigid_cloud_map():
 
 @pytest.mark.slow
 def test_rigid_cloud_beta_star_against_simulated_settling_optima():
-    """The rigid-cloud beta* against the fastest-settling beta of simulated runs (Fig. 9's setting, 500
-    iterations, one seed, beta doubling from 0.05) at the defaults and with n_disc = 2: within the factor the
-    README states (2.2 over scripts/critical_beta_check.py's grid; the issue's 1.5 is not reached), and an
-    adaptive discriminator refused (the map is the gradient-descent dynamics)."""
+    """The rigid-cloud beta* (K at the target: the fixed point the settling approaches) against the
+    fastest-settling beta of simulated runs (Fig. 9's setting, 600 iterations recorded every 2, one seed, beta on
+    a grid of ratio 1.26): within the issue's factor 1.5 at the defaults and with alpha_G x 4 (n_disc alpha_D =
+    1.25), within 2 at n_disc = 2 (n_disc alpha_D = 0.5, where scripts/critical_beta_check.py measures 1.7: the
+    under-damped side there is slower than the rigid mode's oscillation); the optimum moves up with alpha_G and
+    down with n_disc, as the estimate does; K at the target is below K at the initial cloud; an adaptive
+    discriminator is refused (the map is the gradient-descent dynamics)."""
     import fastgan
     from fastgan import analysis
     from fastgan.reproduce.egan_dynamics import settle_time
-    betas = np.array([0.05, 0.1, 0.2, 0.4])
-    for keys in ({}, {"training.n_disc": 2}):
-        base = {"coupling.ratio": 0.275, "training.n_iterations": 500, "record.every": 10, "record.snapshots": 0,
+    betas = np.geomspace(0.05, 0.4, 10)
+    measured, stars = {}, {}
+    for name, keys, tol in (("default", {}, 1.5), ("lr_gen x 4", {"training.lr_gen": 0.04}, 1.5),
+                            ("n_disc = 2", {"training.n_disc": 2}, 2.0)):
+        base = {"coupling.ratio": 0.275, "training.n_iterations": 600, "record.every": 2, "record.snapshots": 0,
                 "record.discriminator": False, **keys}
         runs = fastgan.simulate_ensemble([fastgan.default_config(**base, **{"training.beta": float(b)})
                                           for b in betas], backend="numba")
         settle = [settle_time(r.time, r.observables["mode_collapse"], 0.2) for r in runs]
         assert np.isfinite(settle).any()
-        measured = betas[int(np.argmin(settle))]
-        star = analysis.rigid_cloud(fastgan.default_config(**base)).beta_star
-        assert 1 / 2.3 <= measured / star <= 2.3, (keys, measured, star, settle)
+        measured[name] = betas[int(np.argmin(settle))]
+        cfg = fastgan.default_config(**base)
+        stars[name] = analysis.rigid_cloud(cfg, at="target").beta_star
+        assert 1 / tol <= measured[name] / stars[name] <= tol, (name, measured[name], stars[name], settle)
+        assert analysis.rigid_cloud(cfg, at="target").k_mean < analysis.rigid_cloud(cfg).k_mean
+    assert measured["lr_gen x 4"] > measured["default"] and stars["lr_gen x 4"] > stars["default"]
+    assert measured["n_disc = 2"] > measured["default"] and stars["n_disc = 2"] > stars["default"]
     with pytest.raises(ValueError, match="gradient-descent dynamics"):
         analysis.rigid_cloud(fastgan.default_config(**{"training.optimizer_disc": "adam"}))
+    with pytest.raises(ValueError, match="at = 'data'"):
+        analysis.rigid_cloud(fastgan.default_config(), at="data")

@@ -29,7 +29,7 @@ from .. import analysis
 from ..sweep_plots import _edges, averaged, window
 from .common import allow_nonfinite, experiment, figure
 
-RATIO, N_DISC, LR_DISC = "coupling.ratio", "training.n_disc", "training.lr_disc"
+RATIO, N_DISC, LR_DISC, LR_GEN = "coupling.ratio", "training.n_disc", "training.lr_disc", "training.lr_gen"
 THRESHOLD = analysis.default_threshold(8)          # ½ log 8
 PAPER_TRANSITION = 0.06                            # App. D: the n_disc = 6 transition, g2/g1 ≈ 0.06
 TRANSITION_BAND = (0.045, 0.08)                    # what we count as "≈ 0.06"
@@ -228,6 +228,94 @@ def _diagram(ctx, folder: str, activation: str, iterations: int, ratio_axis: dic
     return ds, b
 
 
+def _default(key: str) -> float:
+    """fastgan's default value of a training key (the calibrated rates, n_disc)."""
+    import fastgan
+    return float(getattr(fastgan.default_config().resolved.training, key.split(".", 1)[1]))
+
+
+def _variant_diagrams(ctx, folder: str, activation: str, iterations: int, ratio_axis: dict, row_key: str,
+                      rows: list, variants: dict, width: int = 2048, **training) -> list:
+    """The diagram again on a (reduced) grid for each variant of parameters the paper leaves open: ``variants``
+    {config key: values}, every list as long, zipped into one swept dimension (one fused sweep); fastgan's own
+    choice belongs among them so that every number of a scan shares the grid. [Boundary] in variant order."""
+    keys = list(variants)
+    n = len(variants[keys[0]])
+    axes = [{"key": RATIO, **ratio_axis}, {"key": row_key, "values": rows}]
+    axes += [{"key": k, "values": list(variants[k]), "zip": "variant"} for k in keys]
+    ds = _sweep(ctx, folder, _base(activation, iterations, width, **training), axes)
+    found = []
+    for i in range(n):
+        sub = ds.isel({keys[0]: i})
+        found.append(boundary(sub[RATIO].values, sub[row_key].values, _per_replicate(sub, "mode_collapse")))
+    return found
+
+
+def _boundary_numbers(b: Boundary, at_row: float | None = None) -> dict:
+    """What a scan records of one boundary: the power-law exponent, AIC(exponential) - AIC(power) (> 0: power
+    preferred) and, with ``at_row``, the crossing there (NaN where not measured)."""
+    nan = float("nan")
+    out = {"exponent": b.fits.power.slope if b.fits else nan,
+           "rate": b.fits.exponential.slope if b.fits else nan,
+           "prefer_power": (b.fits.delta_aic if b.fits.best == "power" else -b.fits.delta_aic) if b.fits else nan}
+    if at_row is not None:
+        out["at_row"] = _at_row(b, at_row)
+    return out
+
+
+def _law_word(prefer_power: float) -> str:
+    if not np.isfinite(prefer_power):
+        return "not fitted"
+    if abs(prefer_power) < DECISIVE_AIC:
+        return "undecided"
+    return "power" if prefer_power > 0 else "exponential"
+
+
+def _scan_report(ctx, figure_name: str, row_name: str, parameter: str, values, found: list, at_row=None,
+                 law: bool = True) -> list:
+    """Record the scans of one open parameter over its variants' boundaries: the power-law exponent (or the
+    exponential's rate), which law AIC prefers and, with ``at_row``, the crossing at that row; one line naming
+    the law each variant prefers. The numbers, one dict per variant."""
+    nums = [_boundary_numbers(b, at_row) for b in found]
+    r = ctx.report
+    r.scan(f"{figure_name} boundary: power-law exponent b ({row_name} ∝ (g2/g1)^b)", parameter, values,
+           [x["exponent"] for x in nums])
+    if law:
+        r.scan(f"{figure_name} boundary: exponential rate ({row_name} ∝ exp(rate g2/g1))", parameter, values,
+               [x["rate"] for x in nums])
+        r.scan(f"{figure_name} boundary: AIC(exponential) - AIC(power) (> 0: power law preferred)", parameter,
+               values, [x["prefer_power"] for x in nums])
+    if at_row is not None:
+        r.scan(f"{figure_name}: boundary g2/g1 at {row_name} = {at_row:g}", parameter, values,
+               [x["at_row"] for x in nums])
+    r.line(f"{figure_name} over {parameter} = " + ", ".join(f"{v:g}" for v in values) + ": preferred law "
+           + ", ".join(_law_word(x["prefer_power"]) for x in nums) + f" (ΔAIC < {DECISIVE_AIC:g}: undecided)")
+    return nums
+
+
+def _open_scans(ctx, folder: str, figure_name: str, activation: str, iterations: int, ratio_axis: dict,
+                row_key: str, rows: list, scans: dict, at_row=None, width: int = 2048, **training) -> dict:
+    """Sensitivity of a diagram to parameters the paper leaves open (or a reduced scale departs from): ``scans``
+    {config key: (fastgan's choice, values around it)}; one reduced diagram at fastgan's choices and one per other
+    value (one fused sweep, the keys zipped), recorded by :func:`_scan_report`. {key: [numbers per value]}."""
+    base = {k: chosen for k, (chosen, _) in scans.items()}
+    variants = {k: [base[k]] for k in scans}
+    where = {}
+    for k, (_, values) in scans.items():
+        for v in values:
+            if v == base[k]:
+                where[(k, v)] = 0
+                continue
+            where[(k, v)] = len(variants[k])
+            for k2 in scans:
+                variants[k2].append(v if k2 == k else base[k2])
+    found = _variant_diagrams(ctx, folder, activation, iterations, ratio_axis, row_key, rows, variants, width,
+                              **training)
+    row_name = _short(row_key)
+    return {k: _scan_report(ctx, figure_name, row_name, k, values, [found[where[(k, v)]] for v in values], at_row)
+            for k, (_, values) in scans.items()}
+
+
 def _finite_or_marked(a):
     """A float array for save_h5: as is when finite, else marked allow_nonfinite (NaN = no crossing,
     a diverged cell, a run that never reached the window)."""
@@ -325,7 +413,7 @@ APPENDIX_A = ("8 Gaussians on a radius-2 ring (std 0.02); N = 200 particles from
               "layer of width 2048, a, w ~ N(0, 1), b ~ N(0, 9); g1 + g2 (N - 1) = N; N target samples per step")
 
 
-def _declare(ctx, figure_name: str, what: str, quick: str = "", **more_open) -> None:
+def _declare(ctx, figure_name: str, what: str, quick: str = "", stated: dict | None = None, **more_open) -> None:
     """The parameters behind a phase diagram: Appendix A's setting and the figure's own (stated), the rates,
     the weight decay and the scale's choices (left open by the paper, with fastgan's choice and why)."""
     open_ = {"training.lr_disc": "alpha_D = 0.25 (where it is not the swept axis): calibrated so that the n_disc = "
@@ -335,7 +423,7 @@ def _declare(ctx, figure_name: str, what: str, quick: str = "", **more_open) -> 
              **more_open}
     if quick and ctx.scale == "quick":
         open_["quick scale"] = quick
-    ctx.report.parameters({"Appendix A": APPENDIX_A, figure_name: what}, open_)
+    ctx.report.parameters({"Appendix A": APPENDIX_A, figure_name: what, **(stated or {})}, open_)
 
 
 # --------------------------------------------------------------------------- experiments
@@ -369,9 +457,33 @@ def relu_phase(ctx) -> None:
     r6 = _at_row(b, 6)
     _transition_check(ctx, r6, f"Fig. 5 grid, T = {T}")
     _report_likelihood(ctx, ds, b)
+    # the calibrated rates halved and doubled, on a reduced grid (rows 1, 2, 4, 8: n_disc = 6 interpolated)
+    a_d, a_g = _default(LR_DISC), _default(LR_GEN)
+    scans = _open_scans(ctx, "rate_scan", "Fig. 5", "relu", T,
+                        ctx.pick({"geomspace": [0.01, 0.3, 3]}, {"geomspace": [0.0003, 0.5, 10]},
+                                 {"geomspace": [0.0003, 1.0, 16]}),
+                        N_DISC, ctx.pick([1, 2, 6], [1, 2, 4, 8], [1, 2, 4, 8, 16]),
+                        {LR_DISC: (a_d, [a_d / 2, a_d, 2 * a_d]), LR_GEN: (a_g, [a_g / 2, a_g, 2 * a_g])}, at_row=6)
+    moved = [x["at_row"] for v in scans.values() for x in v]
     r.summary = (f"ReLU phase diagram ({len(ds[RATIO])} x {len(rows)} grid, {T} iterations): "
                  f"{_shape_text(b, 'n_disc')} (paper's Fig. 5: power law), and the n_disc = 6 transition is at "
-                 f"{_ratio_text(r6)} (paper ≈ 0.06).")
+                 f"{_ratio_text(r6)} (paper ≈ 0.06). With alpha_D or alpha_G (unstated) halved or doubled the preferred "
+                 f"law is ({_laws_text(scans)}) and the transition moves over {_span_text(moved)}.")
+
+
+def _laws_text(scans: dict) -> str:
+    """The law each scan value prefers, per scanned key ('alpha_D x0.5 / x1 / x2: power / power / undecided')."""
+    return "; ".join(f"{_short(k)} {' / '.join(_law_word(x['prefer_power']) for x in v)} over its values"
+                     for k, v in scans.items())
+
+
+def _short(key: str) -> str:
+    return {LR_DISC: "alpha_D", LR_GEN: "alpha_G", N_DISC: "n_disc"}.get(key, key)
+
+
+def _span_text(xs) -> str:
+    f = [x for x in xs if np.isfinite(x)]
+    return f"g2/g1 {min(f):.3g}-{max(f):.3g}" if f else "a range the reduced grid does not bracket"
 
 
 def _ratio_text(r: float) -> str:
@@ -447,7 +559,8 @@ def tanh_phase(ctx) -> None:
 
     r = ctx.report
     _declare(ctx, "Fig. 13", "tanh; as Fig. 5 after 2500 iterations", quick=f"width {width} and T = {T}: see the "
-             "note below (the tanh step's cost)")
+             "note below (the tanh step's cost)",
+             stated={"discriminator.width": "2048 (Appendix A); the quick scale runs 256 and scans 256-1024"})
     r.value("iterations", T)
     r.value("width", width)
     if width != 2048:
@@ -455,10 +568,19 @@ def tanh_phase(ctx) -> None:
     _report_boundary(ctx, b, "n_disc", "boundary", "exponential", "Fig. 13 (tanh)")
     _law_over_time(ctx, ds, N_DISC, "Fig. 13", T, 2500)
     _report_boundary(ctx, cb, "n_disc", "relu_control", "power", f"control: ReLU at W = {width}, T = {T} (Fig. 5 law)")
+    # the law against the width (the quick scale's departure from the paper's 2048), on a reduced grid
+    widths = ctx.pick([32, 64], [256, 512, 1024], [512, 1024, 2048])
+    by_width = _open_scans(ctx, "width_scan", "Fig. 13", "tanh", T,
+                           ctx.pick({"geomspace": [0.01, 0.3, 3]}, {"geomspace": [0.02, 0.6, 9]},
+                                    {"geomspace": [0.002, 1.0, 12]}),
+                           N_DISC, ctx.pick([1, 2, 6], [2, 3, 4, 6, 8], [1, 2, 4, 8, 16, 32]),
+                           {"discriminator.width": (width, widths)}, width=width)["discriminator.width"]
     r.summary = (f"tanh phase diagram (width {width}, {len(ds[RATIO])} x {len(rows)} grid, {T} iterations): "
                  f"{_shape_text(b, 'n_disc')} (paper's Fig. 13: exponential); the same-width ReLU control is "
                  + ("not fitted" if cb.fits is None else
-                    f"better fitted by a {cb.fits.best} law (ΔAIC {cb.fits.delta_aic:.1f})") + ".")
+                    f"better fitted by a {cb.fits.best} law (ΔAIC {cb.fits.delta_aic:.1f})")
+                 + f". Over widths {', '.join(map(str, widths))} (reduced grid) the preferred law is "
+                 + " / ".join(_law_word(x["prefer_power"]) for x in by_width) + ".")
 
 
 @experiment("egan-fig10-11", "001", "Figs. 10, 11",
@@ -467,7 +589,7 @@ def lr_phase(ctx) -> None:
     T = ctx.pick(60, 4000, 4000)
     relu_rates = ctx.pick([0.5, 2.0, 4.0], [0.25, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0],
                           list(np.geomspace(0.25, 8.0, 11)))
-    found, saved = {}, {}
+    found, saved, scans = {}, {}, {}
     _declare(ctx, "Figs. 10, 11", "alpha_D on the y axis; mode collapse averaged over 4000 ± 20 n (n = 0..3); "
              "otherwise identical to Section IV", quick="tanh at width 256, 1000 iterations (the tanh step's cost)",
              **{"training.n_disc": "1: the paper does not say at which n_disc it sweeps alpha_D"})
@@ -487,6 +609,15 @@ def lr_phase(ctx) -> None:
         _report_boundary(ctx, b, "alpha_D", f"{act}_boundary", "power" if act == "relu" else "exponential",
                          f"{fig_no} ({act})")
         found[act] = b
+        # n_disc and alpha_G (both unstated) on a reduced grid: four alpha_D rows
+        a_g = _default(LR_GEN)
+        scan_rows = ctx.pick([0.5, 2.0, 4.0], [0.35, 0.7, 1.4, 2.8] if act == "relu" else [0.25, 0.5, 1.0, 2.0],
+                             list(np.geomspace(0.25, 8.0, 6)))
+        scan_ratios = ctx.pick({"geomspace": [0.01, 0.3, 3]},
+                               {"geomspace": [0.002, 0.5, 9]} if act == "relu" else {"linspace": [0.05, 0.6, 9]},
+                               {"geomspace": [0.002, 1.0, 12]})
+        scans[act] = _open_scans(ctx, f"scan_{act}", fig_no, act, T_act, scan_ratios, LR_DISC, scan_rows,
+                                 {N_DISC: (1, [1, 2]), LR_GEN: (a_g, [a_g / 2, a_g, 2 * a_g])}, width=width, n_disc=1)
     ctx.save_h5(saved, attrs={"n_disc": 1, "threshold": THRESHOLD})
     ctx.save_figure(fig, "fig10_11.png")
     if ctx.pick(64, TANH_QUICK["width"], 2048) != 2048:
@@ -495,7 +626,8 @@ def lr_phase(ctx) -> None:
                     "and does not say at which n_disc; alpha_D is then the only discriminator-time knob")
     ctx.report.summary = (f"Over g2/g1 x alpha_D (n_disc = 1): for ReLU {_shape_text(found['relu'], 'alpha_D')}; "
                           f"for tanh {_shape_text(found['tanh'], 'alpha_D')} (paper: power law in Fig. 10, "
-                          f"exponential in Fig. 11).")
+                          f"exponential in Fig. 11). With n_disc = 2 or alpha_G halved or doubled (reduced grid) the "
+                          f"preferred law is: ReLU {_laws_text(scans['relu'])}; tanh {_laws_text(scans['tanh'])}.")
 
 
 @experiment("egan-fig16-17", "001", "Figs. 16, 17",
