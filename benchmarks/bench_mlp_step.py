@@ -50,14 +50,18 @@ def bench(B=16, N=200, W=2048, d=2, dtype=np.float32, act="relu", backends=("num
     ref = load_ops("numpy")
     p_ref = [w.copy(), b.copy(), a.copy()]
     ref.mlp_disc_step(*p_ref, xg, xt, lr, l2, u, act)
-    flops = FLOP_PER_PAIR * 2 * N * W
+    # d = 2: 12 FLOP per (sample, hidden unit); beyond, the step's two matrix products of 2N x W x d
+    # multiply-adds (4 * 2N * W * d FLOP), the count of the high-dimensional rows
+    flops = FLOP_PER_PAIR * 2 * N * W if d == 2 else 4 * 2 * N * W * d
     peak = peak or matmul_peak_flops(dtype=np.float32)
     sizes = f"B={B} N={N} W={W} d={d} {np.dtype(dtype).name} {act}" + (" beta" if beta else "")
     rows, t_ref = [], None
     for name in backends:
-        if name in ("numpy", "numba", "cuda"):
+        if name in ("numpy", "numba", "cuda", "numba-fused"):
             try:
-                ops = load_ops(name)
+                ops = load_ops(name.split("-")[0])
+                if name == "numba-fused":                  # the fused kernels at any d (the GEMM form's baseline)
+                    ops = _FusedOnly(ops)
             except Exception as exc:  # noqa: BLE001
                 rows.append({"op": "mlp_disc_step", "sizes": sizes, "backend": name, "error": str(exc)})
                 continue
@@ -103,15 +107,29 @@ def bench(B=16, N=200, W=2048, d=2, dtype=np.float32, act="relu", backends=("num
     return rows
 
 
+class _FusedOnly:
+    """The numba ops with the MLP step held to the fused kernels (no GEMM form), for the d rows."""
+
+    def __init__(self, ops):
+        self._ops = ops
+
+    def __getattr__(self, name):
+        return getattr(self._ops, name)
+
+    def mlp_disc_step(self, *args, **kw):
+        from fastgan.kernels import mlp_numba
+        return mlp_numba.mlp_disc_step(*args, **kw, gemm_min_d=1 << 30)
+
+
 def print_rows(rows):
-    print(f"{'op':16s} {'sizes':38s} {'backend':8s} {'time/run-step':>14s} {'vs numpy':>9s} {'of peak':>8s} check")
+    print(f"{'op':16s} {'sizes':38s} {'backend':11s} {'time/run-step':>14s} {'vs numpy':>9s} {'of peak':>8s} check")
     for r in rows:
         if "error" in r:
-            print(f"{r['op']:16s} {r['sizes']:38s} {r['backend']:8s} unavailable: {r['error']}")
+            print(f"{r['op']:16s} {r['sizes']:38s} {r['backend']:11s} unavailable: {r['error']}")
             continue
         ratio = f"{r['ratio']:8.1f}x" if r.get("ratio") else "        -"
         peak = f"{100 * r['peak_fraction']:7.1f}%" if r.get("peak_fraction") is not None else "       -"
-        print(f"{r['op']:16s} {r['sizes']:38s} {r['backend']:8s} {r['s_per_run_step'] * 1e6:11.1f} us {ratio} "
+        print(f"{r['op']:16s} {r['sizes']:38s} {r['backend']:11s} {r['s_per_run_step'] * 1e6:11.1f} us {ratio} "
               f"{peak} {'ok' if r['ok'] else 'MISMATCH'}")
 
 

@@ -16,6 +16,7 @@ reduced by the same code). NaN/Inf are detected outside the kernels, on the upda
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 from numba import njit, prange
@@ -355,11 +356,15 @@ def opt_arrays(w, opt):
     return True, st + (np.ascontiguousarray(opt["coef"], dtype=dt),)
 
 
-def mlp_disc_step(w, b, a, xg, xt, lr, l2, u, act, opt=None, tile=None):
-    """Twin of ``mlp_numpy.mlp_disc_step`` (in place)."""
+def mlp_disc_step(w, b, a, xg, xt, lr, l2, u, act, opt=None, tile=None, gemm_min_d=None):
+    """Twin of ``mlp_numpy.mlp_disc_step`` (in place): the fused kernels below ``gemm_min_d`` dimensions
+    (default :data:`GEMM_MIN_D`), the GEMM form from there on."""
     tile = tile or CPU_TILE["mlp_units"]
     lr = np.ascontiguousarray(lr, dtype=w.dtype)
     l2 = np.ascontiguousarray(l2, dtype=w.dtype)
+    if w.shape[1] >= (GEMM_MIN_D if gemm_min_d is None else gemm_min_d):
+        _step_gemm(w, b, a, xg, xt, lr, l2, u, act, opt)
+        return
     has_u = u is not None
     if not has_u:
         u = np.empty((w.shape[0], w.shape[1], 0), dtype=w.dtype)
@@ -426,13 +431,299 @@ def _grad_x_relu_d2(w, b, a, x, out, chunk):
             k = k0 + 4
 
 
-def mlp_grad_x(w, b, a, x, act, chunk=None):
-    """Twin of ``mlp_numpy.mlp_grad_x``."""
+def mlp_grad_x(w, b, a, x, act, chunk=None, gemm_min_d=None):
+    """Twin of ``mlp_numpy.mlp_grad_x`` (the GEMM form from ``gemm_min_d`` dimensions on, as the step)."""
     out = np.empty(x.shape, dtype=w.dtype)
     x = np.ascontiguousarray(x, dtype=w.dtype)
+    if w.shape[1] >= (GEMM_MIN_D if gemm_min_d is None else gemm_min_d):
+        _grad_x_gemm(w, b, a, x, act, out)
+        return out
     chunk = chunk or CPU_TILE["grad_x_samples"]
     if act == "relu" and w.shape[1] == 2:
         _grad_x_relu_d2(w, b, a, x, out, chunk)
     else:
         _grad_x(w, b, a, x, act == "tanh", out, chunk)
     return out
+
+
+# --------------------------------------------------------------------------- large d: GEMMs + one map
+# From GEMM_MIN_D dimensions on, the step is two matrix products per run (BLAS through NumPy's matmul, one
+# call per run on contiguous slices, multi-threaded by BLAS) around one elementwise pass:
+#     H = [xg xt]' w                                          (N + M, W)      GEMM, K = d
+#     UW = u' w                                               (N, W)          GEMM, K = d (regulariser only)
+#     map: h = H + b -> C = c_k sigma'(h) (+ sigma''(h) UW for generated rows), c_k = 1/N or -1/M, and
+#          sigma'(h_n) in place of UW
+#     G = [xg xt u; 1 1 0] [C; sigma'(H_g)]                   (d + 1, W)      GEMM, K = N + M (+ N)
+# Row d of G (the ones row) is sum_k C_k = the data sum of sigma' plus the regulariser's sum of sigma'' (u . w):
+# gb = s a G_d. For ReLU (sigma = h sigma'), sum_k c_k sigma(h_k) = w . G_data + b G_d and the regulariser's
+# sum_n sigma'(h_n)(u_n . w) = w . G_u, so ga = s (w . G[:d] + b G_d) needs no reduction in the map (which
+# is then a pure select); tanh accumulates sum_k c_k sigma(h_k) + sum_n sigma'(h_n)(u_n . w) there.
+# Then gw = s a G[:d] + 2 l2 w and the update, in one pass. The map and the update run on the calling thread:
+# between multi-threaded BLAS calls a parallel numba region and BLAS's waiting threads spin against each
+# other (measured 2x slower at d = 64 on 2 cores), and both passes are memory-bound. Sums are matmul-
+# ordered, so results agree with the reference to rounding. Temporaries (reused per thread) are bounded per
+# chunk of runs by GEMM_TEMP elements.
+
+GEMM_MIN_D = 8           # from here on the GEMM form is faster (ReLU from d = 6, tanh from 8: benchmarks/README.md)
+GEMM_TEMP = 1 << 23      # elements of one chunk's temporaries
+
+_WORK = threading.local()
+
+
+def _workspace(name, shape, dtype):
+    """A reused scratch array (per thread): a fresh multi-MB allocation per step costs more than the step's
+    GEMMs (the kernel zeroes every new page: measured 3 ms per run-step at d = 64)."""
+    cache = _WORK.__dict__.setdefault("arrays", {})
+    key = (name, np.dtype(dtype).str)
+    buf = cache.get(key)
+    size = int(np.prod(shape))
+    if buf is None or buf.size < size:
+        buf = cache[key] = np.empty(size, dtype=dtype)
+    return buf[:size].reshape(shape)
+
+
+def _gemm_runs(live, per_run):
+    step = max(1, GEMM_TEMP // max(1, per_run))
+    return [live[i:i + step] for i in range(0, len(live), step)]
+
+
+@njit(cache=True, fastmath=FASTMATH, nogil=True)
+def _gemm_map(H, UW, b, runs, N, M, tanh, has_u, sa):
+    """The pass between the GEMMs for the runs ``runs`` (row q of H, UW, sa is run runs[q]): H (R, N + M, W)
+    pre-activations without the bias (ReLU) or tanh(h) already (tanh: NumPy's SIMD tanh is ~10x faster than a
+    scalar loop here) -> GEMM coefficients in place; UW (R, N, W) u . w -> sigma'(h_n) in place (has_u);
+    sa (R, W) <- sum_k c_k sigma(h_k) + sum_n sigma'(h_n)(u_n . w) (tanh only; ReLU gets it from G)."""
+    R, K, W = H.shape
+    one = H.dtype.type(1)
+    two = H.dtype.type(2)
+    zero = H.dtype.type(0)
+    acc = np.zeros(W if tanh else 0, dtype=H.dtype)
+    for q in range(R):
+        bq = b[runs[q]]
+        for i in range(len(acc)):
+            acc[i] = zero
+        for k in range(K):
+            c = one / N if k < N else -one / M
+            hk = H[q, k]
+            if tanh and has_u and k < N:
+                uk = UW[q, k]
+                for i in range(W):
+                    t = hk[i]
+                    d1 = one - t * t
+                    uw = uk[i]
+                    acc[i] += c * t + d1 * uw
+                    hk[i] = c * d1 - two * t * d1 * uw
+                    uk[i] = d1
+            elif tanh:
+                for i in range(W):
+                    t = hk[i]
+                    acc[i] += c * t
+                    hk[i] = c * (one - t * t)
+            elif has_u and k < N:
+                uk = UW[q, k]
+                for i in range(W):
+                    on = hk[i] + bq[i] > zero
+                    hk[i] = c if on else zero
+                    uk[i] = one if on else zero
+            else:
+                for i in range(W):
+                    hk[i] = c if hk[i] + bq[i] > zero else zero
+        for i in range(len(acc)):
+            sa[q, i] = acc[i]
+
+
+@njit(cache=True, fastmath=FASTMATH, nogil=True)
+def _gemm_update(w, b, a, G, sa, runs, lr, l2, s, tanh, gw_out, ga_out, gb_out):
+    """From G (R, d + 1, W): gw = s a G[:d], gb = s a G[d], ga = s (w . G[:d] + b G[d]) (ReLU) or s sa (tanh),
+    each + 2 l2 x; gradient descent on the runs ``runs`` with lr, or (gw_out non-empty) the gradients written
+    out instead (the adaptive update follows outside)."""
+    R = len(runs)
+    d = w.shape[1]
+    W = w.shape[2]
+    write = gw_out.shape[0] > 0
+    for q in range(R):
+        r = runs[q]
+        step = lr[r]
+        c2 = 2 * l2[r]
+        gd = G[q, d]
+        ga = np.empty(W, dtype=w.dtype)
+        if tanh:
+            for i in range(W):
+                ga[i] = s * sa[q, i]
+        else:
+            for i in range(W):
+                ga[i] = b[r, i] * gd[i]
+            for j in range(d):
+                wj = w[r, j]
+                gj = G[q, j]
+                for i in range(W):
+                    ga[i] += wj[i] * gj[i]
+            for i in range(W):
+                ga[i] *= s
+        for j in range(d):
+            wj = w[r, j]
+            gj = G[q, j]
+            if write:
+                for i in range(W):
+                    gw_out[q, j, i] = s * a[r, i] * gj[i] + c2 * wj[i]
+            else:
+                for i in range(W):
+                    wj[i] = wj[i] - step * (s * a[r, i] * gj[i] + c2 * wj[i])
+        for i in range(W):                           # a and b after their use above
+            ai = a[r, i]
+            bi = b[r, i]
+            gai = ga[i] + c2 * ai
+            gbi = s * ai * gd[i] + c2 * bi
+            if write:
+                ga_out[q, i] = gai
+                gb_out[q, i] = gbi
+            else:
+                a[r, i] = ai - step * gai
+                b[r, i] = bi - step * gbi
+
+
+def _in_parallel(fn, items) -> None:
+    """fn(group) for contiguous groups of ``items`` (run indices), one per worker thread, with BLAS limited to
+    one thread meanwhile (each worker's GEMMs then run on its own core; the numba passes release the GIL); one
+    group (one run, or one worker) runs on the calling thread with BLAS's own threads."""
+    workers = min(len(items), _n_workers())
+    if workers <= 1:
+        fn(items)
+        return
+    groups = np.array_split(items, workers)
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        for _ in _pool().map(fn, groups):          # re-raises a worker's exception here
+            pass
+
+
+_POOL: dict = {}
+
+
+def _n_workers() -> int:
+    import numba
+    return max(1, int(numba.get_num_threads()))
+
+
+def _pool():
+    """The worker threads of the GEMM form (as many as numba's threads), made once per process."""
+    n = _n_workers()
+    if _POOL.get("n") != n:
+        from concurrent.futures import ThreadPoolExecutor
+        if "pool" in _POOL:
+            _POOL["pool"].shutdown(wait=True)
+        _POOL["pool"], _POOL["n"] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="fastgan-gemm"), n
+    return _POOL["pool"]
+
+
+def _blas_controller():
+    if "blas" not in _POOL:
+        from threadpoolctl import ThreadpoolController
+        _POOL["blas"] = ThreadpoolController()
+    return _POOL["blas"]
+
+
+def _step_gemm(w, b, a, xg, xt, lr, l2, u, act, opt):
+    """One step on L_D (+ R through u) of every run with lr != 0, as GEMMs; in place (runs split over the
+    worker threads: each run's arrays are touched by one thread only)."""
+    live = np.nonzero(lr != 0)[0]
+    if live.size == 0 or w.shape[2] == 0:
+        return
+    _in_parallel(lambda runs: _step_gemm_runs(runs, w, b, a, xg, xt, lr, l2, u, act, opt), live)
+
+
+def _step_gemm_runs(live, w, b, a, xg, xt, lr, l2, u, act, opt):
+    B, d, W = w.shape
+    N, M = xg.shape[2], xt.shape[2]
+    dt = w.dtype
+    s = dt.type(np.sqrt(2.0 / W))
+    has_u = u is not None
+    tanh = act == "tanh"
+    K = 2 * N + M if has_u else N + M
+    for runs in _gemm_runs(live, K * W + (K + W) * (d + 1)):
+        R = len(runs)
+        C = _workspace("C", (R, K, W), dt)            # H, then the coefficients; rows N + M.. : UW, then sigma'
+        X = _workspace("X", (R, d + 1, K), dt)        # [xg xt u; 1 1 0]
+        X[:, d, :N + M] = 1
+        X[:, d, N + M:] = 0
+        for q, r in enumerate(runs):
+            X[q, :d, :N] = xg[r]
+            X[q, :d, N:N + M] = xt[r]
+            if has_u:
+                X[q, :d, N + M:] = u[r]
+            np.matmul(X[q, :d, :N + M].T, w[r], out=C[q, :N + M])
+            if has_u:
+                np.matmul(X[q, :d, N + M:].T, w[r], out=C[q, N + M:])
+            if tanh:
+                np.add(C[q, :N + M], b[r], out=C[q, :N + M])
+                np.tanh(C[q, :N + M], out=C[q, :N + M])
+        sa = _workspace("sa", (R if tanh else 0, W), dt)
+        runs64 = np.ascontiguousarray(runs, dtype=np.int64)
+        _gemm_map(C[:, :N + M], C[:, N + M:], b, runs64, N, M, tanh, has_u, sa)
+        G = np.matmul(X, C, out=_workspace("G", (R, d + 1, W), dt))
+        if opt is None:
+            e3, e2 = np.empty((0, 0, 0), dtype=dt), np.empty((0, 0), dtype=dt)
+            _gemm_update(w, b, a, G, sa, runs64, lr, l2, s, tanh, e3, e2, e2)
+            continue
+        grads = np.empty((R, d, W), dtype=dt), np.empty((R, W), dtype=dt), np.empty((R, W), dtype=dt)
+        _gemm_update(w, b, a, G, sa, runs64, lr, l2, s, tanh, *grads)
+        _gemm_adapt(w, b, a, grads, runs, lr, opt)
+
+
+def _gemm_adapt(w, b, a, grads, runs, lr, opt):
+    """The adaptive update (``kernels.optim``) of the runs ``runs`` from the GEMM form's gradients (gw, ga, gb,
+    the L2 term included)."""
+    from .optim import adapt
+    gw, ga, gb = grads
+    coef = np.asarray(opt["coef"], dtype=w.dtype)[runs]
+    for k, x, g in (("w", w, gw), ("b", b, gb), ("a", a, ga)):
+        xs, ms, vs = x[runs], opt["m:" + k][runs], opt["v:" + k][runs]
+        adapt(np, xs, g, ms, vs, lr[runs], coef)
+        x[runs], opt["m:" + k][runs], opt["v:" + k][runs] = xs, ms, vs
+
+
+@njit(cache=True, fastmath=FASTMATH, nogil=True)
+def _act1(H, a, b, runs, tanh):
+    """In place: H (R, n, W) pre-activations without the bias (ReLU) or tanh(h) (tanh) -> a_i sigma'(h)
+    (row q: run runs[q])."""
+    R, n, W = H.shape
+    one = H.dtype.type(1)
+    zero = H.dtype.type(0)
+    for q in range(R):
+        r = runs[q]
+        ar = a[r]
+        br = b[r]
+        for k in range(n):
+            hk = H[q, k]
+            if tanh:
+                for i in range(W):
+                    t = hk[i]
+                    hk[i] = ar[i] * (one - t * t)
+            else:
+                for i in range(W):
+                    hk[i] = ar[i] if hk[i] + br[i] > zero else zero
+
+
+def _grad_x_gemm(w, b, a, x, act, out):
+    """out (B, d, n) = s w (a sigma'(x' w + b))' per run: two GEMMs around one map (runs over the workers)."""
+    B, d, W = w.shape
+    n = x.shape[2]
+    if B == 0 or n == 0 or W == 0:
+        out[...] = 0
+        return
+    _in_parallel(lambda runs: _grad_x_gemm_runs(runs, w, b, a, x, act, out), np.arange(B))
+
+
+def _grad_x_gemm_runs(items, w, b, a, x, act, out):
+    n, W = x.shape[2], w.shape[2]
+    s = w.dtype.type(np.sqrt(2.0 / W))
+    for runs in _gemm_runs(items, n * W):
+        H = _workspace("H", (len(runs), n, W), w.dtype)
+        for q, r in enumerate(runs):
+            np.matmul(x[r].T, w[r], out=H[q])
+            if act == "tanh":
+                np.add(H[q], b[r], out=H[q])
+                np.tanh(H[q], out=H[q])
+        _act1(H, a, b, np.ascontiguousarray(runs, dtype=np.int64), act == "tanh")
+        for q, r in enumerate(runs):
+            np.matmul(w[r], H[q].T, out=out[r])
+            out[r] *= s

@@ -87,6 +87,18 @@ class MLP(Family):
         if backend == "numpy":
             from ..kernels.mlp_numpy import TEMP_ELEMENTS
             return 6 * item * max(n * W, min(runs * n * W, TEMP_ELEMENTS))
+        if backend == "numba":
+            from ..kernels import mlp_numba
+            d = target.dim
+            if d < mlp_numba.GEMM_MIN_D:
+                return 0
+            # the GEMM form: per worker thread a chunk of runs' coefficients, samples and products (kept for
+            # reuse), bounded by GEMM_TEMP elements but at least one run; the adaptive update's gradients
+            k = n + r.generator.n_particles
+            per_run = k * W + (k + W) * (d + 1) + (0 if r.training.optimizer_disc == "sgd" else (d + 2) * W)
+            workers = mlp_numba._n_workers()
+            per_worker = -(-runs // workers)
+            return workers * item * max(per_run, min(per_worker * per_run, mlp_numba.GEMM_TEMP))
         return 0
 
     def model(self, ens):

@@ -51,7 +51,8 @@ def test_mlp_grad_x_and_forward(rng, tiny_launch, dtype, act, d):
     np.testing.assert_allclose(f, REF.mlp_forward(w, b, a, x, act), **tol(dtype))
 
 
-@pytest.mark.parametrize("dtype,d", [(np.float64, 9), (np.float64, 17), (np.float32, 17)])
+@pytest.mark.parametrize("dtype,d", [(np.float64, 9), (np.float64, 17), (np.float32, 17), (np.float32, 64),
+                                     (np.float64, 784)])
 def test_mlp_routed_beyond_the_register_kernels(rng, tiny_launch, dtype, d):
     """d beyond the kernels' limits (the float64 step above 8, everything above MAX_DIM) is served by the
     GEMM path (cuda_ops), to rounding of the reference; lr = 0 runs stay bitwise untouched."""
