@@ -97,6 +97,16 @@ class Checkpoint:
         logging.getLogger("fastgan").info(f"resuming {self.what} from its checkpoint at iteration {iteration}")
         return iteration, arrays
 
+    def reject(self, why: str) -> None:
+        """The file that :meth:`load` returned cannot be resumed from (``why``): moved aside, never lost; the
+        work starts from iteration 0 and writes a new checkpoint."""
+        aside = self.path + ".incompatible"
+        os.replace(self.path, aside)
+        self.rejected = f"{why}; moved to {aside}"
+        self.resumed_at = 0
+        warnings.warn(f"checkpoint {self.path!r}: {self.rejected}; {self.what} starts from iteration 0",
+                      stacklevel=2)
+
     def save(self, iteration: int, iterations: int, arrays: dict) -> bool:
         """The state after ``iteration`` (of ``iterations``), written atomically. A write that fails (a full
         disk) is one warning and no more attempts: the computation goes on, the previous checkpoint (if

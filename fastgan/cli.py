@@ -103,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="sweep: text for a dimension, config key or observable (repeatable; $mathtext$ allowed)")
     pl.add_argument("--grid", type=int, default=None,
                     help="run: side of the heat-map lattice (default: automatic, 48-80 by the discriminator's size)")
+    pl.add_argument("--image-grid", type=int, default=None, metavar="SIDE",
+                    help="run of an image target: images per side of its grids of particles and target images "
+                         "(default 10: up to 100 images)")
 
     c = sub.add_parser("config", help="validate a configuration and print its resolved form and run id")
     c.add_argument("config", nargs="?", default=None, help="TOML file (default: the built-in defaults)")
@@ -186,6 +189,11 @@ def cmd_run(args) -> int:
             summary.append(f"mode_collapse(final) = {obs['mode_collapse'][-1]:.4f}  "
                            f"modes_covered = {obs['modes_covered'][-1]:.0f}{modes}  "
                            f"log_likelihood = {obs['log_likelihood'][-1]:.3f}")
+        elif "cosine_mode_collapse" in obs:                        # e.g. a target of images (no modes)
+            summary.append(f"cosine_mode_collapse(final) = {obs['cosine_mode_collapse'][-1]:.4f}  "
+                           f"cosine_distance = {obs['cosine_distance'][-1]:.4f}  "
+                           f"particle_cosine = {obs['particle_cosine'][-1]:.4f}"
+                           + ("  RUNAWAY" if obs["runaway"][-1] == 1 else ""))
         summary.append(f"wrote {args.out}" + (f" and {png}" if png else ""))
         print("\n".join(summary))
     if result.diverged:
@@ -221,16 +229,20 @@ def _run_checkpoint(args, cfg, backend: str):
     return ckpt
 
 
+IMAGE_GRID_MAX = 64             # fastgan plot --image-grid: at most 64 x 64 images per grid
+
+
 def cmd_plot(args) -> int:
     from .h5io import check_distinct, check_writable
-    from .plots import plot_run
+    from .plots import image_shape_of, plot_run
     from .store import read_run
 
     if os.path.isdir(args.run):                        # a sweep folder: the phase diagram
         from .sweep_plots import plot_sweep
         from .sweep_store import open_sweep
-        if args.grid is not None:
-            raise FastganError("--grid applies to a run file, not to a sweep folder")
+        for given, option in ((args.grid, "--grid"), (args.image_grid, "--image-grid")):
+            if given is not None:
+                raise FastganError(f"{option} applies to a run file, not to a sweep folder")
         labels = {}
         for item in args.label:
             key, sep, text = item.partition("=")
@@ -250,10 +262,16 @@ def cmd_plot(args) -> int:
             raise FastganError(f"{option} applies to a sweep folder, not to a run file")
     if args.grid is not None and not 2 <= args.grid <= 1024:
         raise FastganError(f"--grid = {args.grid}: choose 2 to 1024")
+    if args.image_grid is not None and not 1 <= args.image_grid <= IMAGE_GRID_MAX:
+        raise FastganError(f"--image-grid = {args.image_grid}: choose 1 to {IMAGE_GRID_MAX}")
     png = args.out or _png_for(args.run)
     check_writable(png, args.force, "--out", picture=True, redraw=True)
     check_distinct(args.run, png, "--out")
-    plot_run(read_run(args.run), png, metric=args.metric, log=args.log, grid=args.grid)
+    run = read_run(args.run)
+    if args.image_grid is not None and image_shape_of(run) is None:
+        raise FastganError(f"--image-grid = {args.image_grid}: {args.run!r} is not a run of an image target (no "
+                           "recorded image shape matching its particles, or no snapshots)")
+    plot_run(run, png, metric=args.metric, log=args.log, grid=args.grid, image_grid=args.image_grid)
     print(f"wrote {png}")
     return 0
 

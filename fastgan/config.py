@@ -32,6 +32,7 @@ AUTO = None  # optional keys default to None ("auto"); the string "auto" is acce
 OWNED = "owned"          # not at all (None for the five original families' keys: ``Family.legacy_identity``)
 ALWAYS = "always"        # its value, like a shared key
 OMIT_DEFAULT = "omit-default"  # absent from the identity of every run where it is at its default, None or not read
+# A shared key added after run ids were fixed is OMIT_DEFAULT too: runs that leave it at its default keep their id.
 
 
 # --------------------------------------------------------------------------- field types
@@ -80,8 +81,13 @@ def all_ge(lo, strict=False):
     return check
 
 
+def nonzero(v):
+    return "must not be 0" if v == 0 else None
+
+
 POS = ge(0, strict=True)
 NONNEG = ge(0)
+NORMALIZE_CHOICES = ("none", "pixel", "affine")     # target.normalize (fastgan.targets.normalize_points)
 
 # --------------------------------------------------------------------------- the keys every run shares
 
@@ -108,8 +114,17 @@ BASE: dict[str, dict[str, Field]] = {
         "points": Field("matrix", AUTO, "finite point set, K x d", optional=True),
         "masses": Field("floats", AUTO, "masses of the points (points, circle, sphere; normalised to sum 1; default "
                         "uniform)", all_ge(0), optional=True),
-        "path": Field("str", AUTO, "array file: .npy/.txt/.csv samples (M x d), or .npz with 'samples' or "
-                      "'means' [+ 'weights', 'stds']", optional=True),
+        "path": Field("str", AUTO, "array file: .npy/.txt/.csv samples (M x d) or .npy images (M x H x W, flattened "
+                      "to d = H W), or .npz/.h5 with 'samples' or 'images' [+ 'masses' or 'weights', 'image_shape'] "
+                      "or 'means' [+ 'weights', 'stds']", optional=True),
+        "normalize": Field("str", "none", "rescaling of a file target's points before use: none; pixel (per "
+                           "coordinate (x - mean) / std over the file's points, a constant coordinate only centred); "
+                           "affine ((x - target.offset) * target.scale)", choices=NORMALIZE_CHOICES,
+                           identity=OMIT_DEFAULT),
+        "offset": Field("float", AUTO, "target.normalize = affine: subtracted from every coordinate (default 0)",
+                        optional=True, identity=OMIT_DEFAULT),
+        "scale": Field("float", AUTO, "target.normalize = affine: multiplies every coordinate after the offset "
+                       "(required, not 0)", nonzero, optional=True, identity=OMIT_DEFAULT),
     },
     "generator": {
         "n_particles": Field("int", 200, "number of generated particles N", ge(1)),

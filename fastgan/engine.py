@@ -33,7 +33,7 @@ from . import backend as backend_mod
 from . import families, resources
 from .couplings import Coupling
 from .kernels import rng
-from .observables import HISTOGRAMS, SCALARS, from_stats
+from .observables import COSINE_SCALARS, HISTOGRAMS, SCALARS, from_cosine_stats, from_stats, records_cosine
 from .optim import DiscOptimiser
 from .progress import Progress
 from .runconfig import Config
@@ -63,7 +63,8 @@ class RunResult:
 
     time (T,) recorded iterations; observables[name] (T,); histograms[name] (T, K);
     particles (S, N, d) at particles_time (S,); disc_snapshots[param] (S, ...);
-    discriminator[param] final parameters; diverged / diverged_at (-1 if not).
+    discriminator[param] final parameters; diverged / diverged_at (-1 if not); image_shape (H, W) of
+    an image target (its particles are H W pixels), else None.
     """
 
     config: Config
@@ -78,6 +79,7 @@ class RunResult:
     diverged_at: int
     modes: np.ndarray | None
     provenance: dict = field(default_factory=dict)
+    image_shape: tuple | None = None
 
     def final(self, name: str) -> float:
         return float(self.observables[name][-1])
@@ -133,6 +135,8 @@ class Ensemble:
         self.noise_base = rng.base_keys(self.seeds, rng.STREAM_TARGET_NOISE)
         self.means, self.cum, self.stds = stack_targets(self.targets)
         self.modes = np.stack([t.modes for t in self.targets]) if self.targets[0].modes is not None else None
+        self.cosine = records_cosine(self.dim)           # the high-dimensional observables, against the points
+        self.point_norm = np.sqrt((self.points * self.points).sum(2)).max(1)                   # (B,)
         self.family = families.get(r0.discriminator.kind)
         self.model = self.family.model(self)
         self.gen_masses = getattr(self.model, "generated_masses", lambda: None)()    # (B, N) or None
@@ -175,6 +179,12 @@ class Ensemble:
                         rec0.discriminator)
         start = 0
         got = checkpoint.load() if checkpoint is not None else None
+        if got is not None:
+            missing = sorted(set(self.state(st, rec)) - set(got[1]))
+            if missing:                     # written by a fastgan that recorded less (e.g. before an observable)
+                checkpoint.reject(f"it lacks {len(missing)} of this version's arrays ({', '.join(missing[:3])}"
+                                  f"{', ...' if len(missing) > 3 else ''}): written by an earlier fastgan")
+                got = None
         if got is not None:
             start = got[0]
             self.restore(st, rec, got[1])
@@ -372,6 +382,8 @@ class _Recorder:
         self.rec_set, self.snap_set = set(rec_t.tolist()), set(snap_t.tolist())
         B, T = ens.B, len(rec_t)
         self.obs = {k: np.full((B, T), np.nan) for k in SCALARS} if ens.modes is not None else {}
+        if ens.cosine:
+            self.obs.update({k: np.full((B, T), np.nan) for k in COSINE_SCALARS})
         K = ens.modes.shape[1] if ens.modes is not None else 0
         self.hist = {k: np.full((B, T, K), -1, dtype=np.int64) for k in HISTOGRAMS} if K else {}
         make_observer = getattr(ens.disc, "observer", None)     # the family's own observables
@@ -394,6 +406,10 @@ class _Recorder:
                     self.obs[k][:, self.i_rec] = np.where(alive, v, np.nan)
                 self.hist["nearest_mode"][alive, self.i_rec] = np.asarray(counts)[alive]
                 self.hist["high_quality"][alive, self.i_rec] = np.asarray(hq)[alive]
+            if ens.cosine:
+                vals = from_cosine_stats(*ens.ops.cosine_stats(X, st.means), ens.point_norm)
+                for k, v in vals.items():
+                    self.obs[k][:, self.i_rec] = np.where(alive, v, np.nan)
             if self.family_obs is not None:
                 scal, hist = self.family_obs.take(t, p, X, alive)
                 for k, v in scal.items():
@@ -454,6 +470,7 @@ class _Recorder:
                 diverged=bool(diverged_at[b] >= 0),
                 diverged_at=int(diverged_at[b]),
                 modes=None if ens.modes is None else ens.modes[b].copy(),
+                image_shape=ens.targets[b].image_shape,
                 provenance={"backend": ens.backend, "precision": str(ens.dtype), "g1": cfg.resolved.coupling.g1,
                             "g2": cfg.resolved.coupling.g2, **timings,
                             **({} if self.family_obs is None else self.family_obs.provenance(b))},

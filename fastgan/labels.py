@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .observables import RUNAWAY_FACTOR
+
 
 @dataclass(frozen=True)
 class Label:
@@ -64,6 +66,16 @@ OBSERVABLES = {
                                    "particles", "1", "particles within 3 std of their nearest mode"),
     "kl_uniform": Label("kl_uniform", "KL to target weights", "KL divergence of the high-quality histogram to "
                         "the target weights", "nats"),
+    "cosine_mode_collapse": Label("cosine_mode_collapse", "cosine mode collapse", "mode collapse by cosine "
+                                  "similarity", "nats", "log M + sum_i P_i log P_i of the fractions of particles "
+                                  "whose most cosine-similar target point is i (0: even, log M: one point)"),
+    "cosine_distance": Label("cosine_distance", "cosine distance", "mean cosine distance to the nearest target "
+                             "point", "1", "mean over particles of min_i (1 - cos(X_a, P_i)) (cos = 0 with a zero "
+                             "vector)"),
+    "particle_cosine": Label("particle_cosine", "particle |cos|", "mean pairwise absolute cosine of the "
+                             "particles", "1", "mean over particle pairs of |cos(X_a, X_b)| (1: all on one line)"),
+    "runaway": Label("runaway", "runaway", "runaway particles", "1", "1 when the largest particle norm exceeds "
+                     f"{RUNAWAY_FACTOR:g} times the largest target-point norm, else 0"),
     "w2": Label("w2", r"$W_2$", "Wasserstein-2 distance to the target", "1"),
     "escaped_fraction": Label("escaped_fraction", "escaped fraction", "fraction of mass beyond the escape "
                               "radius", "1"),

@@ -1,6 +1,11 @@
 """Pictures of a run: particle snapshots over the discriminator heat-map (the look of Figs. 3-4), each
 with its colour bar, and the observables against time. Headless (Agg).
 
+A run on a target of images (its file recorded ``target_image_shape`` = (H, W) and the particles have
+H W coordinates) shows its particles as images instead: grids of up to ``IMAGE_GRID`` x ``IMAGE_GRID``
+particles, each reshaped to (H, W) in grayscale, at the first and the last snapshot, beside a grid of the
+target's images when they are available (:func:`image_mosaic`, :func:`image_panels`).
+
 The heat-maps are cheap at any size: the lattice side is chosen from the work of one evaluation
 (``overlay_grid``: at most ``GRID[1]``, shrinking towards ``GRID[0]`` for discriminators with very many
 numbers, drawn with bilinear interpolation), and the families' overlays use the numba ops where numba
@@ -20,6 +25,10 @@ OVERLAY_MIN_POINTS = 512        # ... but never fewer points than this at once
 OVERLAY_WORK = 1 << 28          # multiply-adds of all the heat-maps of one picture the automatic lattice aims at
 GRID = (48, 80)                 # the automatic lattice's smallest and largest side
 FAST_WORK = 1 << 20             # an overlay evaluation of at least this many multiply-adds uses numba's ops
+IMAGE_GRID = 10                 # images per side of an image run's grids (up to 100 particles)
+IMAGE_GAP = 1                   # pixels between the images of a grid
+COSINE_OBSERVABLES = ("cosine_mode_collapse", "cosine_distance", "particle_cosine")   # drawn when the family's
+#                                                         own defaults were not recorded (e.g. a target of images)
 OVERLAY_LABELS = {"mlp": "$D(x)$", "fourier": "$D(x)$", "rff": "witness $f(x)$", "kernel": "witness $f(x)$",
                   "kde": r"$d^*(x)$"}                   # what a family's heat-map shows (else a family's
 #                                                         ``overlay_label`` attribute, else D(x))
@@ -113,6 +122,82 @@ def _extent(run: dict) -> tuple[float, float, float, float]:
     return c[0] - r, c[0] + r, c[1] - r, c[1] + r
 
 
+def image_shape_of(run: dict) -> tuple | None:
+    """(H, W) when the run's particles are images: its target recorded an image shape (the run file's
+    ``target_image_shape``), snapshots were recorded and the particles have H W coordinates; else None."""
+    shape = run.get("image_shape")
+    if shape is None:
+        shape = (run.get("attrs") or {}).get("target_image_shape")
+    if shape is None:
+        return None
+    shape = tuple(int(n) for n in np.ravel(shape))
+    P = np.asarray(run["particles"])
+    if len(shape) != 2 or min(shape) < 1 or P.ndim != 3 or P.shape[0] == 0 or P.shape[-1] != shape[0] * shape[1]:
+        return None
+    return shape
+
+
+def image_mosaic(vectors, shape: tuple, side: int = IMAGE_GRID, gap: int = IMAGE_GAP) -> np.ndarray:
+    """The first min(n, side²) rows of ``vectors`` (n, H W) as one picture of (H, W) images (row-major
+    reshapes), ``side`` to a row (fewer when there are fewer images) and as many rows as they need:
+    (rows (H + gap) - gap, cols (W + gap) - gap) float64, NaN in the gaps and the empty cells."""
+    v = np.asarray(vectors, dtype=np.float64)
+    H, W = shape
+    n = min(len(v), side * side)
+    if n == 0:
+        return np.full((H, W), np.nan)
+    cols = min(side, n)
+    rows = -(-n // cols)
+    out = np.full((rows * (H + gap) - gap, cols * (W + gap) - gap), np.nan)
+    for k in range(n):
+        i, j = divmod(k, cols)
+        out[i * (H + gap):i * (H + gap) + H, j * (W + gap):j * (W + gap) + W] = v[k].reshape(H, W)
+    return out
+
+
+def target_images(run: dict, count: int) -> np.ndarray | None:
+    """Up to ``count`` of the run's target points (count, H W) as the run used them (normalised): its modes
+    when the file holds them, else the target rebuilt from its config when its file can still be read;
+    None when neither is there."""
+    d = np.asarray(run["particles"]).shape[-1]
+    if run.get("modes") is not None and np.shape(run["modes"])[-1] == d:
+        return np.asarray(run["modes"])[:count]
+    from .errors import FastganError
+    from .targets import make_target
+    try:
+        t = make_target(run["config"])
+    except (FastganError, OSError):
+        return None
+    return t.means[:count] if t.dim == d else None
+
+
+def image_panels(run: dict, shape: tuple, side: int = IMAGE_GRID) -> list:
+    """[(title, mosaic)] of an image run: the target's images (when available), the particles at the first
+    and at the last snapshot (one panel when there is one snapshot)."""
+    panels = []
+    target = target_images(run, side * side)
+    if target is not None:
+        panels.append(("target", image_mosaic(target, shape, side)))
+    S = run["particles"].shape[0]
+    for i in sorted({0, S - 1}):
+        panels.append((f"step {int(run['particles_time'][i])}", image_mosaic(run["particles"][i], shape, side)))
+    return panels
+
+
+def _draw_mosaic(ax, mosaic: np.ndarray, title: str) -> None:
+    """A grayscale mosaic stretched to its own 0.5-99.5 percentiles (gaps and empty cells in dark blue)."""
+    import matplotlib.pyplot as plt
+    finite = mosaic[np.isfinite(mosaic)]
+    lo, hi = (np.percentile(finite, [0.5, 99.5]) if finite.size else (0.0, 1.0))
+    if not hi > lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    cmap = plt.get_cmap("gray").with_extremes(bad="#1a2740")
+    ax.imshow(np.ma.masked_invalid(mosaic), cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 def observable_text(name: str) -> str:
     """An observable's axis text: its symbol (and units where they say something)."""
     from .labels import label
@@ -121,18 +206,21 @@ def observable_text(name: str) -> str:
 
 
 def plot_run(run: dict, out_png: str, max_panels: int = 6, grid: int | None = None, metric=None,
-             log: bool = False) -> str:
+             log: bool = False, image_grid: int | None = None) -> str:
     """Draw a run (as returned by :func:`fastgan.store.read_run`) to ``out_png``: at most ``max_panels``
     snapshots over the heat-map (lattice side ``grid``, automatic by default), and below them the
     observables ``metric`` (a name or names; default the family's) against time, on a log scale when
-    ``log`` (symmetric-log where values reach 0). A diverged run's non-finite values are left out."""
+    ``log`` (symmetric-log where values reach 0). A diverged run's non-finite values are left out.
+    A run of images (:func:`image_shape_of`) shows grids of ``image_grid`` x ``image_grid`` images
+    (default ``IMAGE_GRID``) instead of the snapshots (:func:`image_panels`)."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return _plot_run(run, out_png, max_panels, grid, metric, log)
+        return _plot_run(run, out_png, max_panels, grid, metric, log, image_grid)
 
 
 def _observables(run: dict, fam, metric) -> list:
     if metric is None:
-        return [k for k in fam.plot_observables if k in run["observables"]]
+        names = [k for k in fam.plot_observables if k in run["observables"]]
+        return names or [k for k in COSINE_OBSERVABLES if k in run["observables"]]
     names = [metric] if isinstance(metric, str) else list(metric)
     missing = [n for n in names if n not in run["observables"]]
     if missing:
@@ -152,7 +240,8 @@ def _set_log(ax, values) -> None:
         ax.set_yscale("symlog", linthresh=float(nz.min()) if nz.size else 1.0)
 
 
-def _plot_run(run: dict, out_png: str, max_panels: int, grid: int | None, metric=None, log: bool = False) -> str:
+def _plot_run(run: dict, out_png: str, max_panels: int, grid: int | None, metric=None, log: bool = False,
+              image_grid: int | None = None) -> str:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -162,8 +251,12 @@ def _plot_run(run: dict, out_png: str, max_panels: int, grid: int | None, metric
     fam = cfg.resolved.family
     S = run["particles"].shape[0]
     pick = np.unique(np.round(np.linspace(0, S - 1, min(S, max_panels))).astype(int)) if S else np.zeros(0, int)
+    shape = image_shape_of(run)
+    mosaics = image_panels(run, shape, image_grid or IMAGE_GRID) if shape is not None else None
+    if mosaics is not None:
+        pick = np.zeros(0, int)                    # images instead of snapshots over a heat-map
     n_obs = _observables(run, fam, metric)
-    top, bottom = len(pick), len(n_obs)
+    top, bottom = (len(mosaics) if mosaics is not None else len(pick)), len(n_obs)
     width = 2.5 * max(top, 1.4 * bottom, 1)
     heights = [3.1] * bool(top) + [2.5] * bool(bottom)
     fig = plt.figure(figsize=(width, sum(heights) + 0.4), layout="constrained")
@@ -172,6 +265,8 @@ def _plot_run(run: dict, out_png: str, max_panels: int, grid: int | None, metric
     dim = run["particles"].shape[-1] if S else 2
     values = disc_grid(run, pick, (x0, x1, y0, y1), grid) if dim == 2 and top else None
     shows = overlay_label(fam)
+    for j, (title, mosaic) in enumerate(mosaics or ()):
+        _draw_mosaic(rows[0].add_subplot(1, top, j + 1), mosaic, title)
     for j, i in enumerate(pick):
         ax = rows[0].add_subplot(1, top, j + 1)
         if values is not None and np.isfinite(values[j]).any():

@@ -44,10 +44,10 @@ def _file_size(path: str) -> tuple[int, int]:
         shapes = array_shapes(path, "target.path")
     except ConfigError:
         return 1, 1                                     # the loader names the problem
-    shape = shapes.get("means", shapes.get("points", shapes.get("samples")))
-    if shape is None or len(shape) != 2:
+    shape = shapes.get("means", shapes.get("points", shapes.get("images", shapes.get("samples"))))
+    if shape is None or len(shape) not in (2, 3):              # images (M, H, W): d = H W
         return 1, 1
-    return max(1, int(shape[0])), max(1, int(shape[1]))
+    return max(1, int(shape[0])), max(1, int(math.prod(int(n) for n in shape[1:])))
 
 
 def _snapshots(r) -> int:

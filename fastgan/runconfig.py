@@ -10,7 +10,9 @@ ones here, family ones by the family's ``auto`` / ``resolve``). Every consumer r
 The identity of a run is the sorted-key JSON of its resolved configuration without the backend
 (``Resolved.canonical_json``) and its hash (``run_id``). A family key that the run's family does
 not read is None there (or left out, or kept, as its ``Field.identity`` says), so that two runs
-that compute the same thing have one identity.
+that compute the same thing have one identity. A shared key whose ``Field.identity`` is
+``OMIT_DEFAULT`` (one added after run ids were fixed, e.g. ``target.normalize``) is left out where it
+is at its default, so that the runs that do not set it keep their ids.
 """
 
 from __future__ import annotations
@@ -274,6 +276,7 @@ def validate(cfg: Config, *, check_files: bool = True) -> None:
             raise ConfigError("target.path", None, "required for target.kind = file")
         if check_files and not os.path.isfile(t.path):
             raise ConfigError("target.path", t.path, "file not found")
+    _validate_normalize(t)
     d = target_dim(t)
     resources.check_dimension(d)
     g = cfg.generator
@@ -315,6 +318,22 @@ def validate(cfg: Config, *, check_files: bool = True) -> None:
     if isinstance(r.snapshots, tuple) and r.snapshots and r.snapshots[-1] > tr.n_iterations:
         raise ConfigError("record.snapshots", list(r.snapshots),
                           f"iterations must be <= training.n_iterations = {tr.n_iterations}")
+
+
+def _validate_normalize(t) -> None:
+    """target.normalize and the affine map's keys: a file target's only; offset and scale only for affine,
+    which needs a scale."""
+    if t.normalize != "none" and t.kind != "file":
+        raise ConfigError("target.normalize", t.normalize, f"only a file target is rescaled (target.kind = {t.kind})")
+    if t.normalize == "affine":
+        if t.scale is None:
+            raise ConfigError("target.scale", None, "required for target.normalize = affine ((x - target.offset) * "
+                              "target.scale)")
+        return
+    for key in ("offset", "scale"):
+        if getattr(t, key) is not None:
+            raise ConfigError(f"target.{key}", getattr(t, key), f"only for target.normalize = affine (it is "
+                              f"{t.normalize})")
 
 
 POSITION_KEYS = ("target.radius", "target.std", "target.means", "target.points", "generator.init_mean",
@@ -396,6 +415,8 @@ def resolve(cfg: Config) -> Resolved:
         t["radius"] = 2.0 if t["kind"] == "ring" else 1.0
     if t["dim"] is None and t["kind"] == "sphere":
         t["dim"] = SPHERE_DIM
+    if t["normalize"] == "affine" and t["offset"] is None:
+        t["offset"] = 0.0
     auto = fam.auto(cfg, dim)
     for dotted in FAMILY_DEFAULTED:
         sec, key = dotted.split(".")
@@ -423,6 +444,11 @@ def resolve(cfg: Config) -> Resolved:
                 omitted.append((sec, key))         # a family's key appears in no other family's identity
         if f.identity == C.OMIT_DEFAULT and (d[sec][key] is None or d[sec][key] == f.default):
             omitted.append((sec, key))
+    for sec, fields in S.fields.items():           # shared keys added after run ids were fixed
+        for key, f in fields.items():
+            if sec and f"{sec}.{key}" not in S.owners and f.identity == C.OMIT_DEFAULT \
+                    and (d[sec][key] is None or d[sec][key] == f.default):
+                omitted.append((sec, key))
     ident = json.loads(json.dumps(d))
     ident.pop("backend", None)
     for sec, key in omitted:

@@ -3,6 +3,8 @@
     /time                      (T,)       recorded iterations
     /observables/<name>        (T,)       mode_collapse, log_likelihood, nearest_mode_distance,
                                           modes_covered, high_quality_fraction, kl_uniform (mixture targets);
+                                          cosine_mode_collapse, cosine_distance, particle_cosine, runaway
+                                          (targets of dimension d > 2);
                                           w2, escaped_fraction (rff/kernel); kernel_gan_objective, q_d,
                                           steepness (d = 1) (kde)
     /histograms/<name>         (T, K)     nearest_mode, high_quality (raw per-mode counts; -1 after divergence)
@@ -11,7 +13,8 @@
     /discriminator_snapshots/<param>  (S, ...) parameters at the snapshot times (if recorded)
     /target/modes              (K, d)     the modes used by the observables (if any)
     attrs: config (canonical JSON of the resolved config), config_input (as given), run_id,
-           diverged, diverged_at (-1 if not), fastgan_version, git_commit, backend, precision,
+           diverged, diverged_at (-1 if not), target_image_shape ([H, W]: only for a target of images,
+           whose particles are H W pixels, row-major), fastgan_version, git_commit, backend, precision,
            created, timings (JSON), format = "fastgan-run", format_version; kde runs with
            record.early_stop add early_stop_at (iteration, -1 if never), early_stop_reason
            ("q_d" or "steepness") and early_stop_threshold (k_d / (2 sigma)); checksum (SHA-256 of every
@@ -293,6 +296,9 @@ def _check_structure(out: dict) -> None:
             raise _Damaged(f"discriminator parameter {k} is not numeric")
     if out["modes"] is not None:
         numeric("target/modes", out["modes"], 2)
+    shape = out.get("image_shape")
+    if shape is not None and (len(shape) != 2 or min(shape) < 1):
+        raise _Damaged(f"target_image_shape should be two positive integers [H, W], got {list(shape)}")
 
 
 def _read_into(f, out: dict) -> None:
@@ -309,3 +315,5 @@ def _read_into(f, out: dict) -> None:
     out["modes"] = f["target/modes"][()] if "target" in f and "modes" in f["target"] else None
     out["diverged"] = bool(f.attrs["diverged"])
     out["diverged_at"] = int(f.attrs["diverged_at"])
+    shape = f.attrs.get("target_image_shape")
+    out["image_shape"] = None if shape is None else tuple(int(n) for n in np.ravel(shape))

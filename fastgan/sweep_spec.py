@@ -396,8 +396,10 @@ def parse_spec(data: dict, spec_dir: str = ".") -> Sweep:
                dask=_dask_section(s.get("dask")), refine=_refine_section(s.get("refine"), keys),
                window=_window_section(s.get("window")), snapshots=_snapshots(s.get("snapshots", False), keys))
     _build(sw)
-    from .observables import SCALARS
+    from .observables import COSINE_SCALARS, SCALARS, records_cosine
     recorded = set(SCALARS).union(*{r.config.resolved.family.observables for r in sw.runs})
+    if any(records_cosine(r.config.resolved.dim) for r in sw.runs):
+        recorded |= set(COSINE_SCALARS)
     if sw.observables:
         unknown = [o for o in sw.observables if o not in recorded]
         if unknown:

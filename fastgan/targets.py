@@ -1,11 +1,16 @@
 """Target distributions: ring, grid, weighted Gaussian mixture, point set with masses,
-array file.
+array file (samples, images, or a mixture).
 
 Every target is a weighted mixture of isotropic Gaussians (a point set is a mixture of zero-width
 components; a file of samples is the empirical distribution, i.e. equal-weight zero-width
 components on the samples). Sampling therefore has one code path (the ``sample_mixture`` op), and
 the log-density is a stable log-sum-exp over components when every component has a width.
 ``modes`` are the component centres used by the mode-based observables (None for empirical data).
+
+A file of images, an array (M, H, W), is the empirical distribution of its M images flattened row-major
+to d = H W coordinates; the target remembers ``image_shape`` = (H, W) so that pictures can show
+particles as images. ``target.normalize`` states how a file's points are rescaled before use (see
+:func:`normalize_points`); nothing is rescaled implicitly.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ class Target:
 
     means:   (K, d) component centres        weights: (K,) normalised, > 0 sum
     stds:    (K,) isotropic std per component modes: (K, d) centres for observables, or None
+    image_shape: (H, W) with H W = d when the points are images (a file of (M, H, W) images), else None
     """
 
     kind: str
@@ -32,6 +38,7 @@ class Target:
     weights: np.ndarray
     stds: np.ndarray
     modes: np.ndarray | None
+    image_shape: tuple | None = None
 
     @property
     def dim(self) -> int:
@@ -171,7 +178,7 @@ def make_target(cfg) -> Target:
         return _mixture(kind, pts, _normalise("target.masses", t.masses, t.n_modes), np.full(t.n_modes, t.std),
                         modes=pts)
     if kind == "file":
-        return load_target_file(t.path, std=t.std)
+        return load_target_file(t.path, std=t.std, normalize=t.normalize, offset=t.offset, scale=t.scale)
     raise ConfigError("target.kind", kind, "unknown target")  # pragma: no cover
 
 
@@ -189,42 +196,112 @@ def check_against(target: Target, r) -> None:
                           "(zero-width points): use data_density = kde")
 
 
-def _mixture(kind, means, weights, stds, modes) -> Target:
+def _mixture(kind, means, weights, stds, modes, image_shape=None) -> Target:
     k = means.shape[0]
     w = np.full(k, 1.0 / k) if weights is None else weights
     return Target(kind, np.ascontiguousarray(means, dtype=np.float64), w, np.asarray(stds, dtype=np.float64),
-                  None if modes is None else np.ascontiguousarray(modes, dtype=np.float64))
+                  None if modes is None else np.ascontiguousarray(modes, dtype=np.float64), image_shape)
 
 
-def load_target_file(path: str, std: float | None = None) -> Target:
-    """A target from an array file: samples (empirical distribution) or a mixture ('means' [+ 'weights', 'stds'])."""
+def load_target_file(path: str, std: float | None = None, normalize: str = "none", offset: float | None = None,
+                     scale: float | None = None) -> Target:
+    """A target from an array file: samples or images (the empirical distribution, masses from an optional
+    'weights' or 'masses' array, equal by default) or a mixture ('means' or 'points' [+ 'weights' or
+    'masses', 'stds']). Points are (M, d), or (M, H, W) images flattened row-major (``image_shape`` = (H, W));
+    a flattened (M, H W) file may give its 'image_shape' as an array [H, W]. The points are then rescaled
+    as ``normalize`` says (:func:`normalize_points`); the file's 'stds' are in its own units (an affine
+    map scales them by |scale|), ``std`` (target.std) is in the units of the rescaled points."""
     arrays = read_arrays(path, "target.path")
     if "means" in arrays or "points" in arrays:
-        means = np.asarray(arrays.get("means", arrays.get("points")), dtype=np.float64)
-        _check_2d(path, means)
+        name = "means" if "means" in arrays else "points"
+        means, shape = _points(path, arrays, name)
         k = means.shape[0]
-        w = arrays.get("weights", arrays.get("masses"))
-        weights = _normalise("target.path", None if w is None else np.asarray(w, dtype=np.float64).ravel(), k)
+        weights = _file_masses(path, arrays, k)
         if "stds" in arrays:
             stds = np.asarray(arrays["stds"], dtype=np.float64).ravel()
             if stds.shape != (k,) or np.any(stds < 0) or not np.all(np.isfinite(stds)):
                 raise ConfigError("target.path", path, f"'stds' must hold {k} non-negative finite numbers")
+            if normalize == "pixel" and np.any(stds > 0):
+                raise ConfigError("target.normalize", normalize, f"{path!r} gives its components widths ('stds'), "
+                                  "which a per-coordinate rescaling would make anisotropic: use none or affine")
+            if normalize == "affine":
+                stds = stds * abs(scale)
         else:
             stds = np.full(k, 0.0 if std is None else std)
-        return _mixture("file", means, weights, stds, modes=means)
-    if "samples" not in arrays:
-        raise ConfigError("target.path", path, "expected an array of samples or a 'means' array")
-    samples = np.asarray(arrays["samples"], dtype=np.float64)
-    _check_2d(path, samples)
+        means = normalize_points(means, normalize, offset, scale)
+        return _mixture("file", means, weights, stds, modes=means, image_shape=shape)
+    if "images" in arrays and "samples" in arrays:
+        raise ConfigError("target.path", path, "holds both 'images' and 'samples': keep one of them")
+    if "samples" not in arrays and "images" not in arrays:
+        raise ConfigError("target.path", path, "expected an array of samples ('samples' or 'images') or a "
+                          "'means' array")
+    samples, shape = _points(path, arrays, "images" if "images" in arrays else "samples")
     k = samples.shape[0]
-    return _mixture("file", samples, None, np.full(k, 0.0 if std is None else std), modes=None)
+    weights = _file_masses(path, arrays, k)
+    samples = normalize_points(samples, normalize, offset, scale)
+    return _mixture("file", samples, weights, np.full(k, 0.0 if std is None else std), modes=None,
+                    image_shape=shape)
 
 
-def _check_2d(path, a):
-    if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] < 1:
-        raise ConfigError("target.path", path, f"expected a 2-D array (points x dimensions), got shape {a.shape}")
+def normalize_points(x: np.ndarray, how: str = "none", offset: float | None = None,
+                     scale: float | None = None) -> np.ndarray:
+    """A file target's points (M, d) float64 rescaled as ``target.normalize`` says:
+
+    none    unchanged (the same array)
+    pixel   per coordinate, (x - mean) / std over the M points (population std); a coordinate constant
+            over the points (std 0) is only centred: it becomes exactly 0, nothing is divided by 0
+    affine  (x - offset) * scale (offset default 0)
+    """
+    if how == "none":
+        return x
+    if how == "affine":
+        return (x - (0.0 if offset is None else float(offset))) * float(scale)
+    if how == "pixel":
+        mean = x.mean(0)
+        centred = x - mean
+        std = np.sqrt((centred * centred).mean(0))
+        constant = np.all(x == x[:1], axis=0) | ~(std > 0)
+        out = centred / np.where(constant, 1.0, std)
+        out[:, constant] = 0.0
+        return out
+    raise ConfigError("target.normalize", how, "must be one of none, pixel, affine")  # pragma: no cover
+
+
+def _points(path, arrays, name) -> tuple[np.ndarray, tuple | None]:
+    """(points (M, d), image shape (H, W) or None) of the file's array ``name``: (M, d), or (M, H, W) images
+    flattened row-major; checked (shape, finite values, a declared 'image_shape')."""
+    a = np.asarray(arrays[name], dtype=np.float64)
+    if a.ndim not in (2, 3) or 0 in a.shape:
+        raise ConfigError("target.path", path, f"'{name}' should be a 2-D array (points x dimensions) or a 3-D "
+                          f"array (images x height x width), got shape {a.shape}")
     if not np.all(np.isfinite(a)):
-        raise ConfigError("target.path", path, "array holds NaN or Inf")
+        raise ConfigError("target.path", path, f"'{name}' holds NaN or Inf")
+    shape = None
+    if a.ndim == 3:
+        shape = (int(a.shape[1]), int(a.shape[2]))
+        a = a.reshape(a.shape[0], -1)
+    if "image_shape" in arrays:
+        given = np.asarray(arrays["image_shape"]).ravel()
+        ok = given.size == 2 and np.all(given >= 1) and np.all(given == np.round(given))
+        if not ok or int(given[0]) * int(given[1]) != a.shape[1] or (shape is not None and tuple(given) != shape):
+            raise ConfigError("target.path", path, f"'image_shape' should be two positive integers [H, W] with "
+                              f"H W = {a.shape[1]} (the points' dimension), got {given.tolist()}")
+        shape = (int(given[0]), int(given[1]))
+    return a, shape
+
+
+def _file_masses(path, arrays, k) -> np.ndarray:
+    """The normalised masses of a file's k points: its 'weights' (or else 'masses') array, equal by default."""
+    name = "weights" if "weights" in arrays else "masses" if "masses" in arrays else None
+    if name is None:
+        return _normalise("target.path", None, k)
+    w = np.asarray(arrays[name], dtype=np.float64)
+    if w.ndim > 1 and w.size == k:
+        w = w.ravel()
+    if w.shape != (k,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ConfigError("target.path", path, f"'{name}' should hold {k} non-negative finite numbers (one per "
+                          f"point), not all zero; got shape {w.shape}")
+    return w / w.sum()
 
 
 def stack_targets(targets: list[Target]):

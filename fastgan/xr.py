@@ -12,8 +12,9 @@ A run's Dataset (the same from memory and from its file)::
     snapshot (snapshot)               snapshot iterations           <histogram>_histogram (time, mode | <histogram>_bin)
     particles (snapshot, particle, coord)                           modes (mode, coord) (targets with modes)
 
-attributes: the run file's (config, config_input, run_id, diverged, diverged_at (ints), backend, precision,
-timings, early_stop_*, and from a file fastgan_version, git_commit, created). xarray is imported only here,
+attributes: the run file's (config, config_input, run_id, diverged, diverged_at (ints), target_image_shape
+(image targets), backend, precision, timings, early_stop_*, and from a file fastgan_version, git_commit,
+created). xarray is imported only here,
 and only when a Dataset is built.
 """
 
@@ -144,12 +145,15 @@ def histogram_dim(name: str, bins: int, n_modes: int | None) -> str:
 
 def run_attrs(result) -> dict:
     """The run attributes a RunResult records (as the run file stores them, in its order): config,
-    config_input, run_id, diverged, diverged_at, backend, precision, early_stop_* (kde), timings (JSON of the
-    rest of its provenance)."""
+    config_input, run_id, diverged, diverged_at, target_image_shape ([H, W], image targets only), backend,
+    precision, early_stop_* (kde), timings (JSON of the rest of its provenance)."""
     cfg, prov = result.config, result.provenance
     out = {"config": cfg.canonical_json(), "config_input": json.dumps(cfg.to_dict(), sort_keys=True),
-           "run_id": cfg.run_id, "diverged": bool(result.diverged), "diverged_at": int(result.diverged_at),
-           "backend": prov.get("backend", ""), "precision": prov.get("precision", cfg.precision)}
+           "run_id": cfg.run_id, "diverged": bool(result.diverged), "diverged_at": int(result.diverged_at)}
+    shape = getattr(result, "image_shape", None)
+    if shape is not None:
+        out["target_image_shape"] = np.asarray(shape, dtype=np.int64)
+    out.update({"backend": prov.get("backend", ""), "precision": prov.get("precision", cfg.precision)})
     stop = {k: v for k, v in prov.items() if k.startswith("early_stop")}
     out.update(stop)
     skip = {"fastgan_version", "git_commit", "backend", "precision", "created"}

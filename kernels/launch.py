@@ -19,6 +19,7 @@ CPU_TILE = {
     "fgrid_samples": 8,      # samples per (run, tile) task of the separable Fourier grad_x / forward
     "kde_rows": 8,           # query points per (run, tile) task of kde_log_density / kde_grad_sum (centre blocks reused)
     "kde_cols": 512,         # centres per block of the KDE ops' per-task (L1-sized) buffers and online log-sum-exp
+    "cosine_rows": 16,       # particles per (run, tile) task of the cosine observables (cosine_stats)
 }
 
 # Threads per block: any value in [1, 1024] is correct, but a block must fit the register file: the CUDA C

@@ -170,6 +170,17 @@ def _mode_stats(rng, dt, v, small):
     return Case((X, modes, weights, stds), nan=0, exact=(0, 1))
 
 
+def _cosine_stats(rng, dt, v, small):
+    s = _sizes(small)
+    B, d, N, M = s["B"], 7, s["N"], s["M"]
+    points = rng.normal(size=(B, M, d))
+    X = rng.normal(size=(B, d, N))
+    X[1, :, 2] = points[1, 4]                            # a particle on a point (cos 1)
+    X[2, :, 0] = 0.0                                     # a zero particle and a zero point: cos 0 by convention
+    points[2, 3] = 0.0
+    return Case((X.astype(dt), points), nan=0, exact=(0,))
+
+
 def _trig(rng, dt, v, small, what):
     s, d = _sizes(small), v.get("d", 2)
     B, L, N, M = s["B"], s["L"], s["N"], s["M"]
@@ -296,6 +307,9 @@ OPS: tuple[Op, ...] = (
     Op("mode_stats", "(X, modes, weights, stds) -> counts, hq (B, K) int, nearest, loglik (B,) (host arrays)",
        "observables_numpy.mode_stats", "observables_numba.mode_stats", "cuda_numba.mode_stats",
        lambda r, dt, v, s: _mode_stats(r, dt, v, s)),
+    Op("cosine_stats", "(X, points) -> counts (B, M) int, cos_dist, pair_cos, max_norm (B,) (host arrays)",
+       "observables_numpy.cosine_stats", "observables_numba.cosine_stats", "observables_numpy.cosine_stats",
+       lambda r, dt, v, s: _cosine_stats(r, dt, v, s)),
     Op("deep_disc_step", "(p, xg, xt, lr, l2, u, act, opt=None, xp) in place on the dict p (and opt's moments)",
        "deep_mlp.deep_disc_step", "deep_mlp.deep_disc_step", "deep_mlp.deep_disc_step",
        lambda r, dt, v, s: _deep(r, dt, dict(v), s, "step"), variants=_ACTS + (_v(act="tanh", opt=True),),

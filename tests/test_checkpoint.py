@@ -134,6 +134,28 @@ def test_a_checkpoint_of_other_runs_or_backend_is_not_resumed_and_a_damaged_one_
     assert (tmp_path / "c.h5.damaged").exists() and not path.exists()
 
 
+def test_a_checkpoint_lacking_arrays_of_this_version_is_moved_aside_and_the_run_restarts(tmp_path):
+    """A checkpoint written before an array was added to the state (here: an observable's record removed
+    from it) is not resumed from: moved aside with a warning naming what it lacks, and the run computed
+    from iteration 0 equals one never interrupted."""
+    import h5py
+    cfgs = _configs("mlp")
+    ref = Ensemble(cfgs, "numpy").run(progress=False)
+    path = tmp_path / "c.h5"
+    ens = Ensemble(cfgs, "numpy")
+    _interrupt_after(ens, 12)
+    with pytest.raises(Stop):
+        ens.run(progress=False, checkpoint=At(path, {10}))
+    it, arrays, ident = ck.read(str(path))
+    del arrays["rec/obs/mode_collapse"]
+    ck.write(str(path), it, arrays, ident)
+    again = At(path, set())
+    with pytest.warns(UserWarning, match="lacks 1 of this version's arrays .rec/obs/mode_collapse.*moved to"):
+        got = Ensemble(cfgs, "numpy").run(progress=False, checkpoint=again)
+    assert (tmp_path / "c.h5.incompatible").exists() and again.resumed_at == 0
+    _same(ref, got)
+
+
 def test_a_checkpoint_is_not_a_complete_output_and_is_removed_when_done(tmp_path):
     from fastgan import h5io
     h5io.WRITTEN.clear()

@@ -122,5 +122,6 @@ def run_slice(case, b: int, B: int):
 
 def cublas_served(op, chosen: str) -> bool:
     """Whether the GPU implementation serving ``op`` (``chosen``, from ``Ops.chosen``) is a cuBLAS batched
-    matmul through CuPy (deep MLP, separable Fourier grid, explicit Gram coupling)."""
-    return op.takes_xp or chosen.startswith(("fourier_grid.", "deep_mlp.", "cuda_ops.matmul"))
+    matmul through CuPy (deep MLP, separable Fourier grid, explicit Gram coupling, the cosine observables)."""
+    return op.takes_xp or chosen.startswith(("fourier_grid.", "deep_mlp.", "cuda_ops.matmul",
+                                             "observables_numpy.cosine_stats"))
