@@ -28,8 +28,8 @@ from .common import REGISTRY, SCALES, Context, Experiment, allow_nonfinite, expe
 
 log = logging.getLogger("fastgan")
 
-MODULES = ("egan_dynamics", "egan_phase", "egan_regularisation", "egan_fourier", "ipm", "kgan", "gradfields",
-           "ntk_figs")
+MODULES = ("egan_dynamics", "egan_phase", "egan_regularisation", "egan_fourier", "egan_digits", "ipm", "kgan",
+           "gradfields", "ntk_figs")
 
 _loaded = False
 
