@@ -107,12 +107,14 @@ def digits_phase(ctx) -> None:
     ds = _sweep_digits(ctx, base, axes)
     mc, cd, pc, run = (_final(ds, n) for n in OBSERVABLES)
     particles = ds["particles"].values[:, :, 0, -1]          # (ratio, lr, N, 64) at T
+    # how far each cloud is from the runaway flag: its largest norm over the data's largest
+    norm_ratio = np.linalg.norm(particles, axis=-1).max(-1) / np.linalg.norm(images, axis=-1).max()
     ctx.save_h5({"ratio": ratios, "lr_disc": lrs, "lr_disc_protocol": lrs / RATE_UNIT, "cosine_mode_collapse": mc,
-                 "cosine_distance": cd, "particle_cosine": pc, "runaway": run, "images": images,
+                 "cosine_distance": cd, "particle_cosine": pc, "runaway": run, "norm_ratio": norm_ratio, "images": images,
                  "final_particles": particles},
                 attrs={"iterations": T, "width": width, "rate_unit": RATE_UNIT, "threshold": THRESHOLD})
     _draw(ctx, ratios, lrs, mc, pc, run, particles, images, T, width)
-    _report(ctx, ratios, lrs, mc, cd, pc, run, T, width)
+    _report(ctx, ratios, lrs, mc, cd, pc, run, norm_ratio, T, width)
 
 
 def _sweep_digits(ctx, base, axes):
@@ -201,7 +203,7 @@ def _mid_edges(v: np.ndarray) -> np.ndarray:
     return np.concatenate([[2 * v[0] - mid[0]], mid, [2 * v[-1] - mid[-1]]])
 
 
-def _report(ctx, ratios, lrs, mc, cd, pc, run, T, width) -> None:
+def _report(ctx, ratios, lrs, mc, cd, pc, run, norm_ratio, T, width) -> None:
     r = ctx.report
     r.parameters({"MNIST protocol": "100 images, N = 100, T = 1000, ReLU, weight decay 1e-4, alpha_G = 1e-4, "
                                     "alpha_D on 26 values 1e-5..2.6e-3, g2/g1 = 0 and 25 values 0.01..0.98",
@@ -230,6 +232,10 @@ def _report(ctx, ratios, lrs, mc, cd, pc, run, T, width) -> None:
     spread = np.isfinite(mc) & (mc <= THRESHOLD)
     r.line(f"converged (cosine mode collapse <= ½ log 100 = {THRESHOLD:.2f}): {int(spread.sum())} of {mc.size} cells; "
            f"runaway: {int((run > 0).sum())} cells")
+    k = np.unravel_index(np.nanargmax(norm_ratio), norm_ratio.shape)
+    r.value("largest_norm_over_data_norm", float(np.nanmax(norm_ratio)), ".3g")
+    r.line(f"largest particle norm over the data's largest norm: {norm_ratio[k]:.3g} at g2/g1 = {ratios[k[0]]:.2g}, "
+           f"alpha_D = {lrs[k[1]] / RATE_UNIT:.2g} (the runaway flag needs > 10)")
     if (run > 0).any():
         i, j = np.nonzero(run > 0)
         r.line("runaway cells (g2/g1, alpha_D): " + ", ".join(f"({ratios[a]:.2g}, {lrs[b] / RATE_UNIT:.2g})"
@@ -242,4 +248,5 @@ def _report(ctx, ratios, lrs, mc, cd, pc, run, T, width) -> None:
                  f"{int(collapsed.sum())} of {mc.size} cells collapse (cosine mode collapse > ½ log 100); collapse "
                  f"{'grows' if up_ratio > 0 else 'does not grow'} with g2/g1 and "
                  f"{'falls' if down_lr < 0 else 'does not fall'} with alpha_D (the 2-D diagrams: grows, falls); "
-                 f"{int((run > 0).sum())} cells run away.")
+                 f"{int((run > 0).sum())} cells run away (largest particle norm {np.nanmax(norm_ratio):.2g}x the "
+                 f"data's).")
