@@ -75,7 +75,7 @@ def _install_hint(modules) -> str:
 # Wall time of each experiment at --quick scale, measured when the README's gallery was made (2 CPU cores,
 # numba backend, reports in docs/gallery/NAME/report.txt); shown by --list as a guide.
 QUICK_SECONDS = {
-    "egan-fig10-11": 41, "egan-fig13": 18, "egan-fig14": 110, "egan-fig15": 89, "egan-fig16-17": 45,
+    "egan-digits-phase": 165, "egan-fig10-11": 41, "egan-fig13": 18, "egan-fig14": 110, "egan-fig15": 89, "egan-fig16-17": 45,
     "egan-fig18": 4, "egan-fig19": 169, "egan-fig2": 19, "egan-fig20": 110, "egan-fig21": 188,
     "egan-fig3-4": 183, "egan-fig5-6": 111, "egan-fig8-9": 141, "egan-gram-vs-coarse": 319,
     "grad-cone": 202, "grad-earlystop": 191, "grad-fields": 11, "ipm-fig1": 3, "ipm-fig2": 27,
