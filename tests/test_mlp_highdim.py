@@ -133,3 +133,21 @@ def test_a_high_dimensional_run_agrees_across_backends():
     np.testing.assert_allclose(fast.particles, ref.particles, rtol=1e-9, atol=1e-11)
     for k, v in ref.observables.items():
         np.testing.assert_allclose(fast.observables[k], v, rtol=1e-8, atol=1e-10, err_msg=k)
+
+
+@pytest.mark.parametrize("coupling", ["coarse", "spatial"])
+def test_a_run_at_d_784_agrees_across_backends(coupling):
+    """d = 784 end to end (points on the sphere, the regulariser on, a coarse or a spatial coupling, every
+    observable of d >= 3): numba against the reference, float64."""
+    import fastgan
+    cfg = fastgan.default_config(**{
+        "precision": "float64", "target.kind": "sphere", "target.dim": 784, "target.n_modes": 7,
+        "target.std": 0.05, "generator.n_particles": 11, "discriminator.width": 24, "training.n_iterations": 5,
+        "training.beta": 0.1, "training.n_disc": 2, "record.every": 2, "record.snapshots": 2,
+        "coupling.kind": coupling, "coupling.ratio": 0.2})
+    ref, fast = (fastgan.simulate_ensemble([cfg], backend=b)[0] for b in ("numpy", "numba"))
+    assert ref.particles.shape[-1] == 784 and not ref.diverged
+    np.testing.assert_allclose(fast.particles, ref.particles, rtol=1e-9, atol=1e-11)
+    assert {"cosine_mode_collapse", "particle_cosine", "runaway"} <= set(ref.observables)
+    for k, v in ref.observables.items():
+        np.testing.assert_allclose(fast.observables[k], v, rtol=1e-8, atol=1e-10, err_msg=k)
