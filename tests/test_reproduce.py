@@ -164,6 +164,19 @@ def test_tiny_smoke(name, tmp_path):
     assert all(os.path.exists(p) for p in ctx.outputs)
 
 
+def test_the_report_records_the_commit_that_ran_and_one_that_changed_meanwhile(tmp_path, monkeypatch):
+    """The commit is taken when the experiment starts (the code imported then); a checkout that moved
+    while it ran is recorded beside it, in report.json and in the report's header."""
+    from fastgan import store
+    commits = iter(["aaa111", "bbb222"])
+    monkeypatch.setattr(store, "git_commit", lambda: next(commits))
+    reproduce.run("egan-fig18", "tiny", str(tmp_path / "x"), progress=False)
+    doc = json.loads((tmp_path / "x" / "report.json").read_text())
+    assert doc["git_commit"] == "aaa111" and doc["git_commit_at_end"] == "bbb222"
+    head = (tmp_path / "x" / "report.txt").read_text().splitlines()[1]
+    assert "aaa111" in head and "checkout was at bbb222 when it ended" in head
+
+
 def test_report_verdicts_say_what_was_found():
     """Besides agrees / DISAGREES / no verdict: the paper's words holding ('agrees qualitatively'), a number that
     depends on a parameter the paper leaves open ('not comparable'), a number fastgan calibrated to ('calibrated

@@ -224,16 +224,21 @@ def run(name: str, scale: str, out_dir: str, backend: str | None = None, force: 
         if resumed:
             log.info("resuming the interrupted reproduction in %s (its completed sweep parts and checkpoints)", tmp)
         ctx = Context(exp, scale, tmp, backend=backend, progress=progress)
+        commit = git_commit()                   # the code that runs (imported now), not the checkout at the end
         t0 = time.perf_counter()
         exp.func(ctx)
         elapsed = time.perf_counter() - t0
         meta = {"experiment": exp.name, "paper": exp.paper, "figures": exp.figures, "title": exp.title,
                 "scale": scale, "backend": used, "seconds": round(elapsed, 2), "resumed": resumed,
-                "fastgan_version": package_version(), "git_commit": git_commit(),
+                "fastgan_version": package_version(), "git_commit": commit,
                 "outputs": sorted(os.path.relpath(p, tmp) for p in ctx.outputs)}
+        moved = git_commit()
+        if moved != commit:                     # the checkout changed while it ran: both, so nobody is misled
+            meta["git_commit_at_end"] = moved
         header = (f"fastgan reproduce {exp.name} --{scale}: {citation(exp.paper)} {exp.figures} -- {exp.title}\n"
                   f"({elapsed:.1f} s{' after resuming an interrupted run' if resumed else ''}, backend {used}, "
-                  f"fastgan {meta['fastgan_version']} {meta['git_commit']})")
+                  f"fastgan {meta['fastgan_version']} {commit}"
+                  + (f"; the checkout was at {moved} when it ended" if moved != commit else "") + ")")
         atomic_text(os.path.join(tmp, "report.txt"), ctx.report.text(header))
         atomic_text(os.path.join(tmp, "report.json"), ctx.report.as_json(meta))
         written = sorted(os.path.relpath(os.path.join(d, f), tmp) for d, _, fs in os.walk(tmp) for f in fs)
