@@ -75,9 +75,9 @@ def _install_hint(modules) -> str:
 # Wall time of each experiment at --quick scale, measured when the README's gallery was made (2 CPU cores,
 # numba backend, reports in docs/gallery/NAME/report.txt); shown by --list as a guide.
 QUICK_SECONDS = {
-    "egan-digits-phase": 165, "egan-fig10-11": 41, "egan-fig13": 18, "egan-fig14": 110, "egan-fig15": 89, "egan-fig16-17": 45,
-    "egan-fig18": 4, "egan-fig19": 169, "egan-fig2": 19, "egan-fig20": 110, "egan-fig21": 188,
-    "egan-fig3-4": 183, "egan-fig5-6": 111, "egan-fig8-9": 141, "egan-gram-vs-coarse": 319,
+    "egan-digits-phase": 80, "egan-fig10-11": 113, "egan-fig13": 78, "egan-fig14": 110, "egan-fig15": 89,
+    "egan-fig16-17": 45, "egan-fig18": 4, "egan-fig19": 172, "egan-fig2": 19, "egan-fig20": 110, "egan-fig21": 188,
+    "egan-fig3-4": 183, "egan-fig5-6": 277, "egan-fig8-9": 89, "egan-gram-vs-coarse": 319,
     "grad-cone": 202, "grad-earlystop": 191, "grad-fields": 11, "ipm-fig1": 3, "ipm-fig2": 27,
     "ipm-fig3": 152, "ipm-fig4": 464, "kgan-digits": 98, "kgan-mog": 6,
 }
