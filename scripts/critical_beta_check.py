@@ -8,6 +8,14 @@ the rigid-cloud map with K at the initial cloud and at the target (the fixed poi
 
     python scripts/critical_beta_check.py [--iterations 1600] [--betas 0.02 0.6 16] [--every 2] [--json out.json]
 
+With --linear DELTA the same grid runs in the model's own domain: 200 particles on samples of the target with
+their centroid moved by DELTA (1, 1) / sqrt 2 (a rigid offset from the fixed point), the settling time being
+that of the centroid's distance to DELTA / 10, the optimum refined between grid points (parabola in log-log),
+against the map's own fastest band settling (analysis.fastest_settling_beta: ~0.6 beta*, a second-order
+system's 10 % band optimum).
+
+    python scripts/critical_beta_check.py --linear 0.5 --iterations 600 [--json out.json]
+
 With --optimizers the same measurement runs at the default setting for each discriminator optimiser
 (gradient descent at the default alpha_D, RMSProp and Adam at --adaptive-rates) over a wider beta grid: where
 the settling-time optimum and the dip of the final mode collapse land with each (the rigid-cloud map is the
@@ -41,6 +49,45 @@ def optimum(keys, betas, seeds, iterations, backend, every=10):
     return best, settle, final
 
 
+def vertex(x, y) -> float:
+    """The minimum of y over the geometric grid x, refined by the parabola through log y at the grid minimum
+    and its neighbours in log x (the grid value at an edge or where a neighbour never settles)."""
+    x, y = np.log(np.asarray(x, dtype=float)), np.log(np.asarray(y, dtype=float))
+    i = int(np.argmin(y))
+    if i == 0 or i == len(y) - 1 or not np.all(np.isfinite(y[i - 1:i + 2])):
+        return float(np.exp(x[i]))
+    curv = y[i - 1] - 2 * y[i] + y[i + 1]
+    return float(np.exp(x[i] + (x[i + 1] - x[i]) * (y[i - 1] - y[i + 1]) / (2 * curv))) if curv > 0 else float(np.exp(x[i]))
+
+
+def linear_domain(args, betas):
+    """The grid in the rigid-cloud model's domain: the cloud on the data, offset rigidly by --linear."""
+    from fastgan.targets import make_target
+    delta = args.linear
+    pts = make_target(fastgan.default_config().resolved).sample(200, seed=123)
+    pts = (pts - pts.mean(0) + delta / np.sqrt(2)).tolist()
+    snaps = list(range(0, args.iterations + 1, args.every))
+    rows = []
+    for keys in GRID:
+        t0 = time.time()
+        cfgs = [fastgan.default_config(**{"coupling.ratio": 0.275, "training.n_iterations": args.iterations,
+                                          "record.every": 50, "record.snapshots": snaps, "record.discriminator": False,
+                                          "generator.init_points": pts, **keys, "training.beta": float(b),
+                                          "training.seed": s}) for b in betas for s in args.seeds]
+        runs = fastgan.simulate_ensemble(cfgs, backend=args.backend, progress=False)
+        st = [settle_time(r.particles_time, np.linalg.norm(r.particles.mean(1), axis=-1), delta / 10) for r in runs]
+        settle = np.median(np.array(st).reshape(len(betas), -1), 1)
+        best = vertex(betas, settle)
+        rt = analysis.rigid_cloud(fastgan.default_config(**{"coupling.ratio": 0.275, **keys}), at="target")
+        pred = analysis.fastest_settling_beta(rt.k_mean, rt.n_disc, rt.lr_disc, rt.lr_gen, rt.l2, rt.c, band=0.1)
+        rows.append({"setting": keys, "measured": best, "settle": settle.tolist(), "beta_star": rt.beta_star,
+                     "predicted": pred})
+        print(f"{json.dumps(keys):28s} fastest centroid settling at beta {best:.3g}; the map's fastest {pred:.3g} (ratio "
+              f"{best / pred:.2f}); beta* {rt.beta_star:.3g} (zeta {best / rt.beta_star:.2f})  ({time.time() - t0:.0f} s)")
+        print("         settle:" + " ".join(f"{x:7.0f}" for x in settle))
+    return rows
+
+
 def by_optimizer(args, betas):
     """The settling-time optimum and the final mode collapse over beta for each discriminator optimiser."""
     rows = []
@@ -72,9 +119,16 @@ def main():
     ap.add_argument("--backend", default="numba")
     ap.add_argument("--optimizers", nargs="+", choices=("sgd", "rmsprop", "adam"))
     ap.add_argument("--adaptive-rates", type=float, nargs="+", default=[1e-3, 1e-4])
+    ap.add_argument("--linear", type=float, metavar="DELTA", help="the model's domain: a cloud on the data offset by DELTA")
     ap.add_argument("--json")
     args = ap.parse_args()
     betas = np.geomspace(args.betas[0], args.betas[1], int(args.betas[2]))
+    if args.linear:
+        rows = linear_domain(args, betas)
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump({"betas": betas.tolist(), "delta": args.linear, "rows": rows}, fh, indent=1)
+        return
     if args.optimizers:
         rows = by_optimizer(args, betas)
         if args.json:
