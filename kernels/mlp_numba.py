@@ -546,40 +546,44 @@ def _gemm_update(w, b, a, G, sa, runs, lr, l2, s, tanh, gw_out, ga_out, gb_out):
         step = lr[r]
         c2 = 2 * l2[r]
         gd = G[q, d]
+        sar = np.empty(W, dtype=w.dtype)
         ga = np.empty(W, dtype=w.dtype)
-        if tanh:
-            for i in range(W):
-                ga[i] = s * sa[q, i]
-        else:
-            for i in range(W):
-                ga[i] = b[r, i] * gd[i]
-            for j in range(d):
-                wj = w[r, j]
-                gj = G[q, j]
-                for i in range(W):
-                    ga[i] += wj[i] * gj[i]
-            for i in range(W):
-                ga[i] *= s
-        for j in range(d):
+        for i in range(W):
+            sar[i] = s * a[r, i]
+            ga[i] = sa[q, i] if tanh else b[r, i] * gd[i]
+        for j in range(d):                           # one pass over w and G: ga's w . G (old w), then w
             wj = w[r, j]
             gj = G[q, j]
             if write:
                 for i in range(W):
-                    gw_out[q, j, i] = s * a[r, i] * gj[i] + c2 * wj[i]
+                    wji = wj[i]
+                    ga[i] += _zero_if(tanh, wji * gj[i])
+                    gw_out[q, j, i] = sar[i] * gj[i] + c2 * wji
+            elif tanh:
+                for i in range(W):
+                    wji = wj[i]
+                    wj[i] = wji - step * (sar[i] * gj[i] + c2 * wji)
             else:
                 for i in range(W):
-                    wj[i] = wj[i] - step * (s * a[r, i] * gj[i] + c2 * wj[i])
+                    wji = wj[i]
+                    ga[i] += wji * gj[i]
+                    wj[i] = wji - step * (sar[i] * gj[i] + c2 * wji)
         for i in range(W):                           # a and b after their use above
             ai = a[r, i]
             bi = b[r, i]
-            gai = ga[i] + c2 * ai
-            gbi = s * ai * gd[i] + c2 * bi
+            gai = s * ga[i] + c2 * ai
+            gbi = sar[i] * gd[i] + c2 * bi
             if write:
                 ga_out[q, i] = gai
                 gb_out[q, i] = gbi
             else:
                 a[r, i] = ai - step * gai
                 b[r, i] = bi - step * gbi
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _zero_if(cond, x):
+    return x * 0 if cond else x
 
 
 def _in_parallel(fn, items) -> None:
