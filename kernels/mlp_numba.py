@@ -16,6 +16,7 @@ reduced by the same code). NaN/Inf are detected outside the kernels, on the upda
 from __future__ import annotations
 
 import math
+import os
 import threading
 
 import numpy as np
@@ -609,13 +610,15 @@ def _n_workers() -> int:
 
 
 def _pool():
-    """The worker threads of the GEMM form (as many as numba's threads), made once per process."""
+    """The worker threads of the GEMM form (as many as numba's threads), made once per process: a forked
+    child (which inherits the pool object but none of its threads) makes its own."""
     n = _n_workers()
-    if _POOL.get("n") != n:
+    if _POOL.get("n") != n or _POOL.get("pid") != os.getpid():
         from concurrent.futures import ThreadPoolExecutor
-        if "pool" in _POOL:
+        if "pool" in _POOL and _POOL.get("pid") == os.getpid():
             _POOL["pool"].shutdown(wait=True)
-        _POOL["pool"], _POOL["n"] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="fastgan-gemm"), n
+        _POOL["pool"] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="fastgan-gemm")
+        _POOL["n"], _POOL["pid"] = n, os.getpid()
     return _POOL["pool"]
 
 

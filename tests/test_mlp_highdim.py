@@ -151,3 +151,25 @@ def test_a_run_at_d_784_agrees_across_backends(coupling):
     assert {"cosine_mode_collapse", "particle_cosine", "runaway"} <= set(ref.observables)
     for k, v in ref.observables.items():
         np.testing.assert_allclose(fast.observables[k], v, rtol=1e-8, atol=1e-10, err_msg=k)
+
+
+def test_a_forked_child_steps_with_its_own_worker_threads(rng):
+    """After the parent has used the GEMM form's worker threads, a forked child (no threads of them) still
+    steps, with the parent's numbers."""
+    import multiprocessing
+    w, b, a, xg, xt, u = _inputs(rng, 3, 16, 33, 13, 11, np.float64)
+    lr, l2 = np.full(3, 0.1), np.full(3, 0.01)
+    p = [x.copy() for x in (w, b, a)]
+    NB.mlp_disc_step(*p, xg, xt, lr, l2, u, "relu")
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:                   # a child waiting on threads it has not got would hang: bounded
+        child = pool.apply_async(_step_copy, ((w, b, a, xg, xt, lr, l2, u),)).get(timeout=120)
+    for x, y in zip(p, child):
+        np.testing.assert_array_equal(x, y)
+
+
+def _step_copy(args):
+    w, b, a, xg, xt, lr, l2, u = args
+    p = [x.copy() for x in (w, b, a)]
+    NB.mlp_disc_step(*p, xg, xt, lr, l2, u, "relu")
+    return p
