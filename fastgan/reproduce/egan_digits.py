@@ -26,6 +26,7 @@ import os
 import numpy as np
 
 from .common import experiment, figure
+from .egan_phase import _sweep
 
 RATE_UNIT = 100.0                                  # both rates x 100 (module docstring)
 ALPHA_G = 1e-4                                     # the protocol's particle step
@@ -104,7 +105,7 @@ def digits_phase(ctx) -> None:
     path, images = _digits(ctx)
     base = _base(path, images.mean(0), T, width)
     axes = [{"key": RATIO, "values": [float(r) for r in ratios]}, {"key": LR, "values": [float(v) for v in lrs]}]
-    ds = _sweep_digits(ctx, base, axes)
+    ds = _sweep(ctx, "sweep", base, axes, snapshots=True, observables=OBSERVABLES)
     mc, cd, pc, run = (_final(ds, n) for n in OBSERVABLES)
     particles = ds["particles"].values[:, :, 0, -1]          # (ratio, lr, N, 64) at T
     # how far each cloud is from the runaway flag: its largest norm over the data's largest
@@ -115,19 +116,6 @@ def digits_phase(ctx) -> None:
                 attrs={"iterations": T, "width": width, "rate_unit": RATE_UNIT, "threshold": THRESHOLD})
     _draw(ctx, ratios, lrs, mc, pc, run, particles, images, T, width)
     _report(ctx, ratios, lrs, mc, cd, pc, run, norm_ratio, T, width)
-
-
-def _sweep_digits(ctx, base, axes):
-    """The g2/g1 x alpha_D sweep (particles recorded at T) as a Dataset addressed by config keys."""
-    import fastgan
-    from ..sweep import execute, parse_spec
-    sw = parse_spec({"sweep": {"name": f"{ctx.experiment.name}-sweep", "base": base, "axes": axes,
-                               "replicates": 1, "observables": OBSERVABLES, "snapshots": True}})
-    out = ctx.path("sweep")
-    execute(sw, out, backend=ctx.backend, progress=ctx.progress)
-    ctx.add_output(os.path.join(out, "sweep.h5"))
-    ds = fastgan.open_sweep(out)
-    return ds.rename({d: ds[d].attrs["config_key"] for d in ds.coords if "config_key" in ds[d].attrs})
 
 
 def _ratio_positions(ratios: np.ndarray) -> tuple[np.ndarray, list]:

@@ -65,12 +65,14 @@ def _base(activation: str, iterations: int, width: int = 2048, snapshots=0, **tr
             "record": {"every": 20, "snapshots": snapshots, "discriminator": False}}
 
 
-def _sweep(ctx, folder: str, base: dict, axes: list, replicates: int = 1, snapshots: bool = False):
-    """Run the sweep {base, axes, replicates} into ctx.out_dir/folder; its xarray Dataset."""
+def _sweep(ctx, folder: str, base: dict, axes: list, replicates: int = 1, snapshots: bool = False,
+           observables=OBSERVABLES):
+    """Run the sweep {base, axes, replicates} into ctx.out_dir/folder; its xarray Dataset (dimensions named
+    by the swept config keys)."""
     import fastgan
     from ..sweep import execute, parse_spec
     sw = parse_spec({"sweep": {"name": f"{ctx.experiment.name}-{folder}", "base": base, "axes": axes,
-                               "replicates": replicates, "observables": OBSERVABLES, "snapshots": snapshots}})
+                               "replicates": replicates, "observables": list(observables), "snapshots": snapshots}})
     out = ctx.path(folder)
     execute(sw, out, backend=ctx.backend, progress=ctx.progress)
     ctx.add_output(os.path.join(out, "sweep.h5"))
