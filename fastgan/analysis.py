@@ -489,6 +489,18 @@ def critical_beta(k: float, n_disc: int, lr_disc: float, lr_gen: float, l2: floa
     return 0.5 * (lo + hi)
 
 
+def refined_minimum(x, y) -> float:
+    """The minimiser of y over a geometric grid x (e.g. settling times over beta), refined by the parabola
+    through log y at the grid minimum and its two neighbours in log x; the grid value at an edge, where a
+    neighbour is not finite, or where the three points do not curve upwards."""
+    x, y = np.log(np.asarray(x, dtype=float)), np.log(np.asarray(y, dtype=float))
+    i = int(np.argmin(y))
+    if i == 0 or i == len(y) - 1 or not np.all(np.isfinite(y[i - 1:i + 2])):
+        return float(np.exp(x[i]))
+    curv = y[i - 1] - 2 * y[i] + y[i + 1]
+    return float(np.exp(x[i] + (x[i + 1] - x[i]) * (y[i - 1] - y[i + 1]) / (2 * curv))) if curv > 0 else float(np.exp(x[i]))
+
+
 def rigid_settling_time(beta: float, k: float, n_disc: int, lr_disc: float, lr_gen: float, l2: float = 0.0,
                         c: float = 1.0, band: float = 0.1, max_iter: int = 200_000) -> float:
     """Iterations until the rigid offset, started at theta = 1 with v = 0 (a displaced cloud, an untrained

@@ -49,17 +49,6 @@ def optimum(keys, betas, seeds, iterations, backend, every=10):
     return best, settle, final
 
 
-def vertex(x, y) -> float:
-    """The minimum of y over the geometric grid x, refined by the parabola through log y at the grid minimum
-    and its neighbours in log x (the grid value at an edge or where a neighbour never settles)."""
-    x, y = np.log(np.asarray(x, dtype=float)), np.log(np.asarray(y, dtype=float))
-    i = int(np.argmin(y))
-    if i == 0 or i == len(y) - 1 or not np.all(np.isfinite(y[i - 1:i + 2])):
-        return float(np.exp(x[i]))
-    curv = y[i - 1] - 2 * y[i] + y[i + 1]
-    return float(np.exp(x[i] + (x[i + 1] - x[i]) * (y[i - 1] - y[i + 1]) / (2 * curv))) if curv > 0 else float(np.exp(x[i]))
-
-
 def linear_domain(args, betas):
     """The grid in the rigid-cloud model's domain: the cloud on the data, offset rigidly by --linear."""
     from fastgan.targets import make_target
@@ -77,7 +66,7 @@ def linear_domain(args, betas):
         runs = fastgan.simulate_ensemble(cfgs, backend=args.backend, progress=False)
         st = [settle_time(r.particles_time, np.linalg.norm(r.particles.mean(1), axis=-1), delta / 10) for r in runs]
         settle = np.median(np.array(st).reshape(len(betas), -1), 1)
-        best = vertex(betas, settle)
+        best = analysis.refined_minimum(betas, settle)
         rt = analysis.rigid_cloud(fastgan.default_config(**{"coupling.ratio": 0.275, **keys}), at="target")
         pred = analysis.fastest_settling_beta(rt.k_mean, rt.n_disc, rt.lr_disc, rt.lr_gen, rt.l2, rt.c, band=0.1)
         rows.append({"setting": keys, "measured": best, "settle": settle.tolist(), "beta_star": rt.beta_star,
@@ -123,17 +112,9 @@ def main():
     ap.add_argument("--json")
     args = ap.parse_args()
     betas = np.geomspace(args.betas[0], args.betas[1], int(args.betas[2]))
-    if args.linear:
-        rows = linear_domain(args, betas)
-        if args.json:
-            with open(args.json, "w") as fh:
-                json.dump({"betas": betas.tolist(), "delta": args.linear, "rows": rows}, fh, indent=1)
-        return
-    if args.optimizers:
-        rows = by_optimizer(args, betas)
-        if args.json:
-            with open(args.json, "w") as fh:
-                json.dump({"betas": betas.tolist(), "iterations": args.iterations, "rows": rows}, fh, indent=1)
+    if args.linear or args.optimizers:
+        rows = linear_domain(args, betas) if args.linear else by_optimizer(args, betas)
+        _dump(args, {"betas": betas.tolist(), "iterations": args.iterations, "delta": args.linear, "rows": rows})
         return
     rows = []
     for keys in GRID:
@@ -149,9 +130,14 @@ def main():
               f"  ({time.time() - t0:.0f} s)")
         print("         beta:  " + " ".join(f"{b:7.3g}" for b in betas))
         print("         settle:" + " ".join(f"{x:7.0f}" for x in settle))
+    _dump(args, {"betas": betas.tolist(), "iterations": args.iterations, "rows": rows})
+
+
+def _dump(args, payload: dict) -> None:
+    """The measurement as JSON to --json, when given."""
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"betas": betas.tolist(), "rows": rows}, fh, indent=1)
+            json.dump(payload, fh, indent=1)
 
 
 if __name__ == "__main__":

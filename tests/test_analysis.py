@@ -293,6 +293,19 @@ def test_critical_beta_of_the_rigid_cloud_map():
     assert np.isnan(analysis.critical_beta(**{**kw, "lr_gen": 10.0}))     # beyond the monotone range a <= 1
 
 
+def test_refined_minimum_of_a_grid():
+    """The parabola in log-log through the grid minimum and its neighbours finds a power-law valley's
+    minimiser between grid points; edges and non-finite neighbours keep the grid value."""
+    from fastgan import analysis
+    x = np.geomspace(0.01, 1.0, 9)
+    y = np.exp((np.log(x) - np.log(0.07)) ** 2)            # a parabola in log-log with its minimum at 0.07
+    assert analysis.refined_minimum(x, y) == pytest.approx(0.07, rel=1e-9)
+    assert analysis.refined_minimum(x, 1 / x) == pytest.approx(1.0)                     # at the edge
+    y2 = y.copy()
+    y2[np.argmin(y) + 1] = np.inf
+    assert analysis.refined_minimum(x, y2) == pytest.approx(x[np.argmin(y)])
+
+
 def test_fastest_band_settling_of_the_rigid_cloud_map():
     """From a displaced cloud and an untrained discriminator, the map settles into a band fastest below
     critical damping, at the damping ratios of a second-order system's classic band-settling optimum in the
@@ -336,22 +349,10 @@ def test_rigid_cloud_beta_star_in_its_linear_domain():
         runs = fastgan.simulate_ensemble([fastgan.default_config(**base, **{"training.beta": float(b)})
                                           for b in betas], backend="numba")
         settle = [settle_time(r.particles_time, np.linalg.norm(r.particles.mean(1), axis=-1), 0.05) for r in runs]
-        measured = _vertex(betas, settle)
+        measured = analysis.refined_minimum(betas, settle)
         rc = analysis.rigid_cloud(fastgan.default_config(**{"coupling.ratio": 0.275, **keys}), at="target")
         predicted = analysis.fastest_settling_beta(rc.k_mean, rc.n_disc, rc.lr_disc, rc.lr_gen, rc.l2, rc.c)
         assert 1 / 1.5 <= measured / predicted <= 1.5 and measured < rc.beta_star, (keys, measured, predicted, settle)
-
-
-def _vertex(x, y) -> float:
-    """The minimum of y over a geometric grid x, refined by the parabola through log y at the grid minimum
-    and its two neighbours in log x (the grid value at an edge)."""
-    x, y = np.log(np.asarray(x, dtype=float)), np.log(np.asarray(y, dtype=float))
-    i = int(np.argmin(y))
-    if i == 0 or i == len(y) - 1 or not np.all(np.isfinite(y[i - 1:i + 2])):
-        return float(np.exp(x[i]))
-    h = x[i + 1] - x[i]
-    curv = y[i - 1] - 2 * y[i] + y[i + 1]
-    return float(np.exp(x[i] + h * (y[i - 1] - y[i + 1]) / (2 * curv))) if curv > 0 else float(np.exp(x[i]))
 
 
 @pytest.mark.slow
