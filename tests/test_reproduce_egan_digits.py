@@ -26,13 +26,14 @@ def test_the_protocol_grids():
 
 
 def test_image_tiling_and_extremes():
+    from fastgan.plots import image_mosaic                    # the figure's tiling (fastgan plot's)
     ims = np.arange(3 * 64, dtype=float).reshape(3, 64)
-    g = D._grid(ims, side=2)
-    assert g.shape == (19, 19)
-    np.testing.assert_array_equal(g[1:9, 1:9], ims[0].reshape(8, 8))
-    np.testing.assert_array_equal(g[1:9, 10:18], ims[1].reshape(8, 8))
-    np.testing.assert_array_equal(g[10:18, 1:9], ims[2].reshape(8, 8))
-    assert np.isnan(g[0]).all() and np.isnan(g[10:18, 10:18]).all()          # gaps and the empty cell
+    g = image_mosaic(ims, (8, 8), side=2)
+    assert g.shape == (17, 17)
+    np.testing.assert_array_equal(g[0:8, 0:8], ims[0].reshape(8, 8))
+    np.testing.assert_array_equal(g[0:8, 9:17], ims[1].reshape(8, 8))
+    np.testing.assert_array_equal(g[9:17, 0:8], ims[2].reshape(8, 8))
+    assert np.isnan(g[8]).all() and np.isnan(g[9:17, 9:17]).all()            # gaps and the empty cell
     mc = np.array([[1.0, 4.0], [0.5, 3.0]])
     run = np.array([[0.0, 0.0], [1.0, 0.0]])                                 # (1, 0) ran away: not "spread"
     lo, hi = D._extremes(mc, run)

@@ -25,6 +25,7 @@ import os
 
 import numpy as np
 
+from ..plots import image_mosaic
 from .common import experiment, figure
 from .egan_phase import _sweep
 
@@ -126,16 +127,6 @@ def _ratio_positions(ratios: np.ndarray) -> tuple[np.ndarray, list]:
     return pos, ["0" if r == 0 else f"{r:.2g}" for r in ratios]
 
 
-def _grid(particles: np.ndarray, side: int = 10) -> np.ndarray:
-    """Up to side^2 8 x 8 images tiled with 1-pixel gaps (NaN)."""
-    k = min(len(particles), side * side)
-    out = np.full((side * 9 + 1, side * 9 + 1), np.nan)
-    for i in range(k):
-        r, c = divmod(i, side)
-        out[1 + 9 * r:9 + 9 * r, 1 + 9 * c:9 + 9 * c] = particles[i].reshape(8, 8)
-    return out
-
-
 def _extremes(mc: np.ndarray, run: np.ndarray) -> tuple[tuple, tuple]:
     """(ratio, lr) indices of the most spread and of the most collapsed cell that did not run away."""
     ok = np.isfinite(mc) & ~(run > 0)
@@ -162,11 +153,11 @@ def _draw(ctx, ratios, lrs, mc, pc, run, particles, images, T, width) -> None:
         panel.set_xlabel("g2/g1")
         panel.set_ylabel("log10 alpha_D (protocol units)")
         panel.set_title(title, fontsize=8)
-    ax[0, 2].imshow(_grid(images), cmap="gray_r", vmin=0, vmax=1)
+    ax[0, 2].imshow(image_mosaic(images, (8, 8)), cmap="gray_r", vmin=0, vmax=1)
     ax[0, 2].set_title("the 100 target digits", fontsize=8)
     lo, hi = _extremes(mc, run)
     for panel, (i, j), what in ((ax[1, 0], lo, "most spread"), (ax[1, 1], hi, "most collapsed")):
-        panel.imshow(_grid(particles[i, j]), cmap="gray_r", vmin=0, vmax=1)
+        panel.imshow(image_mosaic(particles[i, j], (8, 8)), cmap="gray_r", vmin=0, vmax=1)
         panel.set_title(f"{what}: g2/g1 = {ratios[i]:.2g}, alpha_D = {lrs[j] / RATE_UNIT:.2g} (MC {mc[i, j]:.2f})",
                         fontsize=7)
     spread = np.where(np.isfinite(mc), mc, np.nan)
